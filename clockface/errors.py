@@ -1,0 +1,42 @@
+"""The one root of every error clockface raises on purpose.
+
+Each subclass also inherits the built-in exception it resembles, so callers can catch
+either (``except ValueError`` keeps working). Third-party errors are re-raised from
+these at the boundary, ``from err``.
+
+    ClockfaceError
+    ├── ImageError (ValueError)            an image that cannot be used
+    │   ├── NotAnImageError                not a picture in any format we read
+    │   ├── TruncatedImageError            cut short or corrupt
+    │   └── ImageTooLargeError             too many pixels (decompression bomb) or bytes
+    ├── ModelError (RuntimeError)          a face model package is missing or broken
+    └── GalleryError (ValueError)          a template of the wrong shape, an unknown person
+"""
+
+
+class ClockfaceError(Exception):
+    """Base of every clockface error; its message is one line meant for a person."""
+
+
+class ImageError(ClockfaceError, ValueError):
+    """An image that cannot be used."""
+
+
+class NotAnImageError(ImageError):
+    """The data is not an image in a format clockface reads."""
+
+
+class TruncatedImageError(ImageError):
+    """The image file is cut short or corrupt."""
+
+
+class ImageTooLargeError(ImageError):
+    """The image has more pixels or bytes than clockface accepts."""
+
+
+class ModelError(ClockfaceError, RuntimeError):
+    """A face model could not be loaded."""
+
+
+class GalleryError(ClockfaceError, ValueError):
+    """A template of the wrong shape or values, or a person the gallery does not hold."""
