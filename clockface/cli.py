@@ -1,6 +1,38 @@
+"""The ``clockface`` command: one group per part, registered here explicitly.
+
+Every error clockface raises on purpose (:class:`~clockface.errors.ClockfaceError`)
+ends as one ``Error: ...`` line on stderr and exit status 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
 import click
 
+from clockface import __version__
+from clockface.errors import ClockfaceError
+from recognition.cli import recognition
 
-@click.group()
+
+class _Root(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ClockfaceError as err:
+            raise click.ClickException(str(err)) from err
+
+
+@click.group(cls=_Root, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="clockface")
 def main() -> None:
-    """clockface"""
+    """clockface: a face-recognition attendance kiosk.
+
+    Recognises staff at the door, logs arrivals and departures, and syncs them to a
+    central service. Each part has its own group of commands below.
+    """
+
+
+GROUPS: dict[str, click.Command] = {"recognition": recognition}
+for _name, _group in GROUPS.items():
+    main.add_command(_group, _name)

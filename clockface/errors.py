@@ -10,7 +10,9 @@ these at the boundary, ``from err``.
     │   ├── TruncatedImageError            cut short or corrupt
     │   └── ImageTooLargeError             too many pixels (decompression bomb) or bytes
     ├── ModelError (RuntimeError)          a face model package is missing or broken
-    └── GalleryError (ValueError)          a template of the wrong shape, an unknown person
+    ├── GalleryError (ValueError)          a template of the wrong shape, an unknown person
+    ├── PhotoRejectedError (ValueError)    a photo that fails the enrollment quality gates
+    └── InputFileError (OSError)           a file that cannot be read: missing, a folder, too big
 """
 
 
@@ -40,3 +42,11 @@ class ModelError(ClockfaceError, RuntimeError):
 
 class GalleryError(ClockfaceError, ValueError):
     """A template of the wrong shape or values, or a person the gallery does not hold."""
+
+
+class InputFileError(ClockfaceError, OSError):
+    """A file the command line was asked to read is missing, unreadable or too big."""
+
+
+class PhotoRejectedError(ClockfaceError, ValueError):
+    """A photo that fails the enrollment quality gates; the message says why and what to do."""

@@ -1,0 +1,22 @@
+"""The benchmarks run end to end on tiny sizes; their timings are never asserted."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import matcher
+
+
+def test_matcher_bench_runs_and_cross_checks(capsys: pytest.CaptureFixture[str]) -> None:
+    assert matcher.main(["--sizes", "64,2000", "--threads", "1", "--budget", "0.001"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("nearest distances agree with face_distance") == 2
+    for words in ("single probe / FAISS flat", "memory floor", "cheaper per probe", "KiB per 1k"):
+        assert words in out
+
+
+def test_matcher_bench_refuses_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as err:
+        matcher.main(["--sizes", "ten"])
+    assert err.value.code == 2
+    assert "comma-separated whole numbers" in capsys.readouterr().err
