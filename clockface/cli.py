@@ -12,6 +12,7 @@ import click
 
 from clockface import __version__
 from clockface.errors import ClockfaceError
+from kiosk.cli import kiosk
 from recognition.cli import recognition
 
 
@@ -33,6 +34,6 @@ def main() -> None:
     """
 
 
-GROUPS: dict[str, click.Command] = {"recognition": recognition}
+GROUPS: dict[str, click.Command] = {"kiosk": kiosk, "recognition": recognition}
 for _name, _group in GROUPS.items():
     main.add_command(_group, _name)

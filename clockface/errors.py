@@ -12,7 +12,15 @@ these at the boundary, ``from err``.
     ├── ModelError (RuntimeError)          a face model package is missing or broken
     ├── GalleryError (ValueError)          a template of the wrong shape, an unknown person
     ├── PhotoRejectedError (ValueError)    a photo that fails the enrollment quality gates
-    └── InputFileError (OSError)           a file that cannot be read: missing, a folder, too big
+    ├── InputFileError (OSError)           a file that cannot be read: missing, a folder, too big
+    ├── SourceError (OSError)              a camera or video that cannot be opened; a lost camera
+    ├── StoreError (RuntimeError)          the kiosk database cannot be opened, read or written
+    │   ├── StoreValueError (ValueError)   a value the store refuses: an empty id, a bad template
+    │   │   └── DuplicatePersonError       a person id the roster already holds
+    │   └── UnknownPersonError (LookupError)  a person id the roster does not hold
+    ├── EnrollmentError (ValueError)       an enrollment refused: bad photos, a face already enrolled
+    │   └── ImportFolderError              a bulk-import folder or its manifest that cannot be used
+    └── RosterFileError (ValueError)       a roster export file that cannot be written or read
 """
 
 
@@ -50,3 +58,36 @@ class InputFileError(ClockfaceError, OSError):
 
 class PhotoRejectedError(ClockfaceError, ValueError):
     """A photo that fails the enrollment quality gates; the message says why and what to do."""
+
+
+class SourceError(ClockfaceError, OSError):
+    """A camera or video that cannot be opened, or a camera that stopped delivering frames."""
+
+
+class StoreError(ClockfaceError, RuntimeError):
+    """The kiosk database cannot be opened, read or written: corrupt, newer, read-only, full."""
+
+
+class StoreValueError(StoreError, ValueError):
+    """A value the kiosk store refuses: an empty id or name, a bad template, an unknown zone."""
+
+
+class DuplicatePersonError(StoreValueError):
+    """A person id the roster already holds."""
+
+
+class UnknownPersonError(StoreError, LookupError):
+    """A person id the roster does not hold."""
+
+
+class EnrollmentError(ClockfaceError, ValueError):
+    """An enrollment refused as a whole: every photo rejected, a face already enrolled as
+    someone else, an id already taken; nothing was written."""
+
+
+class ImportFolderError(EnrollmentError):
+    """A bulk-import folder, its ``manifest.csv`` or a ``person.toml`` that cannot be used."""
+
+
+class RosterFileError(ClockfaceError, ValueError):
+    """A roster file (export / import) that is malformed, of another version, or in the way."""

@@ -1,0 +1,611 @@
+"""Frame sources: where the kiosk's pictures come from.
+
+Every source is a :class:`FrameSource`: ``read()`` gives the next :class:`Frame` (an
+RGB picture, its index and its time) or ``None`` once the stream has ended for good,
+and ``close()`` lets the device go. Sources are context managers.
+
+- :class:`VideoFileSource` replays a video file, as fast as it is read or paced to the
+  video's frame rate (``realtime=True``): the kiosk and its benchmarks run on it.
+- :class:`OpenCVCameraSource` reads a USB camera or an RTSP / HTTP stream through
+  OpenCV, and reconnects when the camera drops out.
+- :class:`FakeSource` hands out given pictures: the shipped fake camera for tests, as
+  gpiozero ships its ``MockFactory``. It can also play a camera that dies.
+- ``picamera`` (a Raspberry Pi camera through picamera2) is a seam for now: it says how
+  to install picamera2, or that the source is not built yet.
+
+:func:`open_source` turns a spec from the command line or the config (``video:PATH``,
+``camera:0``, ``rtsp://...``, ``picamera``) into a source, through the explicit
+:data:`SOURCES` registry. Nothing is opened at import; Pi-only modules are imported
+only when their source is opened. Everything that cannot be opened, and a camera that
+stops delivering frames, raises :class:`~clockface.errors.SourceError` with one line
+for the operator. Sources are not thread-safe: one reader each.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import stat
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol, Self
+from urllib.parse import urlsplit, urlunsplit
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from clockface.errors import SourceError
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov")
+"""File endings :func:`open_source` takes for a video file without ``video:``."""
+
+STREAM_SCHEMES = ("rtsp", "rtsps", "http", "https")
+"""URL schemes :func:`open_source` hands to :class:`OpenCVCameraSource`."""
+
+DEFAULT_FPS = 30.0
+"""Frame rate assumed for a video whose container does not give a usable one."""
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One picture from a source.
+
+    ``image`` is (H, W, 3) RGB uint8 and C-contiguous (checked on construction).
+    ``index`` counts frames from 0: for a video file it is the frame's position in the
+    file (a replay from ``start_frame=100`` starts at 100), for a camera the number of
+    frames it has delivered before this one. ``time`` is in seconds on the source's
+    clock: the position in the video for files, ``time.monotonic()`` at capture for
+    cameras.
+    """
+
+    image: npt.NDArray[np.uint8]
+    index: int
+    time: float
+
+    def __post_init__(self) -> None:
+        image = self.image
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(
+                f"a frame must be an (H, W, 3) uint8 RGB array, not {image.dtype} {image.shape}"
+            )
+        if not image.flags.c_contiguous:
+            raise ValueError("a frame's image must be C-contiguous (np.ascontiguousarray)")
+
+
+class FrameSource(Protocol):
+    """Anything that delivers frames: a camera, a video file, a fake."""
+
+    name: str
+    """Names the source in logs and messages, as a spec: ``camera:0``, ``video:a.mp4``."""
+
+    def read(self) -> Frame | None:
+        """The next frame, or None when the stream has ended for good (or was closed).
+
+        Raises SourceError when a camera is lost and cannot be got back.
+        """
+        ...
+
+    def close(self) -> None:
+        """Let the device or file go; closing twice is harmless."""
+        ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
+
+
+class BaseSource(ABC):
+    """What every source shares: the context manager that closes it."""
+
+    name: str
+
+    @abstractmethod
+    def read(self) -> Frame | None:
+        """The next frame, or None when the stream has ended for good (or was closed)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Let the device or file go; closing twice is harmless."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+
+def frames(source: FrameSource, *, max_frames: int | None = None) -> Iterator[Frame]:
+    """Iterate over ``source``'s frames until it ends, or at most ``max_frames`` of them.
+
+    The source is not closed: whoever opened it closes it (``with``).
+    """
+    count = 0
+    while max_frames is None or count < max_frames:
+        frame = source.read()
+        if frame is None:
+            return
+        yield frame
+        count += 1
+
+
+# --- OpenCV capture, behind a small interface ----------------------------------------
+
+
+class Capture(Protocol):
+    """The part of ``cv2.VideoCapture`` the sources use; tests pass a fake."""
+
+    def isOpened(self) -> bool: ...
+
+    def read(self) -> tuple[bool, cv2.typing.MatLike | None]: ...
+
+    def set(self, propId: int, value: float) -> bool: ...
+
+    def get(self, propId: int) -> float: ...
+
+    def release(self) -> None: ...
+
+
+CaptureFactory = Callable[[int | str, int, Sequence[int]], Capture]
+"""Opens a capture: ``(device index or URL or path, OpenCV API, open parameters)``."""
+
+
+def opencv_capture(device: int | str, api: int, params: Sequence[int]) -> Capture:
+    """``cv2.VideoCapture(device, api, params)``: the real capture factory."""
+    if isinstance(device, int):  # two calls, one per overload of the constructor
+        return cv2.VideoCapture(device, api, params)
+    return cv2.VideoCapture(device, api, params)
+
+
+def _to_rgb(image: cv2.typing.MatLike | None) -> npt.NDArray[np.uint8] | None:
+    """OpenCV's BGR (or gray, or BGRA) picture as C-contiguous RGB; None if unusable."""
+    if image is None:
+        return None
+    array = np.asarray(image)
+    if array.dtype != np.uint8 or array.size == 0:
+        return None
+    if array.ndim == 2:
+        code = cv2.COLOR_GRAY2RGB
+    elif array.ndim == 3 and array.shape[2] == 3:
+        code = cv2.COLOR_BGR2RGB
+    elif array.ndim == 3 and array.shape[2] == 4:
+        code = cv2.COLOR_BGRA2RGB
+    else:
+        return None
+    return np.ascontiguousarray(cv2.cvtColor(array, code), dtype=np.uint8)
+
+
+# --- video files -----------------------------------------------------------------------
+
+
+class VideoFileSource(BaseSource):
+    """Replays a video file, decoded by OpenCV's FFmpeg backend.
+
+    ``time`` is ``index / fps``, with the frame rate the container gives (or 30 when it
+    gives none). With ``realtime=True`` a frame is not handed out before it is due at
+    the video's frame rate, counted from the first ``read()``: the replay is never
+    faster than the video, and a reader that falls more than a frame behind is not
+    caught up in a burst: the schedule restarts from the late frame (every frame is
+    still delivered; nothing is skipped). ``clock`` and ``sleep`` are injectable for
+    tests. ``start_frame`` seeks before the first frame.
+
+    Raises SourceError when the file is missing, not a video, has no frames, or
+    ``start_frame`` is past its end. A frame that fails to decode ends the replay.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        realtime: bool = False,
+        start_frame: int = 0,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
+    ) -> None:
+        if start_frame < 0:
+            raise ValueError(f"start_frame must be 0 or more, not {start_frame}")
+        self.path = Path(path)
+        self.name = f"video:{os.fsdecode(path)}"
+        label = f"video {_quote(path)}"
+        self.realtime = realtime
+        self._clock = clock
+        self._sleep = sleep
+        _check_readable_file(path, label)
+        capture = cv2.VideoCapture(os.fsdecode(path), cv2.CAP_FFMPEG)
+        if not capture.isOpened():
+            raise SourceError(
+                f"cannot open {label}: it is not a video OpenCV can decode; "
+                "convert it to .mp4 (H.264)"
+            )
+        self._capture: cv2.VideoCapture | None = capture
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        self._fps = fps if 0 < fps <= 1000 else DEFAULT_FPS
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        self._frame_count = count if count > 0 else None
+        self._size = (
+            int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+        )
+        if start_frame:
+            capture.set(cv2.CAP_PROP_POS_FRAMES, start_frame)
+        self._index = start_frame
+        self._due: float | None = None
+        # Decode the first frame now, so a file with nothing to show fails here.
+        self._pending = self._decode()
+        if self._pending is None:
+            self.close()
+            if start_frame:
+                raise SourceError(
+                    f"cannot start {label} at frame {start_frame}: "
+                    f"it has {self._frame_count or 'no'} frames"
+                )
+            raise SourceError(
+                f"cannot read {label}: it has no frame that can be decoded; "
+                "the file may be cut short"
+            )
+
+    @property
+    def fps(self) -> float:
+        """Frames per second, from the container (30 when it gives none)."""
+        return self._fps
+
+    @property
+    def frame_count(self) -> int | None:
+        """The number of frames the container announces, or None when it does not say."""
+        return self._frame_count
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)`` in pixels, as PIL's ``Image.size``; arrays are (H, W, 3)."""
+        return self._size
+
+    def read(self) -> Frame | None:
+        image = self._pending if self._pending is not None else self._decode()
+        self._pending = None
+        if image is None:
+            return None
+        index = self._index
+        self._index += 1
+        if self.realtime:
+            self._pace()
+        return Frame(image, index, index / self._fps)
+
+    def close(self) -> None:
+        if self._capture is not None:
+            self._capture.release()
+            self._capture = None
+        self._pending = None
+
+    def _decode(self) -> npt.NDArray[np.uint8] | None:
+        if self._capture is None:
+            return None
+        ok, image = self._capture.read()
+        return _to_rgb(image) if ok else None
+
+    def _pace(self) -> None:
+        """Wait until the frame is due; restart the schedule when a frame is late."""
+        period = 1.0 / self._fps
+        now = self._clock()
+        due = now if self._due is None else self._due
+        if due > now:
+            self._sleep(due - now)
+        self._due = (due if now - due < period else now) + period
+
+
+def _check_readable_file(path: str | os.PathLike[str], name: str) -> None:
+    """Refuse, before OpenCV sees it, a path that is not a readable regular file."""
+    try:
+        info = os.stat(path)
+        if stat.S_ISDIR(info.st_mode):
+            raise SourceError(f"cannot open {name}: it is a folder, not a video file")
+        if not stat.S_ISREG(info.st_mode):
+            raise SourceError(f"cannot open {name}: it is not a regular file")
+        with open(path, "rb"):
+            pass
+    except SourceError:
+        raise
+    except (FileNotFoundError, NotADirectoryError) as err:
+        raise SourceError(f"cannot open {name}: no such file; check the path") from err
+    except PermissionError as err:
+        raise SourceError(f"cannot open {name}: permission denied") from err
+    except OSError as err:
+        reason = " ".join((err.strerror or type(err).__name__).split()).lower()
+        raise SourceError(f"cannot open {name}: {reason}") from err
+
+
+def _quote(path: str | os.PathLike[str]) -> str:
+    """The path quoted on one line, whatever characters its name holds."""
+    return repr(os.fsdecode(path))
+
+
+# --- OpenCV cameras and streams ----------------------------------------------------------
+
+
+class OpenCVCameraSource(BaseSource):
+    """A USB camera (an index: 0 is ``/dev/video0``) or an RTSP / HTTP stream, via OpenCV.
+
+    A failed read releases the capture, waits ``reconnect_delay`` seconds and opens it
+    again; after ``max_failures`` failures in a row (failed reads and failed reopens
+    alike) ``read()`` raises SourceError. A later ``read()`` starts over. Reads never
+    block forever: streams are opened through FFmpeg with ``timeout`` seconds for
+    opening and for each read (``CAP_PROP_OPEN_TIMEOUT_MSEC`` and
+    ``CAP_PROP_READ_TIMEOUT_MSEC``); OpenCV's V4L2 backend takes neither, but waits at
+    most 10 s for a USB camera's frame (``OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT``).
+
+    ``width`` and ``height`` are asked of the camera, which may pick another size.
+    ``capture_factory``, ``clock`` and ``sleep`` are injectable for tests. The camera is
+    opened in the constructor: SourceError if it cannot be. A password in a stream URL
+    is masked in ``name`` and in messages.
+    """
+
+    def __init__(
+        self,
+        device: int | str,
+        *,
+        width: int | None = None,
+        height: int | None = None,
+        timeout: float = 10.0,
+        reconnect_delay: float = 2.0,
+        max_failures: int = 10,
+        capture_factory: CaptureFactory = opencv_capture,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
+    ) -> None:
+        if max_failures < 1:
+            raise ValueError(f"max_failures must be 1 or more, not {max_failures}")
+        if reconnect_delay < 0:
+            raise ValueError(f"reconnect_delay must be 0 or more, not {reconnect_delay}")
+        if timeout <= 0:
+            raise ValueError(f"timeout must be more than 0 seconds, not {timeout}")
+        for label, value in (("width", width), ("height", height)):
+            if value is not None and value < 1:
+                raise ValueError(f"{label} must be 1 or more, not {value}")
+        self.device = device
+        self.name = f"camera:{device}" if isinstance(device, int) else _mask_password(device)
+        self._width = width
+        self._height = height
+        self._reconnect_delay = reconnect_delay
+        self._max_failures = max_failures
+        self._factory = capture_factory
+        self._clock = clock
+        self._sleep = sleep
+        if isinstance(device, int):
+            self._api = cv2.CAP_ANY
+            self._params: list[int] = []
+        else:
+            milliseconds = max(1, round(timeout * 1000))
+            self._api = cv2.CAP_FFMPEG
+            self._params = [
+                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+                milliseconds,
+                cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+                milliseconds,
+            ]
+        self._index = 0
+        self._failures = 0
+        self._closed = False
+        self._capture = self._open()
+        if self._capture is None:
+            raise SourceError(f"cannot open {self.name}: {self._advice()}")
+
+    def read(self) -> Frame | None:
+        if self._closed:
+            return None
+        while True:
+            if self._capture is None:
+                self._capture = self._open()
+            if self._capture is not None:
+                ok, image = self._capture.read()
+                rgb = _to_rgb(image) if ok else None
+                if rgb is not None:
+                    self._failures = 0
+                    frame = Frame(rgb, self._index, self._clock())
+                    self._index += 1
+                    return frame
+                self._capture.release()
+                self._capture = None
+            self._failures += 1
+            if self._failures >= self._max_failures:
+                failures, self._failures = self._failures, 0
+                raise SourceError(
+                    f"{self.name} stopped delivering frames ({failures} failures in a row, "
+                    f"reconnecting every {self._reconnect_delay:g} s): {self._advice()}"
+                )
+            if self._reconnect_delay > 0:
+                self._sleep(self._reconnect_delay)
+
+    def close(self) -> None:
+        self._closed = True
+        if self._capture is not None:
+            self._capture.release()
+            self._capture = None
+
+    def _open(self) -> Capture | None:
+        """A capture opened with our settings, or None when the camera is not there."""
+        capture = self._factory(self.device, self._api, self._params)
+        if not capture.isOpened():
+            capture.release()
+            return None
+        if self._width is not None:
+            capture.set(cv2.CAP_PROP_FRAME_WIDTH, self._width)
+        if self._height is not None:
+            capture.set(cv2.CAP_PROP_FRAME_HEIGHT, self._height)
+        return capture
+
+    def _advice(self) -> str:
+        if isinstance(self.device, int):
+            return (
+                f"check the camera's cable (is /dev/video{self.device} there?) "
+                "and that no other program is using it"
+            )
+        return "check the URL, the camera's power and network, and its user and password"
+
+
+def _mask_password(url: str) -> str:
+    """The URL with the password, if any, replaced by ``***``."""
+    parts = urlsplit(url)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+# --- the fake camera ----------------------------------------------------------------------
+
+
+class FakeSource(BaseSource):
+    """Hands out the given RGB pictures as frames, with ``time = index / fps``.
+
+    ``images`` may be any iterable, endless ones included (``itertools.repeat``); each
+    must be an (H, W, 3) uint8 array (ValueError otherwise) and is made C-contiguous.
+    The source ends (None) when they run out. With ``fail_after=n`` it plays a camera
+    that dies: after ``n`` frames every ``read()`` raises SourceError.
+    """
+
+    def __init__(
+        self,
+        images: Iterable[npt.NDArray[np.uint8]],
+        *,
+        fps: float = 30.0,
+        fail_after: int | None = None,
+        name: str = "fake",
+    ) -> None:
+        if fps <= 0:
+            raise ValueError(f"fps must be more than 0, not {fps}")
+        if fail_after is not None and fail_after < 0:
+            raise ValueError(f"fail_after must be 0 or more, not {fail_after}")
+        self.name = name
+        self.fps = fps
+        self.fail_after = fail_after
+        self._images: Iterator[npt.NDArray[np.uint8]] | None = iter(images)
+        self._index = 0
+
+    def read(self) -> Frame | None:
+        if self._images is None:
+            return None
+        if self.fail_after is not None and self._index >= self.fail_after:
+            raise SourceError(
+                f"{self.name} stopped delivering frames after {self.fail_after}: "
+                "check the cable or stream (a FakeSource told to fail)"
+            )
+        image = next(self._images, None)
+        if image is None:
+            self._images = None
+            return None
+        frame = Frame(np.ascontiguousarray(image), self._index, self._index / self.fps)
+        self._index += 1
+        return frame
+
+    def close(self) -> None:
+        self._images = None
+
+
+# --- the Raspberry Pi camera seam -----------------------------------------------------------
+
+
+def _open_picamera(target: str, *, realtime: bool = False) -> FrameSource:
+    """The Pi camera through picamera2: a seam until the source is built."""
+    try:
+        importlib.import_module("picamera2")
+    except ImportError as err:
+        raise SourceError(
+            "picamera2 is only available on Raspberry Pi OS: install it with "
+            "`sudo apt install python3-picamera2` (not pip) and make the virtual "
+            "environment with --system-site-packages, or use a USB camera (camera:0)"
+        ) from err
+    raise SourceError("the picamera source is not built yet: use a USB camera (camera:0) for now")
+
+
+# --- specs and the registry ---------------------------------------------------------------
+
+
+class SourceOpener(Protocol):
+    """Opens a source from the part of the spec after its kind."""
+
+    def __call__(self, target: str, /, *, realtime: bool = False) -> FrameSource: ...
+
+
+def _open_video(target: str, *, realtime: bool = False) -> FrameSource:
+    return VideoFileSource(target, realtime=realtime)
+
+
+def _open_camera(target: str, *, realtime: bool = False) -> FrameSource:
+    return OpenCVCameraSource(int(target))
+
+
+def _open_stream(target: str, *, realtime: bool = False) -> FrameSource:
+    return OpenCVCameraSource(target)
+
+
+SOURCES: dict[str, SourceOpener] = {
+    "video": _open_video,
+    "camera": _open_camera,
+    "stream": _open_stream,
+    "picamera": _open_picamera,
+}
+"""Source kinds by name; :func:`open_source` picks one from the spec."""
+
+_FORMS = (
+    "use video:PATH or a .mp4/.avi/.mkv/.mov file, camera:N or a camera number, "
+    "an rtsp:// or http(s):// URL, or picamera"
+)
+_NUMBER = re.compile(r"[0-9]+")
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """Split a source spec into its kind (a key of :data:`SOURCES`) and target.
+
+    ``video:PATH`` or a path ending in a video extension -> ``("video", PATH)``;
+    ``camera:N`` or ``N`` -> ``("camera", "N")``; an ``rtsp(s)://`` or ``http(s)://``
+    URL -> ``("stream", URL)``; ``picamera`` -> ``("picamera", "")``. SourceError for
+    anything else.
+    """
+    kind, colon, target = spec.partition(":")
+    if colon and kind == "video":
+        if not target:
+            raise SourceError(f"source {spec!r} names no file: use video:PATH")
+        return "video", target
+    if colon and kind == "camera":
+        if not _NUMBER.fullmatch(target):
+            raise SourceError(f"source {spec!r} needs a camera number: camera:0 is the first")
+        return "camera", str(int(target))
+    if colon and kind.lower() in STREAM_SCHEMES and target.startswith("//"):
+        return "stream", spec
+    if spec == "picamera":
+        return "picamera", ""
+    if _NUMBER.fullmatch(spec):
+        return "camera", str(int(spec))
+    if spec.lower().endswith(VIDEO_EXTENSIONS):
+        return "video", spec
+    raise SourceError(f"unknown source {spec!r}: {_FORMS}")
+
+
+def open_source(spec: str, *, realtime: bool = False) -> FrameSource:
+    """Open the source a spec names (see :func:`parse_spec`); ``realtime`` paces videos.
+
+    Raises SourceError for a spec of no known form, or a source that cannot be opened.
+    """
+    kind, target = parse_spec(spec)
+    return SOURCES[kind](target, realtime=realtime)

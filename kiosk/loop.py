@@ -1,0 +1,276 @@
+"""The kiosk's frame loop: capture, detect, track, encode, match, decide, store, notify.
+
+Each stage is one object with one verb; :meth:`Kiosk.handle` wires them for one frame:
+
+- :class:`MotionGate` skips detection on frames where nothing moved and nobody is
+  being followed.
+- ``FaceModels.detect`` finds faces on a downscaled copy (``detect_max_side``); boxes
+  come back in full-frame pixels.
+- :class:`~kiosk.tracking.Tracker` turns boxes into passes (tracks).
+- A track is encoded a few times (``max_encodings``, ``encode_gap`` apart), only while
+  its face is at least ``min_face_px``: a smaller face is too far away to be walking
+  past, and its embedding drifts (see ``recognition/quality.py``).
+- ``Gallery.match`` names each encoding, all of a frame's faces in one batch;
+  :class:`~kiosk.voting.Votes` settles a track once enough encodings agree.
+- :class:`~kiosk.policy.AttendancePolicy` decides in / out / nothing; the event is
+  committed to the store before the person is greeted.
+
+A pass that never settles logs nothing and is counted (unknown or conflicting).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Literal, Protocol
+from zoneinfo import ZoneInfo
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from clockface import __version__
+from clockface.errors import ClockfaceError
+from hardware.feedback import Feedback, Greeting
+from kiosk.policy import AttendancePolicy, Direction, LastEvent, Mode
+from kiosk.tracking import Track, Tracker
+from recognition.faces import FaceModels
+from recognition.gallery import DEFAULT_MARGIN, DEFAULT_THRESHOLD, Gallery
+
+log = logging.getLogger("clockface.kiosk")
+
+
+class FrameLike(Protocol):
+    @property
+    def image(self) -> npt.NDArray[np.uint8]: ...
+
+    @property
+    def time(self) -> float: ...
+
+
+class FrameReader(Protocol):
+    def read(self) -> FrameLike | None: ...
+
+
+class LoggedEvent(LastEvent, Protocol):
+    @property
+    def person_id(self) -> str: ...
+
+
+class NamedPerson(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+class KioskDatabase(Protocol):
+    """What the loop needs of the kiosk's store (kiosk.store.KioskStore provides it)."""
+
+    def load_gallery(self, *, threshold: float, margin: float) -> Gallery: ...
+
+    def roster_version(self) -> int: ...
+
+    def get_person(self, person_id: str) -> NamedPerson: ...
+
+    def last_event(self, person_id: str) -> LoggedEvent | None: ...
+
+    def append_event(
+        self,
+        person_id: str,
+        direction: Literal["in", "out"],
+        *,
+        utc: datetime,
+        tz: str,
+        distance: float,
+        margin: float,
+        frames: int,
+        software_version: str,
+    ) -> LoggedEvent: ...
+
+
+@dataclass(frozen=True)
+class KioskSettings:
+    """How the kiosk decides; every value has a default that works at a door."""
+
+    timezone: str = "UTC"
+    mode: Mode = Mode.AUTO
+    cooldown_seconds: float = 120.0
+    threshold: float = DEFAULT_THRESHOLD
+    margin: float = DEFAULT_MARGIN
+    detect_max_side: int = 320
+    upsample: int = 1
+    min_face_px: int = 60
+    votes_required: int = 2
+    max_encodings: int = 5
+    encode_gap: float = 0.1
+    track_max_age: float = 1.0
+    motion_threshold: float = 1.5
+    roster_check_seconds: float = 5.0
+
+    def __post_init__(self) -> None:
+        ZoneInfo(self.timezone)  # raises for an unknown zone
+        if self.votes_required > self.max_encodings:
+            raise ValueError("votes_required cannot exceed max_encodings")
+
+
+@dataclass
+class KioskStats:
+    frames: int = 0
+    detected: int = 0  # frames the detector ran on
+    still: int = 0  # frames skipped: nothing moved, nobody followed
+    encodings: int = 0
+    events: int = 0
+    repeats: int = 0  # settled passes inside the cooldown: no event
+    unknown_passes: int = 0
+    conflicting_passes: int = 0
+    event_delays: list[float] = field(default_factory=list)  # source seconds, track start to event
+
+
+class MotionGate:
+    """Did anything move since the last frame the detector saw?"""
+
+    def __init__(self, threshold: float) -> None:
+        self.threshold = threshold
+        self._last: npt.NDArray[np.int16] | None = None
+
+    def moved(self, image: npt.NDArray[np.uint8]) -> bool:
+        small = cv2.resize(image, (64, 36), interpolation=cv2.INTER_AREA)
+        grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.int16)
+        last, self._last = self._last, grey
+        return last is None or float(np.abs(grey - last).mean()) >= self.threshold
+
+
+def video_clock(start: datetime) -> Callable[[FrameLike], datetime]:
+    """Event times for a replay: ``start`` plus the frame's position in the video."""
+    return lambda frame: start + timedelta(seconds=frame.time)
+
+
+def wall_clock(_: FrameLike) -> datetime:
+    return datetime.now(UTC)
+
+
+class Kiosk:
+    def __init__(
+        self,
+        *,
+        models: FaceModels,
+        database: KioskDatabase,
+        feedback: Feedback,
+        settings: KioskSettings | None = None,
+        clock: Callable[[FrameLike], datetime] = wall_clock,
+    ) -> None:
+        self.settings = s = settings or KioskSettings()
+        self.models = models
+        self.database = database
+        self.feedback = feedback
+        self.clock = clock
+        self.tz = ZoneInfo(s.timezone)
+        self.policy = AttendancePolicy(s.mode, timedelta(seconds=s.cooldown_seconds))
+        self.tracker = Tracker(max_age=s.track_max_age)
+        self.motion = MotionGate(s.motion_threshold)
+        self.stats = KioskStats()
+        self._roster_version = -1
+        self._roster_checked = float("-inf")
+        self.gallery = Gallery()
+        self.reload_gallery()
+
+    def reload_gallery(self) -> bool:
+        """Load the roster again if it changed; True when it did."""
+        version = self.database.roster_version()
+        if version == self._roster_version:
+            return False
+        self.gallery = self.database.load_gallery(
+            threshold=self.settings.threshold, margin=self.settings.margin
+        )
+        self._roster_version = version
+        log.info(
+            "gallery loaded: %d people, %d templates", len(self.gallery.people), len(self.gallery)
+        )
+        return True
+
+    def handle(self, frame: FrameLike) -> list[LoggedEvent]:
+        """One frame through every stage; the events it committed."""
+        s = self.settings
+        self.stats.frames += 1
+        if frame.time - self._roster_checked >= s.roster_check_seconds:
+            self._roster_checked = frame.time
+            self.reload_gallery()
+        if not self.motion.moved(frame.image) and not self.tracker.tracks:
+            self.stats.still += 1
+            self._finish(self.tracker.expire(frame.time))
+            return []
+        self.stats.detected += 1
+        live, gone = self.tracker.update(self.models.detect(frame.image), frame.time)
+        self._finish(gone)
+        due = [
+            t
+            for t in live
+            if t.last_seen == frame.time
+            and min(t.box.width, t.box.height) >= s.min_face_px
+            and t.due_for_encoding(frame.time, max_encodings=s.max_encodings, min_gap=s.encode_gap)
+        ]
+        if not due or not self.gallery.people:
+            return []
+        embeddings = self.models.encode(frame.image, [t.box for t in due])
+        self.stats.encodings += len(due)
+        events = []
+        for track, match in zip(due, self.gallery.match(embeddings), strict=True):
+            track.encoded_at.append(frame.time)
+            track.votes.add(match)
+            event = self._settle(track, frame)
+            if event is not None:
+                events.append(event)
+        return events
+
+    def _settle(self, track: Track, frame: FrameLike) -> LoggedEvent | None:
+        verdict = track.votes.verdict(self.settings.votes_required)
+        if verdict is None:
+            return None
+        track.decided = True
+        now = self.clock(frame)
+        direction = self.policy.decide(self.database.last_event(verdict.person_id), now, self.tz)
+        if direction is None:
+            self.stats.repeats += 1
+            return None
+        event = self.database.append_event(  # committed before anyone is told
+            verdict.person_id,
+            "in" if direction is Direction.IN else "out",
+            utc=now,
+            tz=self.settings.timezone,
+            distance=verdict.distance,
+            margin=verdict.margin,
+            frames=verdict.agreeing,
+            software_version=__version__,
+        )
+        self.stats.events += 1
+        self.stats.event_delays.append(frame.time - track.first_seen)
+        name = self.database.get_person(verdict.person_id).name
+        self.feedback.greet(Greeting(name, direction.value, now.astimezone(self.tz)))
+        return event
+
+    def _finish(self, tracks: list[Track]) -> None:
+        for track in tracks:
+            if track.decided or not track.votes.matches:
+                continue
+            if track.votes.conflicting:
+                self.stats.conflicting_passes += 1
+            else:
+                self.stats.unknown_passes += 1
+
+    def run(self, source: FrameReader, stop: threading.Event | None = None) -> KioskStats:
+        """Read frames until the source ends or ``stop`` is set; then close every pass."""
+        stop = stop or threading.Event()
+        try:
+            while not stop.is_set():
+                frame = source.read()
+                if frame is None:
+                    break
+                self.handle(frame)
+        except ClockfaceError as err:  # a dead camera, a full disk: tell the operator
+            self.feedback.problem(str(err))
+            raise
+        finally:
+            self._finish(self.tracker.finish_all())
+        return self.stats

@@ -1,0 +1,214 @@
+"""The kiosk database's schema, as numbered steps applied in order.
+
+Each step runs inside the one ``BEGIN IMMEDIATE`` transaction that also sets
+``PRAGMA user_version`` to the step's number and records the step in the ``migrations``
+table, so a database is always at exactly one version: a step that fails leaves the
+previous version untouched. ``user_version`` is the authority (it lives in the file
+header, and is read before anything else); the table is the human-readable history.
+
+Add a step by appending a ``Migration`` with the next number; never edit a released one.
+A database whose version is above the newest step here belongs to a newer clockface and
+is refused, never written.
+
+The schema of version 1:
+
+- ``settings(key, value)``: ``kiosk_id`` (uuid4, generated once) and ``roster_version``
+  (bumped in the same transaction as every roster change, so a running kiosk knows
+  cheaply when to reload its gallery).
+- ``people`` and ``templates``: the roster replica. A template is 128 float32
+  little-endian (512 bytes); templates go with their person (``ON DELETE CASCADE``).
+- ``audit``: who did what to which person id, when. Never names, embeddings or photos,
+  so an erased person leaves nothing but their id. Append-only (triggers).
+- ``events``: attendance, append-only, and the sync outbox (``acked_utc IS NULL``).
+  Triggers refuse DELETE, any UPDATE but setting ``acked_utc`` once, and an INSERT whose
+  ``seq`` is not the next one, so seqs are 1, 2, 3 ... with no gap, whoever writes.
+  No foreign key to ``people``: attendance records outlive an erasure, and events carry
+  the person id only, never the name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlite_utils import Database
+
+from clockface.errors import StoreError
+
+# PRAGMA application_id: "CLKF". Marks the file as a clockface kiosk database, so a
+# store never migrates some other application's SQLite file.
+APPLICATION_ID = 0x434C4B46
+
+# ISO 8601 UTC with microseconds and Z, fixed width so text order is time order.
+_D = "[0-9]"
+_UTC_GLOB = f"'{_D * 4}-{_D * 2}-{_D * 2}T{_D * 2}:{_D * 2}:{_D * 2}.{_D * 6}Z'"
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema step: ``apply`` runs inside the step's transaction."""
+
+    version: int
+    name: str
+    apply: Callable[[Database], None]
+
+
+def _statements(*sql: str) -> Callable[[Database], None]:
+    def apply(db: Database) -> None:
+        for statement in sql:
+            db.execute(statement)
+
+    return apply
+
+
+_V1 = _statements(
+    f"PRAGMA application_id = {APPLICATION_ID}",
+    """
+    CREATE TABLE migrations (
+        version INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        applied_utc TEXT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    )
+    """,
+    "INSERT INTO settings (key, value) VALUES ('roster_version', '0')",
+    f"""
+    CREATE TABLE people (
+        person_id TEXT PRIMARY KEY CHECK (length(person_id) > 0),
+        name TEXT NOT NULL CHECK (length(name) > 0),
+        team TEXT,
+        active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+        created_utc TEXT NOT NULL CHECK (created_utc GLOB {_UTC_GLOB}),
+        updated_utc TEXT NOT NULL CHECK (updated_utc GLOB {_UTC_GLOB})
+    )
+    """,
+    f"""
+    CREATE TABLE templates (
+        id INTEGER PRIMARY KEY,
+        person_id TEXT NOT NULL REFERENCES people (person_id) ON DELETE CASCADE,
+        embedding BLOB NOT NULL
+            CHECK (typeof(embedding) = 'blob' AND length(embedding) = 512),
+        created_utc TEXT NOT NULL CHECK (created_utc GLOB {_UTC_GLOB})
+    )
+    """,
+    "CREATE INDEX templates_person ON templates (person_id)",
+    f"""
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        at_utc TEXT NOT NULL CHECK (at_utc GLOB {_UTC_GLOB}),
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        person_id TEXT NOT NULL,
+        detail TEXT
+    )
+    """,
+    "CREATE INDEX audit_person ON audit (person_id)",
+    """
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END
+    """,
+    """
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END
+    """,
+    f"""
+    CREATE TABLE events (
+        event_id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL UNIQUE CHECK (seq >= 1),
+        kiosk_id TEXT NOT NULL,
+        person_id TEXT NOT NULL CHECK (length(person_id) > 0),
+        direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+        utc TEXT NOT NULL CHECK (utc GLOB {_UTC_GLOB}),
+        tz TEXT NOT NULL,
+        distance REAL NOT NULL,
+        margin REAL NOT NULL,
+        frames INTEGER NOT NULL CHECK (frames >= 1),
+        software_version TEXT NOT NULL,
+        acked_utc TEXT CHECK (acked_utc IS NULL OR acked_utc GLOB {_UTC_GLOB})
+    )
+    """,
+    "CREATE INDEX events_person ON events (person_id, seq)",
+    "CREATE INDEX events_utc ON events (utc)",
+    "CREATE INDEX events_pending ON events (seq) WHERE acked_utc IS NULL",
+    """
+    CREATE TRIGGER events_next_seq BEFORE INSERT ON events
+    WHEN NEW.seq IS NOT (SELECT coalesce(max(seq), 0) + 1 FROM events)
+      OR EXISTS (SELECT 1 FROM events WHERE event_id = NEW.event_id)
+    BEGIN SELECT RAISE(ABORT, 'events are append-only: seq must be the next one'); END
+    """,
+    """
+    CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+    BEGIN SELECT RAISE(ABORT, 'events are append-only: they cannot be deleted'); END
+    """,
+    """
+    CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+    WHEN NEW.event_id IS NOT OLD.event_id
+      OR NEW.seq IS NOT OLD.seq
+      OR NEW.kiosk_id IS NOT OLD.kiosk_id
+      OR NEW.person_id IS NOT OLD.person_id
+      OR NEW.direction IS NOT OLD.direction
+      OR NEW.utc IS NOT OLD.utc
+      OR NEW.tz IS NOT OLD.tz
+      OR NEW.distance IS NOT OLD.distance
+      OR NEW.margin IS NOT OLD.margin
+      OR NEW.frames IS NOT OLD.frames
+      OR NEW.software_version IS NOT OLD.software_version
+      OR OLD.acked_utc IS NOT NULL
+      OR NEW.acked_utc IS NULL
+    BEGIN
+      SELECT RAISE(ABORT, 'events are append-only: only acked_utc may be set, once');
+    END
+    """,
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "roster, templates, audit log, events outbox, settings", _V1),
+)
+
+
+def latest_version(steps: tuple[Migration, ...] = MIGRATIONS) -> int:
+    return steps[-1].version if steps else 0
+
+
+def migrate(db: Database, *, where: str, applied_utc: str, steps: tuple[Migration, ...]) -> int:
+    """Bring the database up to the newest step; returns the version it was at.
+
+    Runs in one ``BEGIN IMMEDIATE`` transaction, so two processes opening one file
+    together migrate it once. Raises StoreError (naming ``where``) for a database of a
+    newer schema or a step that fails; nothing of a failed run is kept.
+    """
+    if [m.version for m in steps] != list(range(1, len(steps) + 1)):
+        raise ValueError("migration steps must be numbered 1, 2, 3 ... in order")
+    newest = latest_version(steps)
+    conn = db.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        (found,) = conn.execute("PRAGMA user_version").fetchone()
+        if found > newest:
+            raise StoreError(
+                f"{where}: schema version {found} is newer than this clockface knows "
+                f"({newest}); upgrade clockface, or open a copy made by this version"
+            )
+        for step in steps[found:]:
+            try:
+                step.apply(db)
+            except Exception as err:
+                raise StoreError(
+                    f"{where}: schema step {step.version} ({step.name}) failed: {err}"
+                ) from err
+            db.execute(
+                "INSERT INTO migrations (version, name, applied_utc) VALUES (?, ?, ?)",
+                [step.version, step.name, applied_utc],
+            )
+            db.execute(f"PRAGMA user_version = {step.version:d}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return int(found)

@@ -1,0 +1,64 @@
+"""The attendance decision: is this pass an arrival, a departure, or nothing new?
+
+- mode ``in`` or ``out``: a kiosk at an entrance or an exit logs every pass as that.
+- mode ``auto``: one kiosk for both; a person's passes alternate in, out, in... within
+  their local day (the kiosk's time zone), starting with ``in`` each day.
+- ``cooldown``: a pass within this many seconds of the person's last event is the same
+  visit (standing in front of the camera, walking back and forth) and logs nothing. In
+  ``auto`` mode it is also the shortest time between an arrival and a departure.
+
+Pure: the person's last event and the time in, a direction (or None) out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+
+class Mode(StrEnum):
+    IN = "in"
+    OUT = "out"
+    AUTO = "auto"
+
+
+class Direction(StrEnum):
+    IN = "in"
+    OUT = "out"
+
+
+class LastEvent(Protocol):
+    """What the policy needs to know of a person's previous event."""
+
+    @property
+    def direction(self) -> str: ...
+
+    @property
+    def utc(self) -> datetime: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AttendancePolicy:
+    mode: Mode = Mode.AUTO
+    cooldown: timedelta = timedelta(minutes=2)
+
+    def __post_init__(self) -> None:
+        if self.cooldown < timedelta(0):
+            raise ValueError(f"cooldown must not be negative, not {self.cooldown}")
+
+    def decide(self, last: LastEvent | None, now: datetime, tz: ZoneInfo) -> Direction | None:
+        """The direction of a new event for this pass, or None when it is the same visit."""
+        if now.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
+        if last is not None and now - last.utc < self.cooldown:
+            return None
+        if self.mode is Mode.IN:
+            return Direction.IN
+        if self.mode is Mode.OUT:
+            return Direction.OUT
+        if last is None or last.utc.astimezone(tz).date() != now.astimezone(tz).date():
+            return Direction.IN
+        return Direction.OUT if last.direction == Direction.IN else Direction.IN
