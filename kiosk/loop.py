@@ -3,7 +3,9 @@
 Each stage is one object with one verb; :meth:`Kiosk.handle` wires them for one frame:
 
 - :class:`MotionGate` skips detection on frames where nothing moved and nobody is
-  being followed.
+  being followed. Detection itself runs every ``detect_every`` frames while looking for
+  faces or voting on a pass, and only every ``detect_every_settled`` frames (enough to
+  keep the tracks alive) while every pass in view is already decided.
 - ``FaceModels.detect`` finds faces on a downscaled copy (``detect_max_side``); boxes
   come back in full-frame pixels.
 - :class:`~kiosk.tracking.Tracker` turns boxes into passes (tracks).
@@ -106,6 +108,8 @@ class KioskSettings:
     max_encodings: int = 5
     encode_gap: float = 0.1
     track_max_age: float = 1.0
+    detect_every: int = 2
+    detect_every_settled: int = 6
     motion_threshold: float = 1.5
     roster_check_seconds: float = 5.0
 
@@ -113,6 +117,8 @@ class KioskSettings:
         ZoneInfo(self.timezone)  # raises for an unknown zone
         if self.votes_required > self.max_encodings:
             raise ValueError("votes_required cannot exceed max_encodings")
+        if not 1 <= self.detect_every <= self.detect_every_settled:
+            raise ValueError("need 1 <= detect_every <= detect_every_settled")
 
 
 @dataclass
@@ -120,6 +126,7 @@ class KioskStats:
     frames: int = 0
     detected: int = 0  # frames the detector ran on
     still: int = 0  # frames skipped: nothing moved, nobody followed
+    between: int = 0  # frames between detections: tracks carry on
     encodings: int = 0
     events: int = 0
     repeats: int = 0  # settled passes inside the cooldown: no event
@@ -171,6 +178,7 @@ class Kiosk:
         self.tracker = Tracker(max_age=s.track_max_age)
         self.motion = MotionGate(s.motion_threshold)
         self.stats = KioskStats()
+        self._since_detection = s.detect_every_settled  # detect on the first frame
         self._roster_version = -1
         self._roster_checked = float("-inf")
         self.gallery = Gallery()
@@ -201,6 +209,12 @@ class Kiosk:
             self.stats.still += 1
             self._finish(self.tracker.expire(frame.time))
             return []
+        self._since_detection += 1
+        if self._since_detection < self._detection_interval():
+            self.stats.between += 1
+            self._finish(self.tracker.expire(frame.time))
+            return []
+        self._since_detection = 0
         self.stats.detected += 1
         live, gone = self.tracker.update(self.models.detect(frame.image), frame.time)
         self._finish(gone)
@@ -223,6 +237,13 @@ class Kiosk:
             if event is not None:
                 events.append(event)
         return events
+
+    def _detection_interval(self) -> int:
+        s = self.settings
+        settled = all(
+            t.decided or len(t.encoded_at) >= s.max_encodings for t in self.tracker.tracks
+        )
+        return s.detect_every_settled if self.tracker.tracks and settled else s.detect_every
 
     def _settle(self, track: Track, frame: FrameLike) -> LoggedEvent | None:
         verdict = track.votes.verdict(self.settings.votes_required)
