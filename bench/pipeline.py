@@ -25,6 +25,7 @@ time from his first detectable frame to the event (clockface) or first naming
 from __future__ import annotations
 
 import argparse
+import math
 import multiprocessing
 import resource
 import sys
@@ -67,7 +68,7 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def run_baseline(scale: float) -> Result:
+def run_baseline(scale: float, people: int, max_frames: int) -> Result:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # face_recognition_models imports pkg_resources
         import face_recognition
@@ -78,7 +79,7 @@ def run_baseline(scale: float) -> Result:
         image = face_recognition.load_image_file(str(FACES / path))
         known.append(face_recognition.face_encodings(image)[0])
         names.append(name)
-    for i, template in enumerate(synthetic_templates(PEOPLE - len(known), np.array(known))):
+    for i, template in enumerate(synthetic_templates(people - len(known), np.array(known))):
         known.append(template)
         names.append(f"synthetic-{i}")
 
@@ -89,7 +90,7 @@ def run_baseline(scale: float) -> Result:
     face_names: list[str] = []
     process_this_frame = True
     wall, cpu = time.perf_counter(), time.process_time()
-    while True:
+    while frames < max_frames:
         ok, frame = capture.read()
         if not ok:
             break
@@ -125,7 +126,7 @@ def run_baseline(scale: float) -> Result:
     }
 
 
-def run_clockface() -> Result:
+def run_clockface(people: int, max_frames: int) -> Result:
     from clockface.files import read_image
     from hardware.feedback import RecordingFeedback
     from hardware.sources import open_source
@@ -144,7 +145,7 @@ def run_clockface() -> Result:
             store.add_person(name, name)
             store.add_templates(name, template)
             real.append(template)
-        fake = synthetic_templates(PEOPLE - len(real), np.array(real, dtype=np.float64))
+        fake = synthetic_templates(people - len(real), np.array(real, dtype=np.float64))
         for i, template in enumerate(fake):
             store.add_person(f"synthetic-{i}", f"Synthetic {i}")
             store.add_templates(f"synthetic-{i}", template)
@@ -160,7 +161,7 @@ def run_clockface() -> Result:
         event_time: float | None = None
         with open_source(f"video:{VIDEO}") as source:
             wall, cpu = time.perf_counter(), time.process_time()
-            while (frame := source.read()) is not None:
+            while frames < max_frames and (frame := source.read()) is not None:
                 for event in kiosk.handle(frame):
                     if event.person_id == SUBJECT and event_time is None:
                         event_time = frame.time
@@ -188,22 +189,25 @@ def run_clockface() -> Result:
     }
 
 
-def _child(kind: str, scale: float, queue: Any) -> None:
-    queue.put(run_clockface() if kind == "clockface" else run_baseline(scale))
+def _child(kind: str, scale: float, people: int, max_frames: int, queue: Any) -> None:
+    if kind == "clockface":
+        queue.put(run_clockface(people, max_frames))
+    else:
+        queue.put(run_baseline(scale, people, max_frames))
 
 
-def in_child(kind: str, scale: float = 0.5) -> Result:
+def in_child(kind: str, scale: float, people: int, max_frames: int) -> Result:
     """Run one pipeline in a fresh process: its memory peak is its own."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=_child, args=(kind, scale, queue))
+    process = context.Process(target=_child, args=(kind, scale, people, max_frames, queue))
     process.start()
     result: Result = queue.get(timeout=600)
     process.join()
     return result
 
 
-def first_detectable(min_px: int) -> tuple[float, float]:
+def first_detectable(min_px: int, max_frames: int) -> tuple[float, float]:
     """Video times of his first detectable face (full resolution, HOG upsampled once),
     and of the first one at least ``min_px`` wide: near enough to be walking past."""
     from hardware.sources import open_source
@@ -212,21 +216,23 @@ def first_detectable(min_px: int) -> tuple[float, float]:
     models = FaceModels(detect_max_side=None)
     first: float | None = None
     with open_source(f"video:{VIDEO}") as source:
-        while (frame := source.read()) is not None:
+        while (frame := source.read()) is not None and frame.index < max_frames:
             boxes = models.detect(frame.image)
             if boxes and first is None:
                 first = frame.time
             if any(min(b.width, b.height) >= min_px for b in boxes):
                 return first if first is not None else frame.time, frame.time
-    raise SystemExit("no face found in the video")
+    return (math.nan, math.nan) if first is None else (first, math.nan)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--rounds", type=int, default=2, help="runs of each pipeline (best kept)")
+    parser.add_argument("--people", type=int, default=PEOPLE, help="enrolled people (>= 6)")
+    parser.add_argument("--frames", type=int, default=10**9, help="replay at most this many")
     args = parser.parse_args(argv)
-    if args.rounds < 1:
-        parser.error("--rounds must be at least 1")
+    if args.rounds < 1 or args.people < len(ENROLL) or args.frames < 1:
+        parser.error(f"--rounds and --frames must be at least 1, --people at least {len(ENROLL)}")
     if not VIDEO.is_file():
         print(f"bench.pipeline: {VIDEO} is missing (the shared faces folder)", file=sys.stderr)
         return 2
@@ -234,15 +240,15 @@ def main(argv: list[str] | None = None) -> int:
     from kiosk.loop import KioskSettings
 
     min_px = KioskSettings().min_face_px
-    seen, near = first_detectable(min_px)
+    seen, near = first_detectable(min_px, args.frames)
     print(
-        f"bench.pipeline: {VIDEO.name}, {PEOPLE} enrolled people; {SUBJECT} first detectable "
+        f"bench.pipeline: {VIDEO.name}, {args.people} enrolled people; {SUBJECT} first detectable "
         f"at {seen:.2f} s, first at least {min_px} px wide at {near:.2f} s of video"
     )
     runs: dict[str, list[Result]] = {}
     for _ in range(args.rounds):
         for kind, scale in (("baseline", 0.25), ("baseline", 0.5), ("clockface", 0.5)):
-            result = in_child(kind, scale)
+            result = in_child(kind, scale, args.people, args.frames)
             runs.setdefault(result["name"], []).append(result)
     best = {name: min(results, key=lambda r: r["wall"]) for name, results in runs.items()}
 

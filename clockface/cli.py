@@ -12,6 +12,7 @@ import click
 
 from clockface import __version__
 from clockface.errors import ClockfaceError
+from enrollment.cli import enroll
 from kiosk.cli import kiosk
 from recognition.cli import recognition
 
@@ -34,6 +35,6 @@ def main() -> None:
     """
 
 
-GROUPS: dict[str, click.Command] = {"kiosk": kiosk, "recognition": recognition}
+GROUPS: dict[str, click.Command] = {"enroll": enroll, "kiosk": kiosk, "recognition": recognition}
 for _name, _group in GROUPS.items():
     main.add_command(_group, _name)

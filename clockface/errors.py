@@ -18,9 +18,9 @@ these at the boundary, ``from err``.
     │   ├── StoreValueError (ValueError)   a value the store refuses: an empty id, a bad template
     │   │   └── DuplicatePersonError       a person id the roster already holds
     │   └── UnknownPersonError (LookupError)  a person id the roster does not hold
-    ├── EnrollmentError (ValueError)       an enrollment refused: bad photos, a face already enrolled
-    │   └── ImportFolderError              a bulk-import folder or its manifest that cannot be used
-    └── RosterFileError (ValueError)       a roster export file that cannot be written or read
+    ├── EnrollmentError (ValueError)       an enrollment refused: bad photos, a face enrolled twice
+    │   └── ImportFolderError              an import folder, manifest.csv or person.toml unusable
+    └── RosterFileError (ValueError)       a roster file that is malformed or in the way
 """
 
 

@@ -120,7 +120,8 @@ def run(
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
     click.echo(
-        f"{stats.frames} frames, {stats.events} events, {stats.repeats} repeat passes "
+        f"{stats.frames} frames, {stats.events} event{'' if stats.events == 1 else 's'}, "
+        f"{stats.repeats} repeat passes "
         f"in the cooldown, {stats.unknown_passes} unknown and {stats.conflicting_passes} "
         f"conflicting passes"
     )

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import getpass
 import math
+import os
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -255,6 +256,7 @@ class KioskStore:
                 f"{where}: cannot create its folder: {err.strerror or err}; "
                 "check the path and its permissions"
             ) from err
+        _create_private(where)
         try:
             conn = sqlite3.connect(where, timeout=busy_timeout_s, isolation_level=None)
         except sqlite3.Error as err:
@@ -799,6 +801,19 @@ def _prepare(
             conn.execute("ROLLBACK")
         raise
     return str(stored)
+
+
+def _create_private(path: Path) -> None:
+    """Create a new database file readable by its owner only: it holds biometric
+    templates. SQLite gives its -wal and -shm files the same permissions."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as err:
+        raise StoreError(
+            f"{path}: cannot create: {err.strerror or err}; check the path and its permissions"
+        ) from err
 
 
 def _explain(err: sqlite3.Error) -> str:

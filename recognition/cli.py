@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from recognition.faces import FaceModels
     from recognition.gallery import Match
 
-_DETECTOR = click.option(
+DETECTOR_OPTION = click.option(
     "--detector",
     type=click.Choice(["hog", "cnn"]),
     default="hog",
@@ -90,7 +90,7 @@ def _describe(match: Match, threshold: float, margin: float) -> str:
     show_default=True,
     help="How much farther the next-nearest person must be.",
 )
-@_DETECTOR
+@DETECTOR_OPTION
 @click.argument("photos", nargs=-1, required=True, metavar="PHOTO...")
 def identify(
     known: tuple[str, ...], threshold: float, margin: float, detector: str, photos: tuple[str, ...]
@@ -132,7 +132,7 @@ def identify(
 
 
 @recognition.command()
-@_DETECTOR
+@DETECTOR_OPTION
 @click.argument("photos", nargs=-1, required=True, metavar="PHOTO...")
 def check(detector: str, photos: tuple[str, ...]) -> None:
     """Check photos against the enrollment quality gates.

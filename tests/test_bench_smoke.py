@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench import matcher
+from bench import matcher, pipeline
+from tests.shared_faces import faces_dir
 
 
 def test_matcher_bench_runs_and_cross_checks(capsys: pytest.CaptureFixture[str]) -> None:
@@ -20,3 +21,11 @@ def test_matcher_bench_refuses_bad_arguments(capsys: pytest.CaptureFixture[str])
         matcher.main(["--sizes", "ten"])
     assert err.value.code == 2
     assert "comma-separated whole numbers" in capsys.readouterr().err
+
+
+def test_pipeline_bench_runs_both_pipelines(capsys: pytest.CaptureFixture[str]) -> None:
+    faces_dir()
+    assert pipeline.main(["--rounds", "1", "--people", "20", "--frames", "30"]) == 0
+    out = capsys.readouterr().out
+    for words in ("baseline recipe at 1/2 scale", "clockface kiosk", "the frames per second"):
+        assert words in out

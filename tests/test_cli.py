@@ -58,16 +58,21 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_readme_command_runs_as_documented() -> None:
+    """The README's main command, pasted into bash (with this Python for `uv run`)."""
     faces_dir()
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = re.search(r"## Set up and run.*?```sh\n(.*?)```", readme, re.S)
     assert block, "README has no set-up command block"
-    command = shlex.split(block.group(1).replace("\\\n", " "))
-    assert command[:3] == ["uv", "run", "clockface"]
-    result = run(*command[3:])
+    script = block.group(1)
+    assert script.count("uv run clockface ") == 2
+    script = script.replace("uv run clockface ", f"{shlex.quote(sys.executable)} -m clockface ")
+    result = subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=300, check=False
+    )
     assert result.returncode == 0, result.stderr
-    lines = [line.split()[:2] for line in result.stdout.splitlines()[1:]]
-    assert lines == [["1.", "biden"], ["2.", "obama"], ["3.", "unknown"]]
+    assert "enrolled lin (Lin-Manuel Miranda): 1 new template" in result.stdout
+    assert result.stderr.count("Good morning, Lin-Manuel Miranda, in at") == 1
+    assert "275 frames, 1 event, " in result.stdout
     assert "uv run pytest" in readme
 
 

@@ -247,7 +247,7 @@ def test_kiosk_cli_lists_events_and_refuses_bad_input(store: KioskStore, tmp_pat
     out, err = reap(proc)
     assert proc.returncode == 0, err
     assert out.strip().endswith("0 conflicting passes")
-    assert "1 events" in out
+    assert "275 frames, 1 event, " in out
     listing = subprocess.run(
         [sys.executable, "-m", "clockface", "kiosk", "events", "--db", str(db)],
         capture_output=True,

@@ -743,3 +743,13 @@ def test_random_appends_and_acks_keep_seq_contiguous_and_backlog_right(
         assert [e.event_id for e in events] == appended
         assert [e.event_id for e in s.pending(100)] == [i for i in appended if i not in acked]
         assert {e.event_id for e in events if e.acked_utc is not None} == acked
+
+
+def test_a_new_database_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    """It holds biometric templates; its write-ahead log gets the same permissions."""
+    path = tmp_path / "kiosk.db"
+    with KioskStore.open(path) as store:
+        store.add_person("ada", "Ada")
+        store.add_templates("ada", np.ones(EMBEDDING_DIM, dtype=np.float32))
+        for file in (path, Path(f"{path}-wal")):
+            assert file.exists() and file.stat().st_mode & 0o777 == 0o600, file
