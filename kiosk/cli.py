@@ -76,13 +76,27 @@ def kiosk() -> None:
     help="Seconds after a person's event in which they are not logged again.",
 )
 @click.option(
+    "--votes",
+    type=click.IntRange(min=1, max=5),
+    default=2,
+    show_default=True,
+    help="Encodings of a pass that must agree on one person (and none on another) "
+    "before the pass is logged.",
+)
+@click.option(
     "--realtime/--fast",
     default=False,
     show_default=True,
     help="Replay a video at its own pace, or as fast as the kiosk can.",
 )
 def run(
-    source: str, db_path: str, mode: str, timezone: str, cooldown: float, realtime: bool
+    source: str,
+    db_path: str,
+    mode: str,
+    timezone: str,
+    cooldown: float,
+    votes: int,
+    realtime: bool,
 ) -> None:
     """Recognise people on SOURCE and log one event per pass.
 
@@ -96,7 +110,9 @@ def run(
     from recognition.faces import FaceModels
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    settings = KioskSettings(timezone=timezone, mode=Mode(mode), cooldown_seconds=cooldown)
+    settings = KioskSettings(
+        timezone=timezone, mode=Mode(mode), cooldown_seconds=cooldown, votes_required=votes
+    )
     stop = threading.Event()
 
     def request_stop(signum: int, _: FrameType | None) -> None:
