@@ -1,8 +1,9 @@
 """``clockface enroll``: the HR admin's commands to enroll staff faces and manage the roster.
 
 Thin: parses arguments, opens the store (``--db``, as the kiosk), and calls
-:mod:`enrollment.enroll`; prints what happened. Face models, the store and numpy are
-imported only when a command runs, so ``--help`` stays instant.
+:mod:`enrollment.enroll`, :mod:`enrollment.folder_import`, :mod:`enrollment.roster_file`
+and :mod:`enrollment.lookalikes`; prints what happened. Face models, the store and numpy
+are imported only when a command runs, so ``--help`` stays instant.
 """
 
 from __future__ import annotations
@@ -284,7 +285,7 @@ def import_(folder: str, skip_bad: bool, force: bool, detector: str, db_path: st
     exit status 1 if anything was rejected or not enrolled. Photos are never stored.
     """
     from clockface.errors import EnrollmentError
-    from enrollment.enroll import import_folder, plan_import
+    from enrollment.folder_import import import_folder, plan_import
 
     plan = plan_import(folder)
     with _open(db_path, create=True) as store:
@@ -467,7 +468,7 @@ def export(file: str, force: bool, db_path: str) -> None:
     --force. The file holds biometric face templates: keep it as safe as the database
     and delete it once imported.
     """
-    from enrollment.enroll import export_roster
+    from enrollment.roster_file import export_roster
 
     with _open(db_path) as store:
         people, templates = export_roster(store, file, force=force)
@@ -493,8 +494,8 @@ def import_roster(file: str, replace: bool, db_path: str) -> None:
     no photo checks: run `check` afterwards. The file holds biometric face templates:
     delete it once imported.
     """
-    from enrollment.enroll import import_roster as import_people
-    from enrollment.enroll import read_roster
+    from enrollment.roster_file import import_roster as import_people
+    from enrollment.roster_file import read_roster
 
     people = read_roster(file)
     with _open(db_path, create=True) as store:
@@ -525,7 +526,7 @@ def check(within: float | None, db_path: str) -> None:
     Enroll clearer photos of them, or remove a person enrolled twice. Exit status 0
     either way.
     """
-    from enrollment.enroll import look_alikes
+    from enrollment.lookalikes import look_alikes
     from recognition.gallery import DEFAULT_MARGIN, DEFAULT_THRESHOLD
 
     limit = DEFAULT_THRESHOLD + DEFAULT_MARGIN if within is None else within

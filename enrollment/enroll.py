@@ -1,7 +1,9 @@
 """Enrollment: people and their face templates into the kiosk roster, from photos or a camera.
 
 The library behind ``clockface enroll``; the CLI parses and prints, everything else is
-here, over a :class:`~kiosk.store.KioskStore` and a :class:`~recognition.faces.FaceModels`.
+here, over a :class:`~kiosk.store.KioskStore` and a :class:`~recognition.faces.FaceModels`,
+and in :mod:`enrollment.folder_import` (bulk imports), :mod:`enrollment.roster_file`
+(roster files) and :mod:`enrollment.lookalikes` (look-alikes).
 
 - **Quality gates.** Every photo (or camera frame) goes through
   :func:`recognition.quality.assess`; a rejected photo comes back as a
@@ -20,50 +22,25 @@ here, over a :class:`~kiosk.store.KioskStore` and a :class:`~recognition.faces.F
   to someone enrolled within 0.6 of one of their templates; otherwise the photo is
   probably of someone else, refused unless ``force``.
 - **Photos are never kept.** Nothing is written but the database: templates, not
-  photos. Bulk imports are made idempotent by skipping people already enrolled (photos
-  are not kept, so there is nothing to compare new photos with).
-- **Roster files** move the roster between machines: JSON, templates as base64 of
-  little-endian float32, written atomically, readable by the owner only. They hold
-  biometric templates: keep them like the database.
-- **Look-alikes.** :func:`look_alikes` finds pairs of different people whose closest
-  templates are within threshold + margin, with one float32 distance matrix per chunk.
+  photos.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import csv
-import io
-import json
-import math
 import os
-import tempfile
-import tomllib
 from collections import Counter
 from collections.abc import Callable, Sequence
-from contextlib import suppress
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
-from clockface.errors import (
-    EnrollmentError,
-    ImageError,
-    ImportFolderError,
-    InputFileError,
-    PhotoRejectedError,
-    RosterFileError,
-)
-from clockface.files import read_bytes, read_image
+from clockface.errors import EnrollmentError, ImageError, InputFileError, PhotoRejectedError
+from clockface.files import read_image
 from hardware.sources import FrameSource, frames
-from kiosk.store import KioskStore, NewPerson, Person
+from kiosk.store import KioskStore, Person
 from recognition.faces import FaceModels, RGBImage
-from recognition.gallery import DEFAULT_MARGIN, DEFAULT_THRESHOLD, EMBEDDING_DIM, Gallery
+from recognition.gallery import DEFAULT_MARGIN, DEFAULT_THRESHOLD, Gallery
 from recognition.identify import enrollment_template
 from recognition.images import decode_image
 from recognition.quality import DEFAULT_LIMITS, QualityLimits, Reason, assess
@@ -76,19 +53,6 @@ Progress = Callable[[int], None]
 
 SAME_PERSON_THRESHOLD = 0.6
 """Largest distance between two photos taken as one person (a 1:1 question: dlib's 0.6)."""
-
-PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
-"""File endings a bulk import takes as photos (case-insensitive)."""
-
-MANIFEST = "manifest.csv"
-PERSON_FILE = "person.toml"
-MANIFEST_COLUMNS = ("id", "name", "team", "photo")
-
-ROSTER_FORMAT = "clockface-roster"
-ROSTER_VERSION = 1
-MAX_ROSTER_BYTES = 1024**3
-_TEMPLATE_BYTES = EMBEDDING_DIM * 4
-_PERSON_KEYS = frozenset({"id", "name", "team", "active", "templates"})
 
 REASON_WORDS: dict[Reason, str] = {
     Reason.NO_FACE: "no face",
@@ -208,6 +172,14 @@ def _distances(a: FloatArray, b: FloatArray) -> npt.NDArray[np.float64]:
 
 def _plural(count: int, word: str, plural: str | None = None) -> str:
     return f"{count} {word if count == 1 else (plural or word + 's')}"
+
+
+def _os_reason(err: OSError) -> str:
+    if isinstance(err, FileNotFoundError | NotADirectoryError):
+        return "its folder does not exist"
+    if isinstance(err, PermissionError):
+        return "permission denied"
+    return " ".join((err.strerror or str(err)).split()).lower()
 
 
 # --------------------------------------------------------------------- the enroller
@@ -576,516 +548,6 @@ class Capture:
             return "none"
         ordered = sorted(self.rejected.items(), key=lambda item: (-item[1], item[0].value))
         return ", ".join(f"{REASON_WORDS[reason]} {count}" for reason, count in ordered)
-
-
-# --------------------------------------------------------------------- bulk import
-@dataclass(frozen=True, slots=True)
-class PlannedPerson:
-    """One person of an import folder: who, and which photo files."""
-
-    person_id: str
-    name: str
-    team: str | None
-    photos: tuple[Path, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ImportPlan:
-    folder: Path
-    people: tuple[PlannedPerson, ...]
-    notes: tuple[str, ...] = ()
-
-    @property
-    def photo_count(self) -> int:
-        return sum(len(p.photos) for p in self.people)
-
-
-@dataclass(slots=True)
-class ImportReport:
-    """What a bulk import did: enrolled, refused (nothing written) and skipped people."""
-
-    enrolled: list[Outcome] = field(default_factory=list)
-    refused: list[Outcome] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def rejected_photos(self) -> int:
-        return sum(len(o.rejected) for o in (*self.enrolled, *self.refused))
-
-    @property
-    def ok(self) -> bool:
-        """Every person enrolled or skipped, and every photo used."""
-        return not self.refused and self.rejected_photos == 0
-
-
-def plan_import(folder: str | os.PathLike[str]) -> ImportPlan:
-    """Who and which photos an import folder holds; reads no photo.
-
-    One sub-folder per person, named by the employee id, holding their photos (files
-    ending in .jpg, .jpeg, .png, .webp, .gif, .bmp, .tif or .tiff) and optionally a
-    ``person.toml`` with ``name = "..."`` and ``team = "..."``. A ``manifest.csv`` at the
-    top (columns id, name, team, photo; only id is required) may give names and teams
-    instead, and list photos by their path from the folder. Without a name, the id is the
-    name. Raises ImportFolderError for an unusable folder, manifest or person.toml.
-    """
-    root = Path(folder)
-    if not root.is_dir():
-        what = "no such folder" if not root.exists() else "not a folder"
-        raise ImportFolderError(f"cannot import {os.fsdecode(folder)!r}: {what}")
-    notes: list[str] = []
-    names: dict[str, str] = {}
-    teams: dict[str, str | None] = {}
-    photos: dict[str, list[Path]] = {}
-    name_from: dict[str, str] = {}  # where each name and team came from, for messages
-    team_from: dict[str, str] = {}
-    manifest = root / MANIFEST
-    if manifest.is_file():
-        for pid, name, team, photo in _read_manifest(manifest):
-            photos.setdefault(pid, [])
-            if photo:
-                photos[pid].append(root / photo)
-            where = f"{MANIFEST} ({pid})"
-            if name:
-                _set_once(names, name_from, pid, name, where, "name")
-            if team:
-                _set_once(teams, team_from, pid, team, where, "team")
-    for entry in _list(root):
-        if entry.name.startswith(".") or entry.name == MANIFEST:
-            continue
-        if not entry.is_dir():
-            notes.append(f"ignored {entry.name}: not in a person's folder")
-            continue
-        pid = _folder_id(entry)
-        listed = photos.setdefault(pid, [])
-        for item in _list(entry):
-            if item.name.startswith(".") or item.name == PERSON_FILE:
-                continue
-            if item.is_file() and item.suffix.lower() in PHOTO_SUFFIXES:
-                listed.append(item)
-            else:
-                notes.append(f"ignored {entry.name}/{item.name}: not a photo")
-        toml = entry / PERSON_FILE
-        if toml.is_file():
-            toml_name, toml_team = _read_person_file(toml)
-            where = f"{entry.name}/{PERSON_FILE}"
-            if toml_name is not None:
-                _set_once(names, name_from, pid, toml_name, where, "name")
-            if toml_team is not None:
-                _set_once(teams, team_from, pid, toml_team, where, "team")
-    people = []
-    for pid in sorted(photos):
-        unique = list(dict.fromkeys(p.resolve() for p in photos[pid]))
-        shown = {p.resolve(): p for p in photos[pid]}
-        people.append(
-            PlannedPerson(
-                pid,
-                names.get(pid, pid),
-                teams.get(pid),
-                tuple(shown[p] for p in unique),
-            )
-        )
-    return ImportPlan(root, tuple(people), tuple(notes))
-
-
-def _folder_id(entry: Path) -> str:
-    try:
-        return check_id(entry.name, "a person id (folder name)")
-    except EnrollmentError as err:
-        raise ImportFolderError(str(err)) from None
-
-
-def _list(folder: Path) -> list[Path]:
-    try:
-        return sorted(folder.iterdir())
-    except OSError as err:
-        raise ImportFolderError(
-            f"cannot list the folder {os.fsdecode(folder)!r}: {_os_reason(err)}"
-        ) from err
-
-
-def _set_once(
-    values: dict[str, Any], sources: dict[str, str], pid: str, value: str, where: str, what: str
-) -> None:
-    old = values.get(pid)
-    if old is not None and old != value:
-        raise ImportFolderError(
-            f"two {what}s for {pid}: {old!r} in {sources[pid]} and {value!r} in {where}; keep one"
-        )
-    values[pid] = value
-    sources.setdefault(pid, where)
-
-
-def _read_manifest(path: Path) -> list[tuple[str, str, str, str]]:
-    """The manifest's rows as (id, name, team, photo), checked; "" where blank."""
-    try:
-        text = read_bytes(path, max_bytes=64 * 1024**2, what="manifest").decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ImportFolderError(f"{MANIFEST} is not UTF-8 text: save it as CSV UTF-8") from None
-    except InputFileError as err:
-        raise ImportFolderError(str(err)) from None
-    try:
-        reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
-        header = [(column or "").strip().lower() for column in reader.fieldnames or []]
-        if "id" not in header:
-            raise ImportFolderError(
-                f"{MANIFEST} needs a header row with an id column (columns: "
-                f"{', '.join(MANIFEST_COLUMNS)}); found {', '.join(header) or 'nothing'}"
-            )
-        unknown = [c for c in header if c not in MANIFEST_COLUMNS]
-        if unknown:
-            raise ImportFolderError(
-                f"{MANIFEST}: unknown column {unknown[0]!r} (columns: "
-                f"{', '.join(MANIFEST_COLUMNS)})"
-            )
-        reader.fieldnames = header
-        rows = []
-        for row in reader:
-            line = reader.line_num
-            if None in row:
-                raise ImportFolderError(f"{MANIFEST} line {line}: more fields than columns")
-            values = {k: (v or "").strip() for k, v in row.items()}
-            if not any(values.values()):
-                continue
-            try:
-                pid = check_id(values.get("id", ""), "the id")
-                name, team = values.get("name", ""), values.get("team", "")
-                if name:
-                    check_id(name, "the name")
-                if team:
-                    check_id(team, "the team")
-            except EnrollmentError as err:
-                raise ImportFolderError(f"{MANIFEST} line {line}: {err}") from None
-            rows.append((pid, name, team, values.get("photo", "")))
-    except csv.Error as err:
-        raise ImportFolderError(f"{MANIFEST} is not valid CSV: {err}") from None
-    return rows
-
-
-def _read_person_file(path: Path) -> tuple[str | None, str | None]:
-    where = f"{path.parent.name}/{PERSON_FILE}"
-    try:
-        data = tomllib.loads(read_bytes(path, max_bytes=64 * 1024, what=where).decode())
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
-        raise ImportFolderError(f"{where} is not valid TOML: {err}") from None
-    except InputFileError as err:
-        raise ImportFolderError(str(err)) from None
-    unknown = sorted(set(data) - {"name", "team"})
-    if unknown:
-        raise ImportFolderError(f"{where}: unknown key {unknown[0]!r} (keys: name, team)")
-    found: list[str | None] = []
-    for key in ("name", "team"):
-        value = data.get(key)
-        if value is not None and not isinstance(value, str):
-            raise ImportFolderError(f"{where}: {key} must be text in quotes, not {value!r}")
-        try:
-            found.append(None if value is None else check_id(value, f"the {key}"))
-        except EnrollmentError as err:
-            raise ImportFolderError(f"{where}: {err}") from None
-    return found[0], found[1]
-
-
-def import_folder(
-    enroller: Enroller,
-    plan: ImportPlan,
-    *,
-    skip_bad: bool = False,
-    force: bool = False,
-    progress: Progress | None = None,
-) -> ImportReport:
-    """Enroll every person of the plan not enrolled yet, each all or nothing.
-
-    People already in the roster are skipped without reading their photos, so running
-    an import again enrolls only those refused before (once their photos are fixed).
-    """
-    report = ImportReport(notes=list(plan.notes))
-    known = enroller.known_ids()
-    for planned in plan.people:
-        pid = planned.person_id
-        if pid in known:
-            report.skipped.append(pid)
-            if progress is not None:
-                progress(len(planned.photos))
-            continue
-        labelled = [(_label(plan.folder, p), p) for p in planned.photos]
-        accepted: list[Template] = []
-        rejected: list[Rejection] = []
-        for label, path in labelled:
-            found = enroller.template(label, path)
-            if isinstance(found, Template):
-                accepted.append(found)
-            else:
-                rejected.append(found)
-            if progress is not None:
-                progress(1)
-        if not labelled:
-            outcome = Outcome(pid, (), refusal=f"nothing enrolled for {pid}: no photos")
-        else:
-            outcome = enroller.enroll_templates(
-                pid, planned.name, planned.team, accepted, rejected, skip_bad=skip_bad, force=force
-            )
-        if outcome.enrolled:
-            report.enrolled.append(outcome)
-            known.add(pid)
-        else:
-            report.refused.append(outcome)
-    return report
-
-
-def _label(folder: Path, path: Path) -> str:
-    try:
-        return path.relative_to(folder).as_posix()
-    except ValueError:
-        return os.fsdecode(path)
-
-
-# --------------------------------------------------------------------- roster files
-@dataclass(frozen=True, slots=True)
-class RosterImport:
-    """What an import of a roster file did, by person id."""
-
-    added: tuple[str, ...]
-    replaced: tuple[str, ...]
-    skipped: tuple[str, ...]
-    templates: int
-
-
-def roster_document(store: KioskStore) -> dict[str, Any]:
-    """The whole roster (people, deactivated included, and their templates) as JSON data."""
-    people = []
-    for person in store.people():
-        templates = store.templates(person.person_id).astype("<f4")
-        people.append(
-            {
-                "id": person.person_id,
-                "name": person.name,
-                "team": person.team,
-                "active": person.active,
-                "templates": [base64.b64encode(row.tobytes()).decode("ascii") for row in templates],
-            }
-        )
-    return {
-        "format": ROSTER_FORMAT,
-        "version": ROSTER_VERSION,
-        "exported_utc": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "templates": "base64 of 128 little-endian float32 each",
-        "people": people,
-    }
-
-
-def export_roster(
-    store: KioskStore, path: str | os.PathLike[str], *, force: bool = False
-) -> tuple[int, int]:
-    """Write the roster to ``path`` atomically, owner-only; returns (people, templates).
-
-    Refuses an existing file unless ``force``. The file holds biometric templates.
-    """
-    document = roster_document(store)
-    data = (json.dumps(document, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
-    write_atomically(Path(path), data, force=force, what="roster file")
-    return len(document["people"]), sum(len(p["templates"]) for p in document["people"])
-
-
-def write_atomically(path: Path, data: bytes, *, force: bool, what: str = "file") -> None:
-    """Write ``data`` to a new file beside ``path`` (mode 0600), then rename it over ``path``.
-
-    A crash leaves the old file or the new one, never half of either. Refuses an existing
-    ``path`` unless ``force``. Raises RosterFileError.
-    """
-    label = f"{what} {os.fsdecode(path)!r}"
-    if path.is_dir():
-        raise RosterFileError(f"cannot write {label}: it is a folder; give a file name")
-    if not force and os.path.lexists(path):
-        raise RosterFileError(
-            f"{label} already exists: choose another name, or use --force to replace it"
-        )
-    folder = path.parent
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as err:
-        raise RosterFileError(f"cannot write {label}: {_os_reason(err)}") from err
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException as err:
-        with suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(err, OSError):
-            raise RosterFileError(f"cannot write {label}: {_os_reason(err)}") from err
-        raise
-    with suppress(OSError):  # make the rename itself durable, where the system allows
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
-def _os_reason(err: OSError) -> str:
-    if isinstance(err, FileNotFoundError | NotADirectoryError):
-        return "its folder does not exist"
-    if isinstance(err, PermissionError):
-        return "permission denied"
-    return " ".join((err.strerror or str(err)).split()).lower()
-
-
-def read_roster(path: str | os.PathLike[str]) -> list[NewPerson]:
-    """The people of a roster file, every field checked. Raises RosterFileError."""
-    try:
-        data = read_bytes(path, max_bytes=MAX_ROSTER_BYTES, what="roster file")
-    except InputFileError as err:
-        raise RosterFileError(f"{err}; nothing was imported") from None
-    return parse_roster(data, f"roster file {os.fsdecode(path)!r}")
-
-
-def parse_roster(data: bytes, label: str = "the roster file") -> list[NewPerson]:
-    """The people of a roster file's bytes, every field checked. Raises RosterFileError."""
-
-    def bad(why: str) -> RosterFileError:
-        return RosterFileError(f"{label} {why}; nothing was imported")
-
-    def no_constants(name: str) -> None:
-        raise ValueError(f"{name} is not allowed")
-
-    try:
-        document = json.loads(data.decode("utf-8"), parse_constant=no_constants)
-    except UnicodeDecodeError:
-        raise bad("is not UTF-8 text: not a clockface roster file") from None
-    except json.JSONDecodeError as err:
-        raise bad(f"is not JSON (line {err.lineno}, column {err.colno}: {err.msg})") from None
-    except (ValueError, RecursionError) as err:
-        raise bad(f"is not valid JSON ({err})") from None
-    if not isinstance(document, dict) or document.get("format") != ROSTER_FORMAT:
-        raise bad(f'is not a clockface roster file (no "format": "{ROSTER_FORMAT}")')
-    version = document.get("version")
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise bad("has no format version")
-    if version != ROSTER_VERSION:
-        raise bad(
-            f"is format version {version}, this clockface reads version {ROSTER_VERSION}: "
-            + ("upgrade clockface" if version > ROSTER_VERSION else "export it again")
-        )
-    records = document.get("people")
-    if not isinstance(records, list):
-        raise bad('has no "people" list')
-    people: list[NewPerson] = []
-    seen: set[str] = set()
-    for i, record in enumerate(records):
-        where = f"people[{i}]"
-        if not isinstance(record, dict):
-            raise bad(f"{where} is not an object")
-        missing = sorted(_PERSON_KEYS - set(record))
-        extra = sorted(set(record) - _PERSON_KEYS)
-        if missing or extra:
-            which = f"lacks {missing[0]!r}" if missing else f"has an unknown key {extra[0]!r}"
-            raise bad(f"{where} {which}")
-        try:
-            pid = check_id(record["id"], "its id")
-            where = f"person {pid!r}"
-            name = check_id(record["name"], "its name")
-            team = _team(record["team"])
-        except EnrollmentError as err:
-            raise bad(f"{where}: {err}") from None
-        if pid in seen:
-            raise bad(f"holds {pid!r} twice")
-        seen.add(pid)
-        if not isinstance(record["active"], bool):
-            raise bad(f"{where}: active must be true or false")
-        templates = record["templates"]
-        if not isinstance(templates, list):
-            raise bad(f"{where}: templates must be a list")
-        rows = np.empty((len(templates), EMBEDDING_DIM), dtype=np.float32)
-        for j, text in enumerate(templates):
-            try:
-                raw = base64.b64decode(text, validate=True) if isinstance(text, str) else b""
-            except (binascii.Error, ValueError):
-                raw = b""
-            if len(raw) != _TEMPLATE_BYTES:
-                raise bad(f"{where}: template {j + 1} is not base64 of {_TEMPLATE_BYTES} bytes")
-            rows[j] = np.frombuffer(raw, dtype="<f4")
-        if not np.isfinite(rows).all():
-            raise bad(f"{where}: a template holds NaN or infinite values")
-        people.append(NewPerson(pid, name, team, rows, active=record["active"]))
-    return people
-
-
-def import_roster(
-    store: KioskStore, people: Sequence[NewPerson], *, replace: bool = False
-) -> RosterImport:
-    """Add the people of a roster file in one transaction: all of them or none.
-
-    People whose id the roster already holds are skipped, or with ``replace`` erased and
-    added anew from the file. Templates are taken as they are: no quality or duplicate
-    face check (run :func:`look_alikes` afterwards).
-    """
-    held = {p.person_id for p in store.people()}
-    existing = [p.person_id for p in people if p.person_id in held]
-    write = list(people) if replace else [p for p in people if p.person_id not in held]
-    store.enroll_many(write, replace=replace)
-    return RosterImport(
-        added=tuple(p.person_id for p in write if p.person_id not in held),
-        replaced=tuple(existing) if replace else (),
-        skipped=() if replace else tuple(existing),
-        templates=sum(len(np.asarray(p.embeddings)) for p in write),
-    )
-
-
-# --------------------------------------------------------------------- look-alikes
-@dataclass(frozen=True, slots=True)
-class LookAlike:
-    """Two different people whose closest templates are ``distance`` apart."""
-
-    first: str
-    second: str
-    distance: float
-
-
-_CHUNK_SCORES = 4_000_000  # float32 distances per chunk (16 MB)
-
-
-def look_alikes(gallery: Gallery, within: float) -> list[LookAlike]:
-    """Pairs of different people with templates at most ``within`` apart, closest first.
-
-    One float32 distance matrix per chunk of rows (bounded memory; fine for tens of
-    thousands of templates), then the candidate pairs' distances again in float64.
-    """
-    if not (within >= 0 and math.isfinite(within)):
-        raise ValueError(f"within must be a finite distance, not {within!r}")
-    people = gallery.people
-    blocks = [gallery.templates_of(pid) for pid in people]
-    counts = [len(b) for b in blocks]
-    if len(people) < 2 or sum(counts) == 0:
-        return []
-    matrix = np.concatenate(blocks).astype(np.float32)
-    labels = np.repeat(np.arange(len(people), dtype=np.int64), counts)
-    norms = np.einsum("ij,ij->i", matrix, matrix)
-    n = len(matrix)
-    cutoff = np.float32((within + 1e-3) ** 2)  # float32 slack; decided exactly below
-    rows_per_chunk = max(1, _CHUNK_SCORES // n)
-    best: dict[int, float] = {}
-    exact = matrix.astype(np.float64)
-    for start in range(0, n, rows_per_chunk):
-        stop = min(n, start + rows_per_chunk)
-        d2 = norms[start:stop, None] + norms[None, :] - 2.0 * (matrix[start:stop] @ matrix.T)
-        mine = labels[start:stop, None]
-        hit = (d2 <= cutoff) & (mine < labels[None, :])
-        rows, cols = np.nonzero(hit)
-        if not len(rows):
-            continue
-        rows += start
-        distance = np.linalg.norm(exact[rows] - exact[cols], axis=1)
-        pair = labels[rows] * len(people) + labels[cols]
-        for code, d in zip(pair.tolist(), distance.tolist(), strict=True):
-            if d <= within and d < best.get(code, math.inf):
-                best[code] = d
-    found = [
-        LookAlike(people[code // len(people)], people[code % len(people)], d)
-        for code, d in best.items()
-    ]
-    return sorted(found, key=lambda pair: (pair.distance, pair.first, pair.second))
 
 
 def camera_refusal(capture: Capture, person_id: str) -> str:

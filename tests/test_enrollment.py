@@ -27,7 +27,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 import enrollment.cli
-import enrollment.enroll
+import enrollment.lookalikes
 from clockface.cli import main
 from clockface.errors import (
     DuplicatePersonError,
@@ -36,12 +36,10 @@ from clockface.errors import (
     RosterFileError,
     StoreValueError,
 )
-from enrollment.enroll import (
-    Enroller,
-    look_alikes,
-    parse_roster,
-    plan_import,
-)
+from enrollment.enroll import Enroller
+from enrollment.folder_import import plan_import
+from enrollment.lookalikes import look_alikes
+from enrollment.roster_file import parse_roster
 from kiosk.store import KioskStore, NewPerson
 from recognition.gallery import DEFAULT_MARGIN, DEFAULT_THRESHOLD, EMBEDDING_DIM, Gallery
 from tests.shared_faces import Analysed, faces_dir
@@ -196,7 +194,7 @@ def brute_force_pairs(gallery: Gallery, within: float) -> dict[tuple[str, str], 
 
 @pytest.mark.parametrize("chunk", [7, 4_000_000])
 def test_look_alikes_agree_with_brute_force(monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
-    monkeypatch.setattr(enrollment.enroll, "_CHUNK_SCORES", chunk)
+    monkeypatch.setattr(enrollment.lookalikes, "_CHUNK_SCORES", chunk)
     rng = np.random.default_rng(3)
     gallery = Gallery()
     base = vectors(40, seed=1)
