@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal, Protocol
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import cv2
@@ -37,7 +37,9 @@ import numpy.typing as npt
 from clockface import __version__
 from clockface.errors import ClockfaceError
 from hardware.feedback import Feedback, Greeting
-from kiosk.policy import AttendancePolicy, Direction, LastEvent, Mode
+from hardware.sources import Frame, FrameSource
+from kiosk.policy import AttendancePolicy, Direction, Mode
+from kiosk.store import Event, EventLog, Roster
 from kiosk.tracking import Track, Tracker
 from recognition.faces import FaceModels
 from recognition.gallery import DEFAULT_MARGIN, DEFAULT_THRESHOLD, Gallery
@@ -45,51 +47,11 @@ from recognition.gallery import DEFAULT_MARGIN, DEFAULT_THRESHOLD, Gallery
 log = logging.getLogger("clockface.kiosk")
 
 
-class FrameLike(Protocol):
-    @property
-    def image(self) -> npt.NDArray[np.uint8]: ...
+class KioskDatabase(Roster, EventLog, Protocol):
+    """What the loop reads and writes: the roster replica and the event log.
 
-    @property
-    def time(self) -> float: ...
-
-
-class FrameReader(Protocol):
-    def read(self) -> FrameLike | None: ...
-
-
-class LoggedEvent(LastEvent, Protocol):
-    @property
-    def person_id(self) -> str: ...
-
-
-class NamedPerson(Protocol):
-    @property
-    def name(self) -> str: ...
-
-
-class KioskDatabase(Protocol):
-    """What the loop needs of the kiosk's store (kiosk.store.KioskStore provides it)."""
-
-    def load_gallery(self, *, threshold: float, margin: float) -> Gallery: ...
-
-    def roster_version(self) -> int: ...
-
-    def get_person(self, person_id: str) -> NamedPerson: ...
-
-    def last_event(self, person_id: str) -> LoggedEvent | None: ...
-
-    def append_event(
-        self,
-        person_id: str,
-        direction: Literal["in", "out"],
-        *,
-        utc: datetime,
-        tz: str,
-        distance: float,
-        margin: float,
-        frames: int,
-        software_version: str,
-    ) -> LoggedEvent: ...
+    :class:`kiosk.store.KioskStore` is one; a central-backed roster can be another.
+    """
 
 
 @dataclass(frozen=True)
@@ -149,12 +111,12 @@ class MotionGate:
         return last is None or float(np.abs(grey - last).mean()) >= self.threshold
 
 
-def video_clock(start: datetime) -> Callable[[FrameLike], datetime]:
+def video_clock(start: datetime) -> Callable[[Frame], datetime]:
     """Event times for a replay: ``start`` plus the frame's position in the video."""
     return lambda frame: start + timedelta(seconds=frame.time)
 
 
-def wall_clock(_: FrameLike) -> datetime:
+def wall_clock(_: Frame) -> datetime:
     return datetime.now(UTC)
 
 
@@ -166,7 +128,7 @@ class Kiosk:
         database: KioskDatabase,
         feedback: Feedback,
         settings: KioskSettings | None = None,
-        clock: Callable[[FrameLike], datetime] = wall_clock,
+        clock: Callable[[Frame], datetime] = wall_clock,
     ) -> None:
         self.settings = s = settings or KioskSettings()
         self.models = models
@@ -198,7 +160,7 @@ class Kiosk:
         )
         return True
 
-    def handle(self, frame: FrameLike) -> list[LoggedEvent]:
+    def handle(self, frame: Frame) -> list[Event]:
         """One frame through every stage; the events it committed."""
         s = self.settings
         self.stats.frames += 1
@@ -245,7 +207,7 @@ class Kiosk:
         )
         return s.detect_every_settled if self.tracker.tracks and settled else s.detect_every
 
-    def _settle(self, track: Track, frame: FrameLike) -> LoggedEvent | None:
+    def _settle(self, track: Track, frame: Frame) -> Event | None:
         verdict = track.votes.verdict(self.settings.votes_required)
         if verdict is None:
             return None
@@ -280,7 +242,7 @@ class Kiosk:
             else:
                 self.stats.unknown_passes += 1
 
-    def run(self, source: FrameReader, stop: threading.Event | None = None) -> KioskStats:
+    def run(self, source: FrameSource, stop: threading.Event | None = None) -> KioskStats:
         """Read frames until the source ends or ``stop`` is set; then close every pass."""
         stop = stop or threading.Event()
         try:
