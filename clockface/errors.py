@@ -20,7 +20,8 @@ these at the boundary, ``from err``.
     │   └── UnknownPersonError (LookupError)  a person id the roster does not hold
     ├── EnrollmentError (ValueError)       an enrollment refused: bad photos, a face enrolled twice
     │   └── ImportFolderError              an import folder, manifest.csv or person.toml unusable
-    └── RosterFileError (ValueError)       a roster file that is malformed or in the way
+    ├── RosterFileError (ValueError)       a roster file that is malformed or in the way
+    └── ConfigError (ValueError)           a config file or variable: unknown key, bad value
 """
 
 
@@ -91,3 +92,7 @@ class ImportFolderError(EnrollmentError):
 
 class RosterFileError(ClockfaceError, ValueError):
     """A roster file (export / import) that is malformed, of another version, or in the way."""
+
+
+class ConfigError(ClockfaceError, ValueError):
+    """A configuration file or environment variable clockface cannot use."""

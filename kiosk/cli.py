@@ -7,11 +7,13 @@ Ctrl-C set one stop event; the loop ends between frames, so no committed event i
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import threading
 from datetime import date, datetime
 from types import FrameType
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
@@ -30,7 +32,9 @@ DB_OPTION = click.option(
 )
 
 
-def _zone(_: click.Context, __: click.Parameter, value: str) -> str:
+def _zone(_: click.Context, __: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
@@ -45,74 +49,100 @@ def kiosk() -> None:
     """Run the attendance kiosk and read its event log."""
 
 
+CONFIG_OPTION = click.option(
+    "--config",
+    "config_path",
+    envvar="CLOCKFACE_KIOSK_CONFIG",
+    show_envvar=True,
+    type=click.Path(dir_okay=False),
+    help="A kiosk.toml (see `clockface kiosk default-config`); options given here override it.",
+)
+
+
 @kiosk.command()
+@CONFIG_OPTION
 @click.option(
     "--source",
-    required=True,
     metavar="SPEC",
     help="camera:0 (USB camera), rtsp://... or http://... (IP camera), "
-    "video:PATH or a video file (replay), picamera (Raspberry Pi camera).",
+    "video:PATH or a video file (replay), picamera (Raspberry Pi camera). "
+    "[default: the config's source, camera:0]",
 )
-@DB_OPTION
+@click.option(
+    "--db",
+    "db_path",
+    envvar="CLOCKFACE_DB",
+    show_envvar=True,
+    type=click.Path(dir_okay=False),
+    help="The kiosk's SQLite database; created if missing. [default: the config's, clockface.db]",
+)
 @click.option(
     "--mode",
     type=click.Choice([m.value for m in Mode]),
-    default=Mode.AUTO.value,
-    show_default=True,
-    help="in or out for a kiosk at an entrance or an exit; auto alternates per person and day.",
+    help="in or out for a kiosk at an entrance or an exit; auto alternates per person and "
+    "day. [default: auto]",
 )
 @click.option(
     "--timezone",
-    default="UTC",
-    show_default=True,
     callback=_zone,
-    help="The kiosk's IANA time zone: decides the local day of each event.",
+    help="The kiosk's IANA time zone: decides the local day of each event. [default: UTC]",
 )
 @click.option(
     "--cooldown",
     type=click.FloatRange(min=0),
-    default=120.0,
-    show_default=True,
-    help="Seconds after a person's event in which they are not logged again.",
+    help="Seconds after a person's event in which they are not logged again. [default: 120]",
 )
 @click.option(
     "--votes",
     type=click.IntRange(min=1, max=5),
-    default=2,
-    show_default=True,
     help="Encodings of a pass that must agree on one person (and none on another) "
-    "before the pass is logged.",
+    "before the pass is logged. [default: 2]",
 )
 @click.option(
     "--realtime/--fast",
-    default=False,
-    show_default=True,
-    help="Replay a video at its own pace, or as fast as the kiosk can.",
+    default=None,
+    help="Replay a video at its own pace, or as fast as the kiosk can. [default: fast]",
 )
 def run(
-    source: str,
-    db_path: str,
-    mode: str,
-    timezone: str,
-    cooldown: float,
-    votes: int,
-    realtime: bool,
+    config_path: str | None,
+    source: str | None,
+    db_path: str | None,
+    mode: str | None,
+    timezone: str | None,
+    cooldown: float | None,
+    votes: int | None,
+    realtime: bool | None,
 ) -> None:
-    """Recognise people on SOURCE and log one event per pass.
+    """Recognise people on a camera or video and log one event per pass.
 
     Each event is committed to the database before the person is greeted. Stops at the
     end of a video, or on Ctrl-C / SIGTERM; prints what it saw.
     """
     from hardware.feedback import LogFeedback
     from hardware.sources import open_source
-    from kiosk.loop import Kiosk, KioskSettings
+    from kiosk.config import load_config
+    from kiosk.loop import Kiosk
     from kiosk.store import KioskStore
     from recognition.faces import FaceModels
 
+    config = load_config(config_path)
+    given: dict[str, Any] = {
+        "timezone": timezone,
+        "mode": None if mode is None else Mode(mode),
+        "cooldown_seconds": cooldown,
+        "votes_required": votes,
+    }
+    try:
+        settings = dataclasses.replace(
+            config.settings, **{k: v for k, v in given.items() if v is not None}
+        )
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
+    source = source or config.source
+    db_path = db_path or config.database
+    realtime = config.realtime if realtime is None else realtime
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    settings = KioskSettings(
-        timezone=timezone, mode=Mode(mode), cooldown_seconds=cooldown, votes_required=votes
-    )
     stop = threading.Event()
 
     def request_stop(signum: int, _: FrameType | None) -> None:
@@ -137,10 +167,29 @@ def run(
                 signal.signal(sig, handler)
     click.echo(
         f"{stats.frames} frames, {stats.events} event{'' if stats.events == 1 else 's'}, "
-        f"{stats.repeats} repeat passes "
-        f"in the cooldown, {stats.unknown_passes} unknown and {stats.conflicting_passes} "
-        f"conflicting passes"
+        f"{stats.repeats} repeat passes in the cooldown, {stats.unknown_passes} unknown "
+        f"and {stats.conflicting_passes} conflicting passes"
     )
+
+
+@kiosk.command("check-config")
+@CONFIG_OPTION
+def check_config(config_path: str | None) -> None:
+    """Check a kiosk.toml (and CLOCKFACE_KIOSK_* variables); print every key as used."""
+    from kiosk.config import describe, load_config
+
+    config = load_config(config_path)
+    click.echo(f"{config_path or 'no config file'}: ok")
+    for line in describe(config):
+        click.echo(f"  {line}")
+
+
+@kiosk.command("default-config")
+def default_config() -> None:
+    """Print a kiosk.toml with every key at its default, each with a comment."""
+    from kiosk.config import default_file
+
+    click.echo(default_file(), nl=False)
 
 
 @kiosk.command()

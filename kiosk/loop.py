@@ -77,6 +77,20 @@ class KioskSettings:
 
     def __post_init__(self) -> None:
         ZoneInfo(self.timezone)  # raises for an unknown zone
+        positive = ("threshold", "track_max_age", "roster_check_seconds")
+        at_least_one = ("min_face_px", "votes_required", "max_encodings")
+        not_negative = ("cooldown_seconds", "margin", "encode_gap", "motion_threshold")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be more than 0, not {getattr(self, name)!r}")
+        for name in at_least_one:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)!r}")
+        for name in not_negative:
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be 0 or more, not {getattr(self, name)!r}")
+        if not 0 <= self.upsample <= 4 or self.detect_max_side < 64:
+            raise ValueError("upsample must be 0 to 4 and detect_max_side at least 64")
         if self.votes_required > self.max_encodings:
             raise ValueError("votes_required cannot exceed max_encodings")
         if not 1 <= self.detect_every <= self.detect_every_settled:

@@ -1,0 +1,215 @@
+"""The kiosk's configuration: one TOML file, every key with a default and a comment.
+
+    clockface kiosk default-config > /etc/clockface/kiosk.toml   # every key, commented
+    clockface kiosk check-config --config /etc/clockface/kiosk.toml
+    clockface kiosk run --config /etc/clockface/kiosk.toml
+
+Precedence, lowest first: the defaults below, the file's ``[kiosk]`` table, the
+environment (``CLOCKFACE_KIOSK_<KEY>``, e.g. ``CLOCKFACE_KIOSK_TIMEZONE=Europe/Berlin``;
+the database also follows ``CLOCKFACE_DB``, as every clockface command does), then the
+options given to ``clockface kiosk run``. Unknown keys, wrong types and impossible
+values are refused with one line that names the file and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfoNotFoundError
+
+from clockface.errors import ConfigError
+from kiosk.loop import KioskSettings
+from kiosk.policy import Mode
+
+ENV_PREFIX = "CLOCKFACE_KIOSK_"
+DATABASE_ENV = "CLOCKFACE_DB"
+
+
+@dataclass(frozen=True)
+class KioskConfig:
+    """Where the kiosk reads frames and writes events, and how it decides."""
+
+    source: str = "camera:0"
+    database: str = "clockface.db"
+    realtime: bool = False
+    settings: KioskSettings = field(default_factory=KioskSettings)
+
+
+HELP: dict[str, str] = {
+    "source": "camera:N (USB camera), rtsp://... or http://... (IP camera), "
+    "video:PATH (replay), picamera (Raspberry Pi camera)",
+    "database": "the kiosk's SQLite database: roster replica and event log "
+    "(on a Pi: /var/lib/clockface/kiosk.db)",
+    "realtime": "replay a video at its own pace (true) or as fast as possible (false)",
+    "timezone": "the kiosk's IANA time zone: decides the local day of each event",
+    "mode": '"in" or "out" for a kiosk at an entrance or an exit; "auto" alternates '
+    "per person and day",
+    "cooldown_seconds": "after a person's event, passes within this many seconds log "
+    "nothing (in auto mode also the shortest time from in to out)",
+    "threshold": "largest face distance accepted as a match (measured: README, "
+    '"Choosing the match threshold")',
+    "margin": "how much farther the next-nearest person must be",
+    "detect_max_side": "faces are detected on a copy of the frame at most this wide or high",
+    "upsample": "times the detector doubles that copy first (each halves the smallest face)",
+    "min_face_px": "faces smaller than this (pixels, full frame) are too far away to encode",
+    "votes_required": "encodings of a pass that must agree on one person (and none on "
+    "another) before it is logged",
+    "max_encodings": "encodings at most per pass",
+    "encode_gap": "seconds at least between two encodings of one pass",
+    "track_max_age": "seconds a face may go undetected before its pass is over",
+    "detect_every": "run the detector on every Nth frame while looking for faces or voting",
+    "detect_every_settled": "... and on every Nth frame once every pass in view is decided",
+    "motion_threshold": "mean grey-level change (0-255) that counts as motion; no motion "
+    "and nobody in view skips detection",
+    "roster_check_seconds": "how often the running kiosk checks the roster for changes",
+}
+
+_TOP = ("source", "database", "realtime")
+_SETTINGS = {f.name: f for f in dataclasses.fields(KioskSettings)}
+
+
+def _kind(name: str) -> type:
+    if name in _TOP:
+        return type(getattr(KioskConfig(), name))
+    default = getattr(KioskSettings(), name)
+    return Mode if isinstance(default, Mode) else type(default)
+
+
+def _from_toml(name: str, value: object, where: str) -> object:
+    kind = _kind(name)
+    ok = (
+        (kind is bool and isinstance(value, bool))
+        or (kind is int and isinstance(value, int) and not isinstance(value, bool))
+        or (kind is float and isinstance(value, int | float) and not isinstance(value, bool))
+        or (kind in (str, Mode) and isinstance(value, str))
+    )
+    if not ok:
+        wanted = {bool: "true or false", int: "a whole number", float: "a number"}.get(
+            kind, "a string"
+        )
+        raise ConfigError(f"{where}: {name} must be {wanted}, not {value!r}")
+    if kind is Mode:
+        return _mode(str(value), name, where)
+    return float(value) if kind is float else value  # type: ignore[arg-type]
+
+
+def _from_env(name: str, text: str, where: str) -> object:
+    kind = _kind(name)
+    try:
+        if kind is bool:
+            lowered = text.strip().lower()
+            if lowered not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                raise ValueError(text)
+            return lowered in ("1", "true", "yes", "on")
+        if kind is int:
+            return int(text)
+        if kind is float:
+            return float(text)
+    except ValueError:
+        raise ConfigError(f"{where}: {text!r} is not a valid {name}") from None
+    return _mode(text, name, where) if kind is Mode else text
+
+
+def _mode(text: str, name: str, where: str) -> Mode:
+    try:
+        return Mode(text)
+    except ValueError:
+        choices = ", ".join(f'"{m.value}"' for m in Mode)
+        raise ConfigError(f"{where}: {name} must be one of {choices}, not {text!r}") from None
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> KioskConfig:
+    """The defaults, then the file (if given), then the environment."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    if path is not None:
+        values.update(_read_file(Path(path)))
+    for name in (*_TOP, *_SETTINGS):
+        names = [f"{ENV_PREFIX}{name.upper()}"] + ([DATABASE_ENV] if name == "database" else [])
+        for env in names:  # the last one set wins: CLOCKFACE_DB over CLOCKFACE_KIOSK_DATABASE
+            if env in environ:
+                values[name] = _from_env(name, environ[env], env)
+    where = str(path) if path is not None else "the environment"
+    return build(values, where)
+
+
+def build(values: Mapping[str, Any], where: str = "the configuration") -> KioskConfig:
+    """A validated config from checked values (names as in the file)."""
+    top = {k: v for k, v in values.items() if k in _TOP}
+    settings = {k: v for k, v in values.items() if k in _SETTINGS}
+    try:
+        return KioskConfig(**top, settings=KioskSettings(**settings))
+    except ZoneInfoNotFoundError:
+        raise ConfigError(
+            f"{where}: timezone {settings.get('timezone')!r} is not an IANA time zone "
+            "(e.g. Europe/Berlin, America/Chicago)"
+        ) from None
+    except ValueError as err:
+        raise ConfigError(f"{where}: {err}") from None
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"no config file at {path}: check the path") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read config file {path}: {err}") from None
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path} is not valid TOML: {err}") from None
+    unknown = sorted(set(document) - {"kiosk"})
+    if unknown:
+        raise ConfigError(f"{path}: unknown table or key {unknown[0]!r}; only [kiosk] is read")
+    table = document.get("kiosk", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: kiosk must be a table, [kiosk]")
+    values = {}
+    for name, value in table.items():
+        if name not in HELP:
+            raise ConfigError(
+                f"{path}: unknown key {name!r} in [kiosk] (see `clockface kiosk default-config`)"
+            )
+        values[name] = _from_toml(name, value, str(path))
+    return values
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)
+
+
+def default_file() -> str:
+    """The whole configuration file with every key at its default, each commented."""
+    config = KioskConfig()
+    lines = [
+        "# clockface kiosk configuration. Every key has the default shown; delete or",
+        f"# change what you need. {ENV_PREFIX}<KEY> in the environment overrides a key.",
+        "",
+        "[kiosk]",
+    ]
+    for name in (*_TOP, *_SETTINGS):
+        owner: object = config if name in _TOP else config.settings
+        lines.append(f"# {HELP[name]}")
+        lines.append(f"{name} = {_toml_value(getattr(owner, name))}")
+    return "\n".join(lines) + "\n"
+
+
+def describe(config: KioskConfig) -> list[str]:
+    """``key = value`` for every key, as in the file."""
+    out = []
+    for name in (*_TOP, *_SETTINGS):
+        owner: object = config if name in _TOP else config.settings
+        out.append(f"{name} = {_toml_value(getattr(owner, name))}")
+    return out

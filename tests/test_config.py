@@ -1,0 +1,159 @@
+"""The kiosk's TOML configuration: defaults, the file, the environment, the command line."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from clockface.cli import main
+from clockface.errors import ConfigError
+from kiosk.config import HELP, KioskConfig, default_file, load_config
+from kiosk.loop import KioskSettings
+from kiosk.policy import Mode
+from tests.shared_faces import FACES, faces_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "kiosk.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_the_default_file_documents_every_key_and_reads_back_as_the_defaults(
+    tmp_path: Path,
+) -> None:
+    names = {f.name for f in dataclasses.fields(KioskSettings)} | {"source", "database", "realtime"}
+    assert set(HELP) == names
+    text = default_file()
+    assert set(tomllib.loads(text)["kiosk"]) == names
+    lines = text.splitlines()
+    for name in names:  # each key right under its own comment
+        (i,) = [i for i, line in enumerate(lines) if line.startswith(f"{name} = ")]
+        assert lines[i - 1].startswith("# ") and len(lines[i - 1]) > 10, name
+    assert load_config(write(tmp_path, text), environ={}) == KioskConfig()
+    assert load_config(None, environ={}) == KioskConfig()
+
+
+def test_values_from_the_file_and_the_environment_override_in_order(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[kiosk]\nsource = "video:clip.mp4"\ntimezone = "Europe/Berlin"\nmode = "in"\n'
+        "cooldown_seconds = 30\nvotes_required = 3\nrealtime = true\n",
+    )
+    config = load_config(path, environ={})
+    assert (config.source, config.realtime) == ("video:clip.mp4", True)
+    s = config.settings
+    assert (s.timezone, s.mode, s.cooldown_seconds, s.votes_required) == (
+        "Europe/Berlin",
+        Mode.IN,
+        30.0,
+        3,
+    )
+    env = {
+        "CLOCKFACE_KIOSK_MODE": "out",
+        "CLOCKFACE_KIOSK_REALTIME": "no",
+        "CLOCKFACE_KIOSK_DATABASE": "a.db",
+        "CLOCKFACE_DB": "b.db",
+    }
+    config = load_config(path, environ=env)
+    assert (config.settings.mode, config.realtime, config.database) == (Mode.OUT, False, "b.db")
+    assert config.settings.timezone == "Europe/Berlin"  # untouched keys keep the file's value
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("[kiosk]\ncooldown = 30\n", "unknown key 'cooldown' in [kiosk]"),
+        ('[kiosk]\ncooldown_seconds = "soon"\n', "cooldown_seconds must be a number"),
+        ("[kiosk]\nvotes_required = 2.5\n", "votes_required must be a whole number"),
+        ("[kiosk]\nrealtime = 1\n", "realtime must be true or false"),
+        ('[kiosk]\nmode = "sideways"\n', 'mode must be one of "in", "out", "auto"'),
+        ('[kiosk]\ntimezone = "Mars/Olympus"\n', "not an IANA time zone"),
+        ("[kiosk]\nvotes_required = 6\n", "votes_required cannot exceed max_encodings"),
+        ("[kiosk]\ncooldown_seconds = -1\n", "cooldown_seconds must be 0 or more"),
+        ("[kiosk]\nthreshold = 0\n", "threshold must be more than 0"),
+        ('[kiosk\nmode = "in"\n', "is not valid TOML"),
+        ("[camera]\nindex = 0\n", "unknown table or key 'camera'"),
+        ("kiosk = 3\n", "kiosk must be a table"),
+    ],
+)
+def test_bad_files_are_refused_with_one_line_naming_the_file(
+    tmp_path: Path, text: str, words: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, environ={})
+    message = str(err.value)
+    assert words in message and str(path) in message and "\n" not in message
+
+
+def test_bad_environment_values_name_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="CLOCKFACE_KIOSK_COOLDOWN_SECONDS: 'x' is not"):
+        load_config(None, environ={"CLOCKFACE_KIOSK_COOLDOWN_SECONDS": "x"})
+    with pytest.raises(ConfigError, match="no config file at"):
+        load_config(tmp_path / "missing.toml", environ={})
+
+
+def test_check_config_and_default_config_commands(tmp_path: Path) -> None:
+    runner = CliRunner()
+    default = runner.invoke(main, ["kiosk", "default-config"])
+    assert default.exit_code == 0 and default.output == default_file()
+    path = write(tmp_path, '[kiosk]\ntimezone = "America/Chicago"\n')
+    ok = runner.invoke(main, ["kiosk", "check-config", "--config", str(path)], env={})
+    assert ok.exit_code == 0
+    assert f"{path}: ok" in ok.output and 'timezone = "America/Chicago"' in ok.output
+    bad = write(tmp_path, "[kiosk]\nvotes = 2\n")
+    refused = runner.invoke(main, ["kiosk", "check-config", "--config", str(bad)])
+    assert refused.exit_code == 1 and "unknown key 'votes'" in refused.output
+
+
+@pytest.mark.faces
+def test_kiosk_runs_from_a_config_file_and_options_override_it(tmp_path: Path) -> None:
+    faces_dir()
+    db = tmp_path / "kiosk.db"
+    enroll = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "clockface",
+            "enroll",
+            "add",
+            "lin",
+            "--name",
+            "Lin-Manuel Miranda",
+            str(FACES / "lin_manuel_miranda" / "lin_manuel_miranda1.png"),
+            "--db",
+            str(db),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert enroll.returncode == 0, enroll.stderr
+    video = FACES / "video" / "short_hamilton_clip.mp4"
+    path = write(
+        tmp_path,
+        f'[kiosk]\nsource = "video:{video}"\ndatabase = "{db}"\nmode = "in"\n'
+        'timezone = "America/Chicago"\n',
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "clockface", "kiosk", "run", "--config", str(path), "--mode", "out"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+        env={k: v for k, v in os.environ.items() if not k.startswith("CLOCKFACE")},
+    )
+    assert run.returncode == 0, run.stderr
+    assert "Goodbye, Lin-Manuel Miranda, out at" in run.stderr  # --mode beat the file's "in"
+    assert "275 frames, 1 event, " in run.stdout
