@@ -168,3 +168,20 @@ def test_policy_refuses_naive_times_and_negative_cooldowns() -> None:
     with pytest.raises(ValueError, match="negative"):
         AttendancePolicy(cooldown=timedelta(seconds=-1))
     assert math.isfinite(AttendancePolicy().cooldown.total_seconds())
+
+
+@pytest.mark.parametrize(
+    ("hour", "direction", "text"),
+    [
+        (8, "in", "Good morning, Ada, in at 08:57"),
+        (11, "in", "Good morning, Ada, in at 11:57"),
+        (12, "in", "Good afternoon, Ada, in at 12:57"),
+        (18, "in", "Good evening, Ada, in at 18:57"),
+        (17, "out", "Goodbye, Ada, out at 17:57"),
+    ],
+)
+def test_greeting_by_local_time_and_direction(hour: int, direction: str, text: str) -> None:
+    from hardware.feedback import Greeting
+
+    local = datetime(2026, 3, 2, hour, 57, tzinfo=CHICAGO)
+    assert Greeting("Ada", direction, local).text == text
