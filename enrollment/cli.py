@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from kiosk.cli import DB_OPTION
+from kiosk.cli import DB_OPTION, db_option
 from recognition.cli import DETECTOR_OPTION
 
 if TYPE_CHECKING:
@@ -33,15 +33,8 @@ _FORCE = click.option(
     help="Enroll even if a face looks like someone already enrolled (twins, siblings) "
     "or unlike the person's other photos.",
 )
-_EXISTING_DB = click.option(
-    "--db",
-    "db_path",
-    envvar="CLOCKFACE_DB",
-    default="clockface.db",
-    show_default=True,
-    show_envvar=True,
-    type=click.Path(dir_okay=False),
-    help="The kiosk's SQLite database (roster and event log), as for `clockface kiosk`.",
+_EXISTING_DB = db_option(
+    "The kiosk's SQLite database (roster and event log), as for `clockface kiosk`."
 )
 _BIOMETRIC = "The file holds biometric face templates: keep it as safe as the database."
 

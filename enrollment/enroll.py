@@ -46,8 +46,8 @@ from recognition.images import decode_image
 from recognition.quality import DEFAULT_LIMITS, QualityLimits, Reason, assess
 
 FloatArray = npt.NDArray[np.float32]
-PhotoInput = str | os.PathLike[str] | tuple[str, RGBImage | bytes]
-"""A photo: a file path, or ``(label, image)`` with an RGB array or the file's bytes."""
+PhotoInput = str | os.PathLike[str] | tuple[str, str | os.PathLike[str] | RGBImage | bytes]
+"""A photo: a file path, or ``(label, photo)`` with a path, an RGB array or the file's bytes."""
 Progress = Callable[[int], None]
 """Called with how many more photos (or frames) have been dealt with."""
 

@@ -20,9 +20,8 @@ from clockface.files import read_bytes
 from enrollment.enroll import (
     Enroller,
     Outcome,
+    PhotoInput,
     Progress,
-    Rejection,
-    Template,
     _os_reason,
     check_id,
 )
@@ -263,17 +262,8 @@ def import_folder(
             if progress is not None:
                 progress(len(planned.photos))
             continue
-        labelled = [(_label(plan.folder, p), p) for p in planned.photos]
-        accepted: list[Template] = []
-        rejected: list[Rejection] = []
-        for label, path in labelled:
-            found = enroller.template(label, path)
-            if isinstance(found, Template):
-                accepted.append(found)
-            else:
-                rejected.append(found)
-            if progress is not None:
-                progress(1)
+        labelled: list[PhotoInput] = [(_label(plan.folder, p), p) for p in planned.photos]
+        accepted, rejected = enroller.read_photos(labelled, progress)
         if not labelled:
             outcome = Outcome(pid, (), refusal=f"nothing enrolled for {pid}: no photos")
         else:

@@ -11,25 +11,34 @@ import dataclasses
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from datetime import date, datetime
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
 from kiosk.policy import Mode
 
-DB_OPTION = click.option(
-    "--db",
-    "db_path",
-    envvar="CLOCKFACE_DB",
-    default="clockface.db",
-    show_default=True,
-    show_envvar=True,
-    type=click.Path(dir_okay=False),
-    help="The kiosk's SQLite database (roster and event log); created if missing.",
-)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def db_option(help: str, *, default: str | None = "clockface.db") -> Callable[[F], F]:
+    """``--db`` (or ``CLOCKFACE_DB``), the kiosk's SQLite database, for every command."""
+    return click.option(
+        "--db",
+        "db_path",
+        envvar="CLOCKFACE_DB",
+        default=default,
+        show_default=default is not None,
+        show_envvar=True,
+        type=click.Path(dir_okay=False),
+        help=help,
+    )
+
+
+DB_OPTION = db_option("The kiosk's SQLite database (roster and event log); created if missing.")
 
 
 def _zone(_: click.Context, __: click.Parameter, value: str | None) -> str | None:
@@ -68,13 +77,9 @@ CONFIG_OPTION = click.option(
     "video:PATH or a video file (replay), picamera (Raspberry Pi camera). "
     "[default: the config's source, camera:0]",
 )
-@click.option(
-    "--db",
-    "db_path",
-    envvar="CLOCKFACE_DB",
-    show_envvar=True,
-    type=click.Path(dir_okay=False),
-    help="The kiosk's SQLite database; created if missing. [default: the config's, clockface.db]",
+@db_option(
+    "The kiosk's SQLite database; created if missing. [default: the config's, clockface.db]",
+    default=None,
 )
 @click.option(
     "--mode",
