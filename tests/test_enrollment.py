@@ -16,7 +16,6 @@ import stat
 from base64 import b64encode
 from collections.abc import Callable
 from contextlib import closing
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -42,21 +41,12 @@ from enrollment.lookalikes import look_alikes
 from enrollment.roster_file import parse_roster
 from kiosk.store import KioskStore, NewPerson
 from recognition.gallery import DEFAULT_MARGIN, DEFAULT_THRESHOLD, EMBEDDING_DIM, Gallery
+from tests.fakes import FakeClock
 from tests.shared_faces import Analysed, faces_dir
 
-T0 = datetime(2024, 3, 4, 8, 0, tzinfo=UTC)
 VIDEO = "video/short_hamilton_clip.mp4"
 
 Invoke = Callable[..., Result]
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
 
 
 @pytest.fixture

@@ -38,20 +38,9 @@ from clockface.errors import (
 from kiosk import migrations
 from kiosk.store import Event, EventLog, KioskStore, Roster
 from recognition.gallery import EMBEDDING_DIM
+from tests.fakes import T0, FakeClock
 
 ROOT = Path(__file__).resolve().parents[1]
-T0 = datetime(2024, 3, 4, 8, 0, tzinfo=UTC)
-
-
-class FakeClock:
-    """Advances one second per reading, from T0."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
 
 
 @pytest.fixture
