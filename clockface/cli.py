@@ -10,11 +10,14 @@ from typing import Any
 
 import click
 
+from central.cli import central
 from clockface import __version__
 from clockface.errors import ClockfaceError
 from enrollment.cli import enroll
 from kiosk.cli import kiosk
 from recognition.cli import recognition
+from reports.cli import report
+from sync.cli import sync
 
 
 class _Root(click.Group):
@@ -35,6 +38,13 @@ def main() -> None:
     """
 
 
-GROUPS: dict[str, click.Command] = {"enroll": enroll, "kiosk": kiosk, "recognition": recognition}
+GROUPS: dict[str, click.Command] = {
+    "central": central,
+    "enroll": enroll,
+    "kiosk": kiosk,
+    "recognition": recognition,
+    "report": report,
+    "sync": sync,
+}
 for _name, _group in GROUPS.items():
     main.add_command(_group, _name)

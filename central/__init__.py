@@ -1,0 +1,1 @@
+"""The central attendance service: HTTP API, storage (SQLite or PostgreSQL), kiosk tokens."""

@@ -1,0 +1,1 @@
+"""Supervisors' reports: schedules, late / early / absent / hours, exporters (pure logic)."""

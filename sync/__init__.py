@@ -1,0 +1,1 @@
+"""The kiosk side of syncing with the central service: the wire protocol and the agent."""
