@@ -70,6 +70,9 @@ HELP: dict[str, str] = {
 }
 
 _TOP = ("source", "database", "realtime")
+# The tables of kiosk.toml: [kiosk] is read here; [sync] by sync/config.py and
+# [hardware] by hardware/config.py, each refusing its own unknown keys.
+TABLES = ("kiosk", "sync", "hardware")
 _SETTINGS = {f.name: f for f in dataclasses.fields(KioskSettings)}
 
 
@@ -166,9 +169,12 @@ def _read_file(path: Path) -> dict[str, Any]:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path} is not valid TOML: {err}") from None
-    unknown = sorted(set(document) - {"kiosk"})
+    unknown = sorted(set(document) - set(TABLES))
     if unknown:
-        raise ConfigError(f"{path}: unknown table or key {unknown[0]!r}; only [kiosk] is read")
+        raise ConfigError(
+            f"{path}: unknown table or key {unknown[0]!r}; the tables are "
+            + ", ".join(f"[{t}]" for t in TABLES)
+        )
     table = document.get("kiosk", {})
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: kiosk must be a table, [kiosk]")
