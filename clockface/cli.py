@@ -16,7 +16,7 @@ from clockface.errors import ClockfaceError
 from enrollment.cli import enroll
 from kiosk.cli import kiosk
 from recognition.cli import recognition
-from reports.cli import report
+from reports.cli import report, schedule
 from sync.cli import sync
 
 
@@ -44,6 +44,7 @@ GROUPS: dict[str, click.Command] = {
     "kiosk": kiosk,
     "recognition": recognition,
     "report": report,
+    "schedule": schedule,
     "sync": sync,
 }
 for _name, _group in GROUPS.items():

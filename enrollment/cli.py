@@ -1,26 +1,50 @@
 """``clockface enroll``: the HR admin's commands to enroll staff faces and manage the roster.
 
-Thin: parses arguments, opens the store (``--db``, as the kiosk), and calls
-:mod:`enrollment.enroll`, :mod:`enrollment.folder_import`, :mod:`enrollment.roster_file`
-and :mod:`enrollment.lookalikes`; prints what happened. Face models, the store and numpy
-are imported only when a command runs, so ``--help`` stays instant.
+Thin: parses arguments, opens the roster and calls :mod:`enrollment.enroll`,
+:mod:`enrollment.folder_import`, :mod:`enrollment.roster_file` and
+:mod:`enrollment.lookalikes`; prints what happened. Every command works on one of three
+rosters (:class:`enrollment.target.RosterTarget`):
+
+- ``--db PATH`` (``CLOCKFACE_DB``; the default, ``clockface.db``): a kiosk's own
+  database, for a kiosk on its own. A kiosk attached to a central service takes its
+  roster from there: changes are refused, before any photo is read, with a pointer to
+  the two below.
+- ``--central-db PATH|URL`` (``CLOCKFACE_CENTRAL_DATABASE``): the central database, on
+  the central host.
+- ``--server URL`` (``CLOCKFACE_ADMIN_SERVER``) with an admin token from
+  ``--admin-token-file FILE`` (``CLOCKFACE_ADMIN_TOKEN_FILE``) or ``CLOCKFACE_ADMIN_TOKEN``:
+  the central service's admin API, from an HR laptop. The token is never an option's
+  value (it would show in ``ps``).
+
+An option on the command line wins over the environment; two targets given either way
+is a usage error. Consent (``--consent-ref`` and ``--notice-version`` on add and
+import) is recorded by the central roster only: with ``--db`` it is refused, and
+nothing is written. Face models, the stores, HTTP and numpy are imported only when a
+command runs, so ``--help`` stays instant.
 """
 
 from __future__ import annotations
 
+import functools
 import sys
-from pathlib import Path
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
+from click.core import ParameterSource
 
-from kiosk.cli import DB_OPTION, db_option
+from kiosk.cli import db_option
 from recognition.cli import DETECTOR_OPTION
 
 if TYPE_CHECKING:
+    from central.store import Consent
     from enrollment.enroll import Enroller, Outcome
-    from kiosk.store import KioskStore, Person
+    from enrollment.folder_import import ConsentFor
+    from enrollment.target import EnrollmentRoster, RosterTarget
+    from kiosk.store import Person
     from recognition.faces import FaceModels
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 _SKIP_BAD = click.option(
     "--skip-bad",
@@ -33,10 +57,50 @@ _FORCE = click.option(
     help="Enroll even if a face looks like someone already enrolled (twins, siblings) "
     "or unlike the person's other photos.",
 )
-_EXISTING_DB = db_option(
-    "The kiosk's SQLite database (roster and event log), as for `clockface kiosk`."
+_CONSENT_REF = click.option(
+    "--consent-ref",
+    metavar="REF",
+    help="The signed consent form's reference, recorded with the person (central roster "
+    "only: --central-db or --server); {id} in REF becomes the person's id.",
+)
+_NOTICE_VERSION = click.option(
+    "--notice-version",
+    metavar="V",
+    help="The version of the privacy notice the person was shown (with --consent-ref).",
+)
+_NEW_DB = "The kiosk's SQLite database (roster and event log); created if missing."
+_EXISTING_DB = "The kiosk's SQLite database (roster and event log), as for `clockface kiosk`."
+_CENTRAL_DB = click.option(
+    "--central-db",
+    metavar="PATH|URL",
+    envvar="CLOCKFACE_CENTRAL_DATABASE",
+    show_envvar=True,
+    help="Work on the central database instead, on the central host: its SQLite file or "
+    "postgresql://USER@HOST/NAME (never created here).",
+)
+_SERVER = click.option(
+    "--server",
+    metavar="URL",
+    envvar="CLOCKFACE_ADMIN_SERVER",
+    show_envvar=True,
+    help="Work on the central service instead, through its admin API (from an HR laptop), "
+    "e.g. https://attendance.example.org; needs an admin token.",
+)
+_TOKEN_FILE = click.option(
+    "--admin-token-file",
+    metavar="FILE",
+    envvar="CLOCKFACE_ADMIN_TOKEN_FILE",
+    show_envvar=True,
+    help="With --server: the file holding your admin token (`clockface central admin add "
+    "NAME` prints one); without it, CLOCKFACE_ADMIN_TOKEN holds the token itself.",
 )
 _BIOMETRIC = "The file holds biometric face templates: keep it as safe as the database."
+# (parameter, option, environment variable, kind of roster)
+_TARGETS = (
+    ("db_path", "--db", "CLOCKFACE_DB", "kiosk"),
+    ("central_db", "--central-db", "CLOCKFACE_CENTRAL_DATABASE", "central"),
+    ("server", "--server", "CLOCKFACE_ADMIN_SERVER", "server"),
+)
 
 
 @click.group()
@@ -44,9 +108,115 @@ def enroll() -> None:
     """Enroll staff faces and manage the roster (for HR admins).
 
     Photos are checked (one face, large, sharp, frontal) and turned into face templates;
-    the photos themselves are never stored. Every command takes --db, the kiosk's
-    database; it holds biometric templates, so keep it safe.
+    the photos themselves are never stored. Every command works on one roster: a
+    kiosk's database (--db, the default), the central database on the central host
+    (--central-db), or the central service from an HR laptop (--server, with an admin
+    token in --admin-token-file or CLOCKFACE_ADMIN_TOKEN). They hold biometric
+    templates: keep them safe.
+
+    A kiosk attached to a central service takes its roster from there: enroll with
+    --server or --central-db. Consent (--consent-ref, --notice-version) is recorded by
+    the central roster only.
     """
+
+
+# ------------------------------------------------------------------------- the roster
+def _roster_options(db_help: str) -> Callable[[F], F]:
+    """--db, --central-db, --server and --admin-token-file; the command gets ``target``."""
+
+    def decorate(command: F) -> F:
+        @functools.wraps(command)
+        def run(
+            *args: Any,
+            db_path: str,
+            central_db: str | None,
+            server: str | None,
+            admin_token_file: str | None,
+            **kwargs: Any,
+        ) -> Any:
+            target = _choose_target(
+                {"db_path": db_path, "central_db": central_db, "server": server},
+                admin_token_file,
+            )
+            return command(*args, target=target, **kwargs)
+
+        wrapped: Callable[..., Any] = run
+        for option in (_TOKEN_FILE, _SERVER, _CENTRAL_DB, db_option(db_help)):
+            wrapped = option(wrapped)
+        return cast(F, wrapped)
+
+    return decorate
+
+
+def _choose_target(values: dict[str, str | None], token_file: str | None) -> RosterTarget:
+    """The one roster asked for: an option given beats the environment; default --db."""
+    from enrollment.target import RosterTarget
+
+    ctx = click.get_current_context()
+
+    def given(source: ParameterSource) -> list[tuple[str, str, str, str]]:
+        return [
+            t
+            for t in _TARGETS
+            if values[t[0]] is not None and ctx.get_parameter_source(t[0]) == source
+        ]
+
+    chosen = given(ParameterSource.COMMANDLINE)
+    if len(chosen) > 1:
+        raise click.UsageError(
+            f"give one of --db, --central-db and --server, not {' and '.join(c[1] for c in chosen)}"
+        )
+    if not chosen:
+        chosen = given(ParameterSource.ENVIRONMENT)
+        if len(chosen) > 1:
+            raise click.UsageError(
+                f"{' and '.join(c[2] for c in chosen)} are all set: say which roster with "
+                "--db, --central-db or --server"
+            )
+    name, _, _, kind = chosen[0] if chosen else _TARGETS[0]
+    where = values[name]
+    assert where is not None  # --db has a default
+    if kind != "server":
+        if ctx.get_parameter_source("admin_token_file") == ParameterSource.COMMANDLINE:
+            raise click.UsageError("--admin-token-file goes with --server")
+        return RosterTarget("kiosk" if kind == "kiosk" else "central", where)
+    from central.admin_client import check_server, read_admin_token
+
+    return RosterTarget("server", check_server(where), read_admin_token(token_file))
+
+
+def _open(target: RosterTarget, *, create: bool = False, writing: bool = False) -> EnrollmentRoster:
+    """The roster; a missing kiosk database is an error unless the command creates
+    people. ``writing``: an attached kiosk is refused now, before any model is loaded."""
+    return target.open(create=create, writing=writing)
+
+
+def _consent(
+    target: RosterTarget, reference: str | None, notice_version: str | None
+) -> ConsentFor | None:
+    """Each person's consent record, from --consent-ref and --notice-version (given now)."""
+    if reference is None and notice_version is None:
+        return None
+    if reference is None or notice_version is None:
+        raise click.UsageError("give --consent-ref and --notice-version together")
+    reference, notice_version = reference.strip(), notice_version.strip()
+    if not reference or not notice_version:
+        raise click.UsageError("--consent-ref and --notice-version must not be empty")
+    if target.kind == "kiosk":
+        from clockface.errors import EnrollmentError
+        from enrollment.target import CONSENT_ONLY_CENTRAL
+
+        raise EnrollmentError(CONSENT_ONLY_CENTRAL)
+    from datetime import UTC, datetime
+
+    from central.store import Consent
+
+    now = datetime.now(UTC)
+
+    def consent_for(person_id: str) -> Consent:
+        return Consent(reference.replace("{id}", person_id), notice_version, now)
+
+    return consent_for
 
 
 # ------------------------------------------------------------------------- helpers
@@ -56,23 +226,12 @@ def _models(detector: str) -> FaceModels:
     return FaceModels("cnn" if detector == "cnn" else "hog")
 
 
-def _open(db_path: str, *, create: bool = False) -> KioskStore:
-    """The store; a missing database is an error unless the command creates people."""
-    from clockface.errors import StoreError
-    from kiosk.store import KioskStore
-
-    if not create and not Path(db_path).exists():
-        raise StoreError(
-            f"no database at {db_path!r}: enroll someone first (clockface enroll add), "
-            "or point --db / CLOCKFACE_DB at the kiosk's database"
-        )
-    return KioskStore.open(db_path)
-
-
-def _enroller(store: KioskStore, detector: str | None) -> Enroller:
+def _enroller(store: EnrollmentRoster) -> Enroller:
+    """An Enroller with no face models yet: check what needs no photo first, then set
+    ``models`` (loading them takes a while)."""
     from enrollment.enroll import Enroller
 
-    return Enroller(store, None if detector is None else _models(detector))
+    return Enroller(store, None)
 
 
 def _who(person: Person) -> str:
@@ -104,7 +263,7 @@ def _issues(outcome: Outcome) -> list[str]:
     return [*issues[:forced], *(f"{line} (enrolled anyway: --force)" for line in issues[forced:])]
 
 
-def _report(outcome: Outcome, what: str = "photo") -> None:
+def _report(outcome: Outcome, what: str = "photo", consent: Consent | None = None) -> None:
     """Print an outcome; raise EnrollmentError when nothing was written."""
     from clockface.errors import EnrollmentError
 
@@ -119,6 +278,8 @@ def _report(outcome: Outcome, what: str = "photo") -> None:
         f"enrolled {_who(outcome.person)}: {_plural(used, 'new template')} from {used} of "
         f"{_plural(total, what)}; {_plural(outcome.person.template_count, 'template')} in all"
     )
+    if consent is not None:
+        click.echo(f"consent recorded: {consent.reference} (notice {consent.notice_version})")
     if outcome.rejected:
         raise SystemExit(1)
 
@@ -148,10 +309,12 @@ def _report(outcome: Outcome, what: str = "photo") -> None:
     show_default=True,
     help="With --camera: check every N-th frame.",
 )
+@_CONSENT_REF
+@_NOTICE_VERSION
 @_SKIP_BAD
 @_FORCE
 @DETECTOR_OPTION
-@DB_OPTION
+@_roster_options(_NEW_DB)
 def add(
     person_id: str,
     photos: tuple[str, ...],
@@ -160,10 +323,12 @@ def add(
     camera: str | None,
     frames: int,
     every: int,
+    consent_ref: str | None,
+    notice_version: str | None,
     skip_bad: bool,
     force: bool,
     detector: str,
-    db_path: str,
+    target: RosterTarget,
 ) -> None:
     """Enroll a new person ID from one or more PHOTOs, or from the kiosk camera.
 
@@ -179,6 +344,9 @@ def add(
 
     With --camera, the person stands alone in front of the camera, looking at it; the
     best few good frames (up to 5, at least half a second apart) become templates.
+
+    With --consent-ref and --notice-version, the consent record is stored with the
+    person, in the same transaction (central roster only: with --db, refused).
     Photos are never stored. Exit status 0 if the person was enrolled from every photo.
     """
     from clockface.errors import EnrollmentError
@@ -189,18 +357,21 @@ def add(
         raise click.UsageError("give at least one PHOTO, or --camera SPEC")
     name = name.strip()
     team = team.strip() if team else None
-    with _open(db_path, create=True) as store:
-        enroller = _enroller(store, detector)
+    consent_for = _consent(target, consent_ref, notice_version)
+    consent = None if consent_for is None else consent_for(person_id)
+    with _open(target, create=True, writing=True) as store:
+        enroller = _enroller(store)
+        enroller.check_new(person_id, name, team, consent=consent)
+        enroller.models = _models(detector)
         if camera is None:
             outcome = enroller.add_person(
-                person_id, name, team, photos, skip_bad=skip_bad, force=force
+                person_id, name, team, photos, skip_bad=skip_bad, force=force, consent=consent
             )
-            _report(outcome)
+            _report(outcome, consent=consent)
             return
         from enrollment.enroll import camera_refusal
         from hardware.sources import open_source
 
-        enroller.check_new(person_id, name, team)
         with open_source(camera) as source:
             click.echo(
                 f"{name}: stand alone about 1 m from the camera and look straight at it "
@@ -222,8 +393,10 @@ def add(
             f"good ones in {capture.analysed} checked (rejected: "
             f"{capture.describe_rejected()}){left_out}"
         )
-        outcome = enroller.enroll_templates(person_id, name, team, capture.templates, force=force)
-        _report(outcome, "frame")
+        outcome = enroller.enroll_templates(
+            person_id, name, team, capture.templates, force=force, consent=consent
+        )
+        _report(outcome, "frame", consent)
 
 
 @enroll.command("add-photos")
@@ -232,14 +405,14 @@ def add(
 @_SKIP_BAD
 @_FORCE
 @DETECTOR_OPTION
-@_EXISTING_DB
+@_roster_options(_EXISTING_DB)
 def add_photos(
     person_id: str,
     photos: tuple[str, ...],
     skip_bad: bool,
     force: bool,
     detector: str,
-    db_path: str,
+    target: RosterTarget,
 ) -> None:
     """Add templates to ID, someone already enrolled, from more PHOTOs.
 
@@ -247,20 +420,33 @@ def add_photos(
     --skip-bad), looks like someone else enrolled, or does not look like ID (unless
     --force).
     """
-    with _open(db_path) as store:
-        outcome = _enroller(store, detector).add_photos(
-            person_id, photos, skip_bad=skip_bad, force=force
-        )
+    from enrollment.enroll import check_id
+
+    with _open(target, writing=True) as store:
+        enroller = _enroller(store)
+        store.get_person(check_id(person_id))
+        enroller.models = _models(detector)
+        outcome = enroller.add_photos(person_id, photos, skip_bad=skip_bad, force=force)
         _report(outcome)
 
 
 @enroll.command("import")
 @click.argument("folder", type=click.Path(file_okay=False))
+@_CONSENT_REF
+@_NOTICE_VERSION
 @_SKIP_BAD
 @_FORCE
 @DETECTOR_OPTION
-@DB_OPTION
-def import_(folder: str, skip_bad: bool, force: bool, detector: str, db_path: str) -> None:
+@_roster_options(_NEW_DB)
+def import_(
+    folder: str,
+    consent_ref: str | None,
+    notice_version: str | None,
+    skip_bad: bool,
+    force: bool,
+    detector: str,
+    target: RosterTarget,
+) -> None:
     """Enroll everyone in FOLDER: one sub-folder of photos per person.
 
     \b
@@ -276,16 +462,28 @@ def import_(folder: str, skip_bad: bool, force: bool, detector: str, db_path: st
     enrolled are skipped without reading their photos, so after fixing the rejected
     photos, run the same import again. Prints a summary, one line per rejected photo;
     exit status 1 if anything was rejected or not enrolled. Photos are never stored.
+
+    With --consent-ref and --notice-version, each person enrolled gets a consent record
+    ({id} in REF becomes their id; central roster only: with --db, refused).
     """
     from clockface.errors import EnrollmentError
     from enrollment.folder_import import import_folder, plan_import
 
     plan = plan_import(folder)
-    with _open(db_path, create=True) as store:
-        enroller = _enroller(store, detector)
+    consent_for = _consent(target, consent_ref, notice_version)
+    with _open(target, create=True, writing=True) as store:
+        enroller = _enroller(store)
+        known = enroller.known_ids()
+        if any(p.person_id not in known for p in plan.people):
+            enroller.models = _models(detector)
         with click.progressbar(length=plan.photo_count, label="enrolling", file=sys.stderr) as bar:
             report = import_folder(
-                enroller, plan, skip_bad=skip_bad, force=force, progress=bar.update
+                enroller,
+                plan,
+                skip_bad=skip_bad,
+                force=force,
+                progress=bar.update,
+                consent_for=consent_for,
             )
     for outcome in report.enrolled:
         assert outcome.person is not None
@@ -302,6 +500,12 @@ def import_(folder: str, skip_bad: bool, force: bool, detector: str, db_path: st
             click.echo(f"  {line}")
     for note in report.notes:
         click.echo(note)
+    if consent_for is not None and report.enrolled:
+        example = consent_for(report.enrolled[0].person_id)
+        click.echo(
+            f"consent recorded for each person enrolled (notice {example.notice_version}; "
+            f"e.g. {report.enrolled[0].person_id}: {example.reference})"
+        )
     templates = sum(len(o.templates) for o in report.enrolled)
     click.echo(
         f"{len(report.enrolled)} enrolled ({_plural(templates, 'template')}), "
@@ -326,10 +530,10 @@ def import_(folder: str, skip_bad: bool, force: bool, detector: str, db_path: st
 # ------------------------------------------------------------------------- the roster
 @enroll.command("list")
 @click.option("--all", "show_all", is_flag=True, help="Include deactivated people.")
-@_EXISTING_DB
-def list_(show_all: bool, db_path: str) -> None:
+@_roster_options(_EXISTING_DB)
+def list_(show_all: bool, target: RosterTarget) -> None:
     """List the enrolled people (active ones only, unless --all)."""
-    with _open(db_path) as store:
+    with _open(target) as store:
         everyone = store.people()
     shown = [p for p in everyone if show_all or p.active]
     rows = [("ID", "NAME", "TEAM", "TEMPLATES", *(("ACTIVE",) if show_all else ()))]
@@ -349,18 +553,25 @@ def list_(show_all: bool, db_path: str) -> None:
 
 @enroll.command()
 @click.argument("person_id", metavar="ID")
-@_EXISTING_DB
-def show(person_id: str, db_path: str) -> None:
-    """Show one person: name, team, templates, dates and the audit trail.
+@_roster_options(_EXISTING_DB)
+def show(person_id: str, target: RosterTarget) -> None:
+    """Show one person: name, team, templates, dates, consent and the audit trail.
 
-    For someone erased, shows the audit trail that remains.
+    Consent records are shown for the central roster (--central-db, --server). For
+    someone erased, shows the audit trail that remains.
     """
     from clockface.errors import UnknownPersonError
+    from enrollment.target import CentralRoster
 
-    with _open(db_path) as store:
+    consents: tuple[Consent, ...] | None = None
+    with _open(target) as store:
         trail = store.audit_log(person_id)
         try:
-            person = store.get_person(person_id)
+            if isinstance(store, CentralRoster):
+                record = store.person_record(person_id)
+                person, consents = record.person, record.consents
+            else:
+                person = store.get_person(person_id)
         except UnknownPersonError:
             if not trail:
                 raise
@@ -377,6 +588,13 @@ def show(person_id: str, db_path: str) -> None:
             ("updated", f"{person.updated_utc:%Y-%m-%d %H:%M:%S} UTC"),
         ):
             click.echo(f"  {label:<10} {value}")
+        if consents is not None and not consents:
+            click.echo(f"  {'consent':<10} none recorded")
+        for consent in consents or ():
+            click.echo(
+                f"  {'consent':<10} {consent.reference} (notice {consent.notice_version}, "
+                f"given {consent.at_utc:%Y-%m-%d %H:%M:%S} UTC)"
+            )
     click.echo("audit trail:")
     for entry in trail:
         detail = f"  {entry.detail}" if entry.detail else ""
@@ -387,8 +605,8 @@ def show(person_id: str, db_path: str) -> None:
 @click.argument("person_id", metavar="ID")
 @click.option("--name", help="The new display name.")
 @click.option("--team", help='The new team; --team "" clears it.')
-@_EXISTING_DB
-def update(person_id: str, name: str | None, team: str | None, db_path: str) -> None:
+@_roster_options(_EXISTING_DB)
+def update(person_id: str, name: str | None, team: str | None, target: RosterTarget) -> None:
     """Change ID's name or team (the face templates stay)."""
     if name is None and team is None:
         raise click.UsageError("nothing to change: give --name, --team or both")
@@ -398,27 +616,27 @@ def update(person_id: str, name: str | None, team: str | None, db_path: str) -> 
         name = check_id(name.strip(), "the name")
     if team is not None:
         team = team.strip()
-    with _open(db_path) as store:
+    with _open(target, writing=True) as store:
         person = store.update_person(person_id, name=name, team=team)
     click.echo(f"updated {_who(person)}")
 
 
 @enroll.command()
 @click.argument("person_id", metavar="ID")
-@_EXISTING_DB
-def deactivate(person_id: str, db_path: str) -> None:
+@_roster_options(_EXISTING_DB)
+def deactivate(person_id: str, target: RosterTarget) -> None:
     """Stop recognising ID (left, on leave), keeping their templates for reactivate."""
-    with _open(db_path) as store:
+    with _open(target, writing=True) as store:
         person = store.set_active(person_id, False)
     click.echo(f"deactivated {_who(person)}: the kiosk no longer recognises them")
 
 
 @enroll.command()
 @click.argument("person_id", metavar="ID")
-@_EXISTING_DB
-def reactivate(person_id: str, db_path: str) -> None:
+@_roster_options(_EXISTING_DB)
+def reactivate(person_id: str, target: RosterTarget) -> None:
     """Recognise ID again after deactivate."""
-    with _open(db_path) as store:
+    with _open(target, writing=True) as store:
         person = store.set_active(person_id, True)
     click.echo(f"reactivated {_who(person)}")
 
@@ -426,14 +644,15 @@ def reactivate(person_id: str, db_path: str) -> None:
 @enroll.command()
 @click.argument("person_id", metavar="ID")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-@_EXISTING_DB
-def remove(person_id: str, yes: bool, db_path: str) -> None:
+@_roster_options(_EXISTING_DB)
+def remove(person_id: str, yes: bool, target: RosterTarget) -> None:
     """Erase ID: the person and all their face templates, for good.
 
     An audit entry (the id, who, when) and their attendance events are kept. Asks for
-    confirmation unless --yes.
+    confirmation unless --yes. Erased from the central roster, they are erased from
+    every kiosk at its next sync (`clockface central erasures` shows which confirmed).
     """
-    with _open(db_path) as store:
+    with _open(target, writing=True) as store:
         person = store.get_person(person_id)
         if not yes:
             click.confirm(
@@ -442,9 +661,10 @@ def remove(person_id: str, yes: bool, db_path: str) -> None:
                 abort=True,
             )
         count = store.remove_person(person_id)
+    everywhere = "" if target.kind == "kiosk" else "; every kiosk erases them at its next sync"
     click.echo(
         f"erased {person_id}: name, team and {_plural(count, 'face template')} deleted; "
-        "the audit entry and attendance events are kept"
+        f"the audit entry and attendance events are kept{everywhere}"
     )
 
 
@@ -452,8 +672,8 @@ def remove(person_id: str, yes: bool, db_path: str) -> None:
 @enroll.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--force", is_flag=True, help="Replace FILE if it exists.")
-@_EXISTING_DB
-def export(file: str, force: bool, db_path: str) -> None:
+@_roster_options(_EXISTING_DB)
+def export(file: str, force: bool, target: RosterTarget) -> None:
     """Write the roster (people, deactivated ones too, and templates) to a JSON FILE.
 
     For moving the roster to another machine with import-roster. The file is written
@@ -463,7 +683,7 @@ def export(file: str, force: bool, db_path: str) -> None:
     """
     from enrollment.roster_file import export_roster
 
-    with _open(db_path) as store:
+    with _open(target) as store:
         people, templates = export_roster(store, file, force=force)
     click.echo(
         f"exported {_plural(people, 'person', 'people')} ({_plural(templates, 'template')}) "
@@ -478,20 +698,23 @@ def export(file: str, force: bool, db_path: str) -> None:
     is_flag=True,
     help="Replace people already enrolled with the file's (their templates are erased).",
 )
-@DB_OPTION
-def import_roster(file: str, replace: bool, db_path: str) -> None:
+@_roster_options(_NEW_DB)
+def import_roster(file: str, replace: bool, target: RosterTarget) -> None:
     """Add the people and templates of a roster FILE written by export.
 
     All or nothing: a malformed file imports nobody. People already enrolled are
     skipped (listed), or replaced with --replace. Templates are taken as they are, with
     no photo checks: run `check` afterwards. The file holds biometric face templates:
     delete it once imported.
+
+    With --server, each person is one request: if one fails, those before it stay
+    imported; run the same import again (people already enrolled are skipped).
     """
     from enrollment.roster_file import import_roster as import_people
     from enrollment.roster_file import read_roster
 
     people = read_roster(file)
-    with _open(db_path, create=True) as store:
+    with _open(target, create=True, writing=True) as store:
         done = import_people(store, people, replace=replace)
     for pid in done.skipped:
         click.echo(f"skipped {pid}: already enrolled (use --replace to replace them)")
@@ -510,8 +733,8 @@ def import_roster(file: str, replace: bool, db_path: str) -> None:
     default=None,
     help="Report people closer than this [default: the match threshold plus the margin, 0.62].",
 )
-@_EXISTING_DB
-def check(within: float | None, db_path: str) -> None:
+@_roster_options(_EXISTING_DB)
+def check(within: float | None, target: RosterTarget) -> None:
     """Find look-alikes among the active people: twins, siblings, one person twice.
 
     Reports every pair of different people whose closest templates are within the
@@ -519,16 +742,13 @@ def check(within: float | None, db_path: str) -> None:
     Enroll clearer photos of them, or remove a person enrolled twice. Exit status 0
     either way.
     """
-    from enrollment.lookalikes import look_alikes
-    from recognition.gallery import DEFAULT_MARGIN, DEFAULT_THRESHOLD
+    from enrollment.lookalikes import check_roster
 
-    limit = DEFAULT_THRESHOLD + DEFAULT_MARGIN if within is None else within
-    with _open(db_path) as store:
-        gallery = store.load_gallery(threshold=DEFAULT_THRESHOLD, margin=DEFAULT_MARGIN)
-        names = {p.person_id: p.name for p in store.people()}
-    pairs = look_alikes(gallery, limit)
-    active = _plural(len(gallery.people), "active person", "active people")
-    size = f"{active}, {_plural(len(gallery), 'template')}"
+    with _open(target) as store:
+        found = check_roster(store, within)
+    pairs, names, limit = found.pairs, found.names, found.within
+    active = _plural(found.people, "active person", "active people")
+    size = f"{active}, {_plural(found.templates, 'template')}"
     if not pairs:
         click.echo(f"no look-alikes: no two people are within {limit:.2f} ({size})")
         return

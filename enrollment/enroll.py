@@ -1,18 +1,20 @@
-"""Enrollment: people and their face templates into the kiosk roster, from photos or a camera.
+"""Enrollment: people and their face templates into a roster, from photos or a camera.
 
 The library behind ``clockface enroll``; the CLI parses and prints, everything else is
-here, over a :class:`~kiosk.store.KioskStore` and a :class:`~recognition.faces.FaceModels`,
-and in :mod:`enrollment.folder_import` (bulk imports), :mod:`enrollment.roster_file`
-(roster files) and :mod:`enrollment.lookalikes` (look-alikes).
+here, over an :class:`~enrollment.target.EnrollmentRoster` (a kiosk database, the central
+database, or the central service's admin API) and a
+:class:`~recognition.faces.FaceModels`, and in :mod:`enrollment.folder_import` (bulk
+imports), :mod:`enrollment.roster_file` (roster files) and :mod:`enrollment.lookalikes`
+(look-alikes).
 
 - **Quality gates.** Every photo (or camera frame) goes through
   :func:`recognition.quality.assess`; a rejected photo comes back as a
   :class:`Rejection` whose reason says what is wrong and what to do.
 - **All or nothing per person.** Every photo is read, checked and encoded first; only
-  then is anything written, in one transaction (``KioskStore.enroll`` /
-  ``add_templates``). A person is enrolled only if every photo passed (or, with
-  ``skip_bad``, at least one did), so nobody is left with no templates or with a photo
-  the admin did not mean to drop.
+  then is anything written, in one transaction (the roster's ``enroll`` /
+  ``add_templates``; over the admin API, one request). A person is enrolled only if
+  every photo passed (or, with ``skip_bad``, at least one did), so nobody is left with
+  no templates or with a photo the admin did not mean to drop.
 - **Duplicate faces.** A new face at most the gallery threshold (0.52) from an already
   enrolled *other* person (active or not) is refused, naming them and the distance,
   unless ``force`` (twins, siblings): the kiosk could log one as the other.
@@ -21,8 +23,12 @@ and in :mod:`enrollment.folder_import` (bulk imports), :mod:`enrollment.roster_f
   person's photos must each be within 0.6 of another of their photos, and photos added
   to someone enrolled within 0.6 of one of their templates; otherwise the photo is
   probably of someone else, refused unless ``force``.
-- **Photos are never kept.** Nothing is written but the database: templates, not
+- **Photos are never kept.** Nothing is written but the roster: templates, not
   photos.
+- **Consent.** An enrollment into the central roster may carry a consent record (the
+  signed form's reference, the privacy notice's version), stored with the person in the
+  same transaction. A kiosk database keeps no consent records: enrolling there with a
+  consent is refused (:data:`~enrollment.target.CONSENT_ONLY_CENTRAL`), never dropped.
 """
 
 from __future__ import annotations
@@ -31,19 +37,24 @@ import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from clockface.errors import EnrollmentError, ImageError, InputFileError, PhotoRejectedError
 from clockface.files import read_image
+from enrollment.target import CONSENT_ONLY_CENTRAL, CentralRoster, EnrollmentRoster, whole_roster
 from hardware.sources import FrameSource, frames
-from kiosk.store import KioskStore, Person
+from kiosk.store import Person
 from recognition.faces import FaceModels, RGBImage
 from recognition.gallery import DEFAULT_MARGIN, DEFAULT_THRESHOLD, Gallery
 from recognition.identify import enrollment_template
 from recognition.images import decode_image
 from recognition.quality import DEFAULT_LIMITS, QualityLimits, Reason, assess
+
+if TYPE_CHECKING:
+    from central.store import Consent
 
 FloatArray = npt.NDArray[np.float32]
 PhotoInput = str | os.PathLike[str] | tuple[str, str | os.PathLike[str] | RGBImage | bytes]
@@ -193,7 +204,7 @@ class Enroller:
 
     def __init__(
         self,
-        store: KioskStore,
+        store: EnrollmentRoster,
         models: FaceModels | None,
         *,
         limits: QualityLimits = DEFAULT_LIMITS,
@@ -266,27 +277,41 @@ class Enroller:
         skip_bad: bool = False,
         force: bool = False,
         progress: Progress | None = None,
+        consent: Consent | None = None,
     ) -> Outcome:
         """Enroll someone new from photos, one template per good photo.
 
-        Raises EnrollmentError for a bad id or name, or an id already enrolled, before
-        any photo is read. A refused enrollment (rejected photos without ``skip_bad``,
-        a duplicate face or a photo of someone else without ``force``) writes nothing
-        and comes back with its ``refusal``.
+        Raises EnrollmentError for a bad id or name, an id already enrolled, or a
+        ``consent`` the roster cannot record, before any photo is read. A refused
+        enrollment (rejected photos without ``skip_bad``, a duplicate face or a photo of
+        someone else without ``force``) writes nothing and comes back with its
+        ``refusal``. ``consent`` is stored with the person (central rosters only).
         """
-        self.check_new(person_id, name, team)
+        self.check_new(person_id, name, team, consent=consent)
         if not photos:
             raise EnrollmentError(f"no photos given for {person_id}")
         accepted, rejected = self.read_photos(photos, progress)
         return self.enroll_templates(
-            person_id, name, team, accepted, rejected, skip_bad=skip_bad, force=force
+            person_id,
+            name,
+            team,
+            accepted,
+            rejected,
+            skip_bad=skip_bad,
+            force=force,
+            consent=consent,
         )
 
-    def check_new(self, person_id: str, name: str, team: str | None) -> None:
-        """Refuse a bad id, name or team, or an id the roster already holds."""
+    def check_new(
+        self, person_id: str, name: str, team: str | None, *, consent: Consent | None = None
+    ) -> None:
+        """Refuse a bad id, name or team, an id the roster already holds, or a consent
+        this roster does not record (a kiosk database)."""
         pid = check_id(person_id)
         check_id(name, "a name")
         _team(team)
+        if consent is not None:
+            self.check_records_consent()
         if pid in self.known_ids():
             person = self.store.get_person(pid)
             raise EnrollmentError(
@@ -294,6 +319,12 @@ class Enroller:
                 f"{_plural(person.template_count, 'template')}): add photos to them with "
                 f"add-photos, or choose another id"
             )
+
+    def check_records_consent(self) -> None:
+        """Refuse (EnrollmentError) if the roster keeps no consent records: a kiosk
+        database. Consent given is never silently dropped."""
+        if not isinstance(self.store, CentralRoster):
+            raise EnrollmentError(CONSENT_ONLY_CENTRAL)
 
     def enroll_templates(
         self,
@@ -305,15 +336,20 @@ class Enroller:
         *,
         skip_bad: bool = False,
         force: bool = False,
+        consent: Consent | None = None,
     ) -> Outcome:
-        """Enroll someone new from templates already made (photos, camera frames)."""
-        self.check_new(person_id, name, team)
+        """Enroll someone new from templates already made (photos, camera frames), with
+        their ``consent`` record if given (central rosters only)."""
+        self.check_new(person_id, name, team, consent=consent)
         outcome = self._judge(person_id, accepted, rejected, skip_bad=skip_bad, force=force)
         if not outcome.enrolled:
             return outcome
-        person = self.store.enroll(
-            person_id, name, _team(team), np.stack([t.embedding for t in accepted])
-        )
+        embeddings = np.stack([t.embedding for t in accepted])
+        store = self.store
+        if consent is not None and isinstance(store, CentralRoster):
+            person = store.enroll(person_id, name, _team(team), embeddings, consent=consent)
+        else:
+            person = store.enroll(person_id, name, _team(team), embeddings)
         self._remember(person, accepted)
         return replace(outcome, person=person)
 
@@ -440,13 +476,25 @@ class Enroller:
 
     # ------------------------------------------------------------ the gallery
     def gallery(self) -> Gallery:
-        """Every enrolled person's templates, deactivated people included (built once)."""
+        """Every enrolled person's templates, deactivated people included (built once).
+
+        A central roster is read in one go (over the admin API: ``GET /v1/admin/gallery``);
+        a kiosk database as its gallery plus the deactivated people's templates.
+        """
         if self._gallery is None:
-            gallery = self.store.load_gallery(threshold=self.threshold, margin=DEFAULT_MARGIN)
-            for person in self.store.people():
-                self._names[person.person_id] = person.name
-                if not person.active and person.template_count:
-                    gallery.add(person.person_id, self.store.templates(person.person_id))
+            store = self.store
+            if isinstance(store, CentralRoster):
+                gallery = Gallery(threshold=self.threshold, margin=DEFAULT_MARGIN)
+                for entry in whole_roster(store):
+                    self._names[entry.person_id] = entry.name
+                    if len(entry.templates):
+                        gallery.add(entry.person_id, entry.templates)
+            else:
+                gallery = store.load_gallery(threshold=self.threshold, margin=DEFAULT_MARGIN)
+                for person in store.people():
+                    self._names[person.person_id] = person.name
+                    if not person.active and person.template_count:
+                        gallery.add(person.person_id, store.templates(person.person_id))
             self._gallery = gallery
         return self._gallery
 

@@ -11,9 +11,10 @@ import csv
 import io
 import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clockface.errors import EnrollmentError, ImportFolderError, InputFileError
 from clockface.files import read_bytes
@@ -25,6 +26,12 @@ from enrollment.enroll import (
     _os_reason,
     check_id,
 )
+
+if TYPE_CHECKING:
+    from central.store import Consent
+
+ConsentFor = Callable[[str], "Consent"]
+"""The consent record to store with a person, by person id."""
 
 PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 """File endings a bulk import takes as photos (case-insensitive)."""
@@ -247,13 +254,18 @@ def import_folder(
     skip_bad: bool = False,
     force: bool = False,
     progress: Progress | None = None,
+    consent_for: ConsentFor | None = None,
 ) -> ImportReport:
     """Enroll every person of the plan not enrolled yet, each all or nothing.
 
     People already in the roster are skipped without reading their photos, so running
     an import again enrolls only those refused before (once their photos are fixed).
+    ``consent_for`` gives each person's consent record (central rosters only: refused
+    with EnrollmentError, before anything is read, by a kiosk database).
     """
     report = ImportReport(notes=list(plan.notes))
+    if consent_for is not None:
+        enroller.check_records_consent()
     known = enroller.known_ids()
     for planned in plan.people:
         pid = planned.person_id
@@ -268,7 +280,14 @@ def import_folder(
             outcome = Outcome(pid, (), refusal=f"nothing enrolled for {pid}: no photos")
         else:
             outcome = enroller.enroll_templates(
-                pid, planned.name, planned.team, accepted, rejected, skip_bad=skip_bad, force=force
+                pid,
+                planned.name,
+                planned.team,
+                accepted,
+                rejected,
+                skip_bad=skip_bad,
+                force=force,
+                consent=None if consent_for is None else consent_for(pid),
             )
         if outcome.enrolled:
             report.enrolled.append(outcome)

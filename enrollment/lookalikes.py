@@ -1,17 +1,22 @@
 """Look-alikes: pairs of different enrolled people the kiosk could take for each other.
 
 :func:`look_alikes` finds pairs of different people whose closest templates are within
-threshold + margin, with one float32 distance matrix per chunk.
+threshold + margin, with one float32 distance matrix per chunk; :func:`check_roster`
+does it over the active people of any :class:`~enrollment.target.EnrollmentRoster`.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from recognition.gallery import Gallery
+from recognition.gallery import DEFAULT_MARGIN, DEFAULT_THRESHOLD, Gallery
+
+if TYPE_CHECKING:
+    from enrollment.target import EnrollmentRoster
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,3 +71,23 @@ def look_alikes(gallery: Gallery, within: float) -> list[LookAlike]:
         for code, d in best.items()
     ]
     return sorted(found, key=lambda pair: (pair.distance, pair.first, pair.second))
+
+
+@dataclass(frozen=True, slots=True)
+class RosterCheck:
+    """The look-alikes among a roster's active people, and their names by id."""
+
+    pairs: list[LookAlike]
+    names: dict[str, str]
+    within: float
+    people: int
+    templates: int
+
+
+def check_roster(roster: EnrollmentRoster, within: float | None = None) -> RosterCheck:
+    """Look-alike pairs among the active people of ``roster``, within ``within``
+    (default: the match threshold plus the margin, 0.62)."""
+    limit = DEFAULT_THRESHOLD + DEFAULT_MARGIN if within is None else within
+    gallery = roster.load_gallery(threshold=DEFAULT_THRESHOLD, margin=DEFAULT_MARGIN)
+    names = {p.person_id: p.name for p in roster.people()}
+    return RosterCheck(look_alikes(gallery, limit), names, limit, len(gallery.people), len(gallery))

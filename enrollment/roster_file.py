@@ -1,8 +1,10 @@
 """Roster files: the whole roster, templates included, exported to and imported from a file.
 
-Roster files move the roster between machines: JSON, templates as base64 of
-little-endian float32, written atomically, readable by the owner only. They hold
-biometric templates: keep them like the database.
+Roster files move the roster between machines (a kiosk database, the central database,
+the central service through its admin API: any :class:`~enrollment.target.EnrollmentRoster`):
+JSON, templates as base64 of little-endian float32, written atomically, readable by the
+owner only. They hold biometric templates: keep them like the database. Consent records
+are not in them: they stay with the central service.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ import numpy as np
 from clockface.errors import EnrollmentError, InputFileError, RosterFileError
 from clockface.files import read_bytes
 from enrollment.enroll import _os_reason, _team, check_id
-from kiosk.store import KioskStore, NewPerson
+from enrollment.target import EnrollmentRoster, whole_roster
+from kiosk.store import NewPerson
 from recognition.gallery import EMBEDDING_DIM
 
 ROSTER_FORMAT = "clockface-roster"
@@ -44,17 +47,17 @@ class RosterImport:
     templates: int
 
 
-def roster_document(store: KioskStore) -> dict[str, Any]:
+def roster_document(store: EnrollmentRoster) -> dict[str, Any]:
     """The whole roster (people, deactivated included, and their templates) as JSON data."""
     people = []
-    for person in store.people():
-        templates = store.templates(person.person_id).astype("<f4")
+    for entry in whole_roster(store):
+        templates = entry.templates.astype("<f4")
         people.append(
             {
-                "id": person.person_id,
-                "name": person.name,
-                "team": person.team,
-                "active": person.active,
+                "id": entry.person_id,
+                "name": entry.name,
+                "team": entry.team,
+                "active": entry.active,
                 "templates": [base64.b64encode(row.tobytes()).decode("ascii") for row in templates],
             }
         )
@@ -68,7 +71,7 @@ def roster_document(store: KioskStore) -> dict[str, Any]:
 
 
 def export_roster(
-    store: KioskStore, path: str | os.PathLike[str], *, force: bool = False
+    store: EnrollmentRoster, path: str | os.PathLike[str], *, force: bool = False
 ) -> tuple[int, int]:
     """Write the roster to ``path`` atomically, owner-only; returns (people, templates).
 
@@ -199,9 +202,10 @@ def parse_roster(data: bytes, label: str = "the roster file") -> list[NewPerson]
 
 
 def import_roster(
-    store: KioskStore, people: Sequence[NewPerson], *, replace: bool = False
+    store: EnrollmentRoster, people: Sequence[NewPerson], *, replace: bool = False
 ) -> RosterImport:
-    """Add the people of a roster file in one transaction: all of them or none.
+    """Add the people of a roster file in one transaction: all of them or none (over the
+    admin API, one request per person: see :class:`central.admin_client.AdminClient`).
 
     People whose id the roster already holds are skipped, or with ``replace`` erased and
     added anew from the file. Templates are taken as they are: no quality or duplicate

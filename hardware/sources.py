@@ -10,8 +10,8 @@ and ``close()`` lets the device go. Sources are context managers.
   OpenCV, and reconnects when the camera drops out.
 - :class:`FakeSource` hands out given pictures: the shipped fake camera for tests, as
   gpiozero ships its ``MockFactory``. It can also play a camera that dies.
-- ``picamera`` (a Raspberry Pi camera through picamera2) is a seam for now: it says how
-  to install picamera2, or that the source is not built yet.
+- ``picamera`` is a Raspberry Pi camera through picamera2:
+  :class:`hardware.picamera.Picamera2Source`, imported only when that source is opened.
 
 :func:`open_source` turns a spec from the command line or the config (``video:PATH``,
 ``camera:0``, ``rtsp://...``, ``picamera``) into a source, through the explicit
@@ -23,7 +23,6 @@ for the operator. Sources are not thread-safe: one reader each.
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
 import stat
@@ -526,16 +525,11 @@ class FakeSource(BaseSource):
 
 
 def _open_picamera(target: str, *, realtime: bool = False) -> FrameSource:
-    """The Pi camera through picamera2: a seam until the source is built."""
-    try:
-        importlib.import_module("picamera2")
-    except ImportError as err:
-        raise SourceError(
-            "picamera2 is only available on Raspberry Pi OS: install it with "
-            "`sudo apt install python3-picamera2` (not pip) and make the virtual "
-            "environment with --system-site-packages, or use a USB camera (camera:0)"
-        ) from err
-    raise SourceError("the picamera source is not built yet: use a USB camera (camera:0) for now")
+    """The Pi camera through picamera2, with default settings (the kiosk's config gives
+    its own through :meth:`hardware.config.HardwareConfig.open_source`)."""
+    from hardware.picamera import Picamera2Source  # imports picamera2 only when built
+
+    return Picamera2Source()
 
 
 # --- specs and the registry ---------------------------------------------------------------

@@ -1,25 +1,38 @@
 """``clockface kiosk``: run the kiosk on a camera or a video, and read its event log.
 
-Thin: parses arguments, opens the store, the camera source and the face models, and
-hands them to :class:`kiosk.loop.Kiosk`. SIGTERM (systemd stopping the service) and
-Ctrl-C set one stop event; the loop ends between frames, so no committed event is lost.
+Thin: parses arguments, opens the store, the camera source, the GPIO outputs and the
+face models, and hands them to :class:`kiosk.loop.Kiosk`. SIGTERM (systemd stopping the
+service) and Ctrl-C set one stop event; the loop ends between frames, so no committed
+event is lost. Under systemd the kiosk says READY once the camera and the database are
+open and pings the watchdog after every good frame (``hardware/watchdog.py``).
+
+``kiosk selftest`` opens every configured device once; ``kiosk status`` reads the
+status file the running kiosk keeps next to its database, and the database itself.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import os
+import shutil
 import signal
 import threading
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from pathlib import Path
 from types import FrameType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
 from kiosk.policy import Mode
+
+if TYPE_CHECKING:
+    from hardware.config import HardwareConfig
+    from hardware.feedback import Feedback
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -108,6 +121,29 @@ CONFIG_OPTION = click.option(
     default=None,
     help="Replay a video at its own pace, or as fast as the kiosk can. [default: fast]",
 )
+@click.option(
+    "--screen/--no-screen",
+    default=None,
+    help="Serve the kiosk screen, a local web page for a full-screen browser: greetings, "
+    "a clock, the kiosk's status. [default: off]",
+)
+@click.option(
+    "--screen-port",
+    type=click.IntRange(0, 65535),
+    help="Port of the screen's page; 0 takes any free port (the log says which). [default: 8471]",
+)
+@click.option(
+    "--screen-bind",
+    metavar="ADDRESS",
+    help="Address the screen listens on: 127.0.0.1 keeps it on this machine; 0.0.0.0 "
+    "opens it (and any preview) to the network. [default: 127.0.0.1]",
+)
+@click.option(
+    "--screen-preview/--no-screen-preview",
+    default=None,
+    help="Show the camera's live picture with face boxes on the screen (kept in memory "
+    "only, never stored). [default: off]",
+)
 def run(
     config_path: str | None,
     source: str | None,
@@ -117,20 +153,30 @@ def run(
     cooldown: float | None,
     votes: int | None,
     realtime: bool | None,
+    screen: bool | None,
+    screen_port: int | None,
+    screen_bind: str | None,
+    screen_preview: bool | None,
 ) -> None:
     """Recognise people on a camera or video and log one event per pass.
 
     Each event is committed to the database before the person is greeted. Stops at the
-    end of a video, or on Ctrl-C / SIGTERM; prints what it saw.
+    end of a video, or on Ctrl-C / SIGTERM; prints what it saw. With --screen the
+    greetings also go to a local web page (http://127.0.0.1:8471/) for a browser in
+    kiosk mode.
     """
-    from hardware.feedback import LogFeedback
-    from hardware.sources import open_source
+    from hardware.config import load_hardware
+    from hardware.feedback import CompositeFeedback, GpioFeedback, LogFeedback
+    from hardware.sources import FrameSource
+    from hardware.watchdog import Heartbeat, KioskHeartbeat, notifier_from_environ, status_path
     from kiosk.config import load_config
     from kiosk.loop import Kiosk
+    from kiosk.screen import Screen
     from kiosk.store import KioskStore
     from recognition.faces import FaceModels
 
     config = load_config(config_path)
+    hardware = load_hardware(config_path)
     given: dict[str, Any] = {
         "timezone": timezone,
         "mode": None if mode is None else Mode(mode),
@@ -147,14 +193,36 @@ def run(
     db_path = db_path or config.database
     realtime = config.realtime if realtime is None else realtime
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    _setup_logging()
     stop = threading.Event()
 
     def request_stop(signum: int, _: FrameType | None) -> None:
         logging.getLogger("clockface.kiosk").info("%s: stopping", signal.Signals(signum).name)
         stop.set()
 
-    with KioskStore.open(db_path) as store, open_source(source, realtime=realtime) as frames:
+    with contextlib.ExitStack() as opened:
+        page: Screen | None = None
+        if config.screen if screen is None else screen:  # first: a port in use fails fast
+            page = opened.enter_context(
+                Screen(
+                    host=screen_bind or config.screen_bind,
+                    port=config.screen_port if screen_port is None else screen_port,
+                    preview=config.screen_preview if screen_preview is None else screen_preview,
+                    timezone=settings.timezone,
+                ).start()
+            )
+        store = opened.enter_context(KioskStore.open(db_path))
+        frames = opened.enter_context(hardware.open_source(source, realtime=realtime))
+        told: list[Feedback] = [LogFeedback()]
+        outputs = hardware.open_outputs()
+        if outputs is not None:
+            told.append(opened.enter_context(GpioFeedback(outputs)))
+        if page is not None:
+            told.append(page)
+            today = datetime.now(UTC).astimezone(ZoneInfo(settings.timezone)).date()
+            earlier = store.events(day=today, tz=settings.timezone)
+            page.note_last_event(earlier[-1].utc if earlier else None)
+        feedback: Feedback = told[0] if len(told) == 1 else CompositeFeedback(told)
         if not store.people(active_only=True):
             click.echo(
                 f"warning: nobody is enrolled in {db_path}: every face will be unknown "
@@ -163,10 +231,18 @@ def run(
             )
         models = FaceModels(detect_max_side=settings.detect_max_side, upsample=settings.upsample)
         models.preload()
+        notifier = notifier_from_environ()
+        opened.callback(notifier.close)
+        heartbeat = KioskHeartbeat(notifier, source=frames.name, status_file=status_path(db_path))
         previous = {s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
-            app = Kiosk(models=models, database=store, feedback=LogFeedback(), settings=settings)
-            stats = app.run(frames, stop)
+            app = Kiosk(models=models, database=store, feedback=feedback, settings=settings)
+            read: FrameSource = frames
+            beat: Heartbeat = heartbeat
+            if page is not None:  # the screen's status line and preview follow the loop
+                read = page.watch(frames, lambda: [(t.box, t.decided) for t in app.tracker.tracks])
+                beat = page.heartbeat(heartbeat, backlog=store.backlog)
+            stats = app.run(read, stop, beat)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -181,11 +257,17 @@ def run(
 @CONFIG_OPTION
 def check_config(config_path: str | None) -> None:
     """Check a kiosk.toml (and CLOCKFACE_KIOSK_* variables); print every key as used."""
+    from hardware.config import describe as describe_hardware
+    from hardware.config import load_hardware
     from kiosk.config import describe, load_config
 
     config = load_config(config_path)
+    hardware = load_hardware(config_path)
     click.echo(f"{config_path or 'no config file'}: ok")
     for line in describe(config):
+        click.echo(f"  {line}")
+    click.echo("  [hardware]")
+    for line in describe_hardware(hardware):
         click.echo(f"  {line}")
 
 
@@ -229,3 +311,210 @@ def events(db_path: str, day: str | None, person_id: str | None) -> None:
                 f"{event.person_id:<24} distance {event.distance:.3f}  {synced}"
             )
         click.echo(f"{len(found)} event{'' if len(found) == 1 else 's'}")
+
+
+def _setup_logging() -> None:
+    """INFO and up to stderr: with syslog priorities when stderr is the journal."""
+    from hardware.watchdog import JournalFormatter, under_journal
+
+    handler = logging.StreamHandler()
+    if under_journal():
+        handler.setFormatter(JournalFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+
+
+def _foreign_owner(path: Path) -> str | None:
+    """As root, a database that belongs to another user (the service's) is left alone:
+    opening it would leave root-owned journal files the service cannot write."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or not path.exists():
+        return None
+    uid = path.stat().st_uid
+    if uid == 0:
+        return None
+    import pwd
+
+    try:
+        owner = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        owner = str(uid)
+    return (
+        f"{path} belongs to {owner}: run this as that user "
+        f"(sudo -u {owner} clockface kiosk ...), not as root"
+    )
+
+
+@kiosk.command()
+@CONFIG_OPTION
+@click.option(
+    "--source",
+    metavar="SPEC",
+    help="The camera to try instead of the config's (camera:0, video:PATH, picamera, ...).",
+)
+@db_option("The kiosk's SQLite database. [default: the config's, clockface.db]", default=None)
+def selftest(config_path: str | None, source: str | None, db_path: str | None) -> None:
+    """Open every configured device once and say, one line each, whether it works.
+
+    The camera gives one frame, each LED, the buzzer and the door relay are pulsed
+    briefly, the database is opened and counted, and the watchdog is looked for. Exits
+    1 when anything FAILED. Stop the kiosk service first: a camera opens in one
+    process at a time. GPIOZERO_PIN_FACTORY=mock tries the GPIO code without a Pi.
+    """
+    from hardware.config import load_hardware
+    from kiosk.config import load_config
+
+    config = load_config(config_path)
+    hardware = load_hardware(config_path)
+    spec = source or config.source
+    database = Path(db_path or config.database)
+    results = [_check_camera(hardware, spec)]
+    results += _check_outputs(hardware)
+    results.append(_check_database(database))
+    results.append(_check_watchdog())
+    for label, problem, detail in results:
+        click.echo(f"{label}: FAILED: {problem}" if problem else f"{label}: ok, {detail}")
+    if any(problem for _, problem, _ in results):
+        raise SystemExit(1)
+
+
+Check = tuple[str, str | None, str]
+"""What a self-test found: the device, why it failed (None: it works), what it showed."""
+
+
+def _check_camera(hardware: HardwareConfig, spec: str) -> Check:
+    from clockface.errors import ClockfaceError
+
+    label = f"camera {spec}"
+    try:
+        with hardware.open_source(spec) as camera:
+            frame = camera.read()
+    except ClockfaceError as err:
+        return label, str(err), ""
+    if frame is None:
+        return label, "it gave no frame: the stream ended at once", ""
+    height, width = frame.image.shape[:2]
+    return label, None, f"one {width}x{height} frame"
+
+
+def _check_outputs(hardware: HardwareConfig) -> list[Check]:
+    from clockface.errors import OutputError
+    from hardware.gpio import LABELS
+
+    if not hardware.outputs:
+        return [("GPIO outputs", None, "none configured")]
+    try:
+        outputs = hardware.open_outputs()
+    except OutputError as err:
+        return [("GPIO outputs", str(err), "")]
+    assert outputs is not None
+    found: list[Check] = []
+    with outputs:
+        for name, pin in outputs.pins.items():
+            label = f"{LABELS[name]} (pin {pin})"
+            try:
+                outputs.pulse(name, 0.2)
+            except OutputError as err:
+                found.append((label, str(err), ""))
+            else:
+                found.append((label, None, "pulsed for 0.2 s"))
+    return found
+
+
+def _check_database(path: Path) -> Check:
+    from clockface.errors import StoreError
+    from kiosk.store import KioskStore
+
+    label = f"database {path}"
+    refused = _foreign_owner(path)
+    if refused:
+        return label, refused, ""
+    if not path.exists():
+        folder = path.parent if str(path.parent) else Path(".")
+        if folder.is_dir() and os.access(folder, os.W_OK | os.X_OK):
+            return label, None, "not created yet: `clockface kiosk run` creates it here"
+        return label, f"it does not exist and {folder} is not a folder the kiosk can write", ""
+    try:
+        with KioskStore.open(path) as store:
+            people = len(store.people(active_only=True))
+            backlog = store.backlog()
+    except StoreError as err:
+        return label, str(err), ""
+    return (
+        label,
+        None,
+        (
+            f"{people} {'person' if people == 1 else 'people'} enrolled, "
+            f"{backlog} event{'' if backlog == 1 else 's'} waiting for sync"
+        ),
+    )
+
+
+def _check_watchdog() -> Check:
+    from hardware.watchdog import notifier_from_environ
+
+    notifier = notifier_from_environ()
+    if not notifier.under_systemd:
+        return "watchdog", None, "not under systemd here (the service has one)"
+    seconds = notifier.watchdog_seconds
+    every = f"WatchdogSec {seconds:g} s" if seconds else "no WatchdogSec"
+    return "watchdog", None, f"under systemd, {every}"
+
+
+@kiosk.command()
+@CONFIG_OPTION
+@db_option("The kiosk's SQLite database. [default: the config's, clockface.db]", default=None)
+def status(config_path: str | None, db_path: str | None) -> None:
+    """Say in plain words how the kiosk is doing.
+
+    Frames per second and the age of the last frame (from the status file the running
+    kiosk rewrites every few seconds next to its database), events today, the sync
+    backlog and the free disk space. Run it as the service's user
+    (sudo -u clockface ...) on a Pi.
+    """
+    from hardware.watchdog import STATUS_EVERY, describe_status, read_status, status_path
+    from kiosk.config import load_config
+    from kiosk.store import KioskStore
+
+    config = load_config(config_path)
+    database = Path(db_path or config.database)
+    now = datetime.now(UTC)
+    try:
+        loop = read_status(status_path(database))
+    except ValueError as err:
+        click.echo(f"kiosk: cannot read its status file: {err}")
+    else:
+        for line in describe_status(loop, now, stale_after=3 * STATUS_EVERY):
+            click.echo(line)
+    refused = _foreign_owner(database)
+    if refused:
+        raise click.ClickException(refused)
+    if not database.exists():
+        click.echo(f"events: no database at {database} yet")
+    else:
+        zone = config.settings.timezone
+        with KioskStore.open(database) as store:
+            today = store.events(day=now.astimezone(ZoneInfo(zone)).date(), tz=zone)
+            backlog = store.backlog()
+        ins = sum(1 for e in today if e.direction == "in")
+        last = f", the last at {today[-1].local_time:%H:%M}" if today else ""
+        click.echo(f"events: {len(today)} today in {zone} ({ins} in, {len(today) - ins} out){last}")
+        click.echo(
+            "sync: every event is acknowledged by the central service"
+            if backlog == 0
+            else f"sync: {backlog} event{'' if backlog == 1 else 's'} wait for the central service"
+        )
+    click.echo(_disk_line(database))
+
+
+def _disk_line(database: Path) -> str:
+    folder = database.resolve().parent
+    while not folder.exists():
+        folder = folder.parent
+    usage = shutil.disk_usage(folder)
+    share = usage.free / usage.total if usage.total else 0.0
+    low = " LOW: free some space, or events cannot be written" if share < 0.05 else ""
+    return (
+        f"disk: {usage.free / 1e9:.1f} GB free of {usage.total / 1e9:.1f} GB "
+        f"({share:.0%}) at {folder}{low}"
+    )

@@ -37,7 +37,15 @@ class KioskConfig:
     source: str = "camera:0"
     database: str = "clockface.db"
     realtime: bool = False
+    screen: bool = False
+    screen_port: int = 8471
+    screen_bind: str = "127.0.0.1"
+    screen_preview: bool = False
     settings: KioskSettings = field(default_factory=KioskSettings)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.screen_port <= 65535:
+            raise ValueError(f"screen_port must be 0 to 65535, not {self.screen_port}")
 
 
 HELP: dict[str, str] = {
@@ -46,6 +54,13 @@ HELP: dict[str, str] = {
     "database": "the kiosk's SQLite database: roster replica and event log "
     "(on a Pi: /var/lib/clockface/kiosk.db)",
     "realtime": "replay a video at its own pace (true) or as fast as possible (false)",
+    "screen": "serve the kiosk screen, a local web page for a full-screen browser "
+    "(greetings, clock, status, privacy notice); the Pi's clockface-screen unit shows it",
+    "screen_port": "port of the screen's page (0: any free port)",
+    "screen_bind": 'address the screen listens on: "127.0.0.1" keeps it on this machine; '
+    '"0.0.0.0" exposes the page, and any preview, to the network',
+    "screen_preview": "show the camera's live picture with face boxes on the screen (kept "
+    "in memory only, never written)",
     "timezone": "the kiosk's IANA time zone: decides the local day of each event",
     "mode": '"in" or "out" for a kiosk at an entrance or an exit; "auto" alternates '
     "per person and day",
@@ -69,7 +84,7 @@ HELP: dict[str, str] = {
     "roster_check_seconds": "how often the running kiosk checks the roster for changes",
 }
 
-_TOP = ("source", "database", "realtime")
+_TOP = ("source", "database", "realtime", "screen", "screen_port", "screen_bind", "screen_preview")
 # The tables of kiosk.toml: [kiosk] is read here; [sync] by sync/config.py and
 # [hardware] by hardware/config.py, each refusing its own unknown keys.
 TABLES = ("kiosk", "sync", "hardware")
@@ -209,7 +224,10 @@ def default_file() -> str:
         owner: object = config if name in _TOP else config.settings
         lines.append(f"# {HELP[name]}")
         lines.append(f"{name} = {_toml_value(getattr(owner, name))}")
-    return "\n".join(lines) + "\n"
+    from hardware.config import default_section as hardware_section
+    from sync.config import default_section as sync_section
+
+    return "\n".join(lines) + "\n\n" + hardware_section() + "\n" + sync_section()
 
 
 def describe(config: KioskConfig) -> list[str]:

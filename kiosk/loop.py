@@ -38,6 +38,7 @@ from clockface import __version__
 from clockface.errors import ClockfaceError
 from hardware.feedback import Feedback, Greeting
 from hardware.sources import Frame, FrameSource
+from hardware.watchdog import Heartbeat
 from kiosk.policy import AttendancePolicy, Direction, Mode
 from kiosk.store import Event, EventLog, Roster
 from kiosk.tracking import Track, Tracker
@@ -255,19 +256,36 @@ class Kiosk:
                 self.stats.conflicting_passes += 1
             else:
                 self.stats.unknown_passes += 1
+                self.feedback.unknown()
 
-    def run(self, source: FrameSource, stop: threading.Event | None = None) -> KioskStats:
-        """Read frames until the source ends or ``stop`` is set; then close every pass."""
+    def run(
+        self,
+        source: FrameSource,
+        stop: threading.Event | None = None,
+        heartbeat: Heartbeat | None = None,
+    ) -> KioskStats:
+        """Read frames until the source ends or ``stop`` is set; then close every pass.
+
+        ``heartbeat`` (systemd's watchdog, the status file) hears ``ready()`` before the
+        first read, ``alive()`` only after a frame was read and handled (a camera that
+        hangs or fails stops them), and ``stopping()`` at the end.
+        """
         stop = stop or threading.Event()
+        if heartbeat is not None:
+            heartbeat.ready()
         try:
             while not stop.is_set():
                 frame = source.read()
                 if frame is None:
                     break
                 self.handle(frame)
+                if heartbeat is not None:
+                    heartbeat.alive()
         except ClockfaceError as err:  # a dead camera, a full disk: tell the operator
             self.feedback.problem(str(err))
             raise
         finally:
+            if heartbeat is not None:
+                heartbeat.stopping()
             self._finish(self.tracker.finish_all())
         return self.stats

@@ -24,10 +24,26 @@ The schema of version 1:
   ``seq`` is not the next one, so seqs are 1, 2, 3 ... with no gap, whoever writes.
   No foreign key to ``people``: attendance records outlive an erasure, and events carry
   the person id only, never the name.
+
+Version 2 (syncing with the central service):
+
+- ``events.clock_synced``: 1 / 0 whether the kiosk's clock was synchronised when it
+  stamped the event; NULL for events recorded before version 2 (or when the kiosk could
+  not tell). Immutable like the rest of the event (``events_no_update`` recreated).
+- ``settings.log_id``: a uuid4 generated once per database file, the wire protocol's
+  ``log_id`` (the kiosk id may be chosen by a person and reused; a log id never is).
+- ``sync_state``: one row: the central service this kiosk is attached to (NULL: the
+  roster is managed locally), the gallery version applied and the one the service has
+  confirmed receiving, the last success and the last error, the clock skew the service
+  last reported.
+- ``parked``: events the central service refused for good, with the reason; they wait
+  there, out of the outbox, until an operator sends them again. A row here never changes
+  the event itself; un-parking deletes the row.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -166,8 +182,67 @@ _V1 = _statements(
     """,
 )
 
+
+_V2_SQL = _statements(
+    """
+    ALTER TABLE events ADD COLUMN clock_synced INTEGER
+        CHECK (clock_synced IS NULL OR clock_synced IN (0, 1))
+    """,
+    "DROP TRIGGER events_no_update",
+    """
+    CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+    WHEN NEW.event_id IS NOT OLD.event_id
+      OR NEW.seq IS NOT OLD.seq
+      OR NEW.kiosk_id IS NOT OLD.kiosk_id
+      OR NEW.person_id IS NOT OLD.person_id
+      OR NEW.direction IS NOT OLD.direction
+      OR NEW.utc IS NOT OLD.utc
+      OR NEW.tz IS NOT OLD.tz
+      OR NEW.distance IS NOT OLD.distance
+      OR NEW.margin IS NOT OLD.margin
+      OR NEW.frames IS NOT OLD.frames
+      OR NEW.software_version IS NOT OLD.software_version
+      OR NEW.clock_synced IS NOT OLD.clock_synced
+      OR OLD.acked_utc IS NOT NULL
+      OR NEW.acked_utc IS NULL
+    BEGIN
+      SELECT RAISE(ABORT, 'events are append-only: only acked_utc may be set, once');
+    END
+    """,
+    f"""
+    CREATE TABLE sync_state (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        central_url TEXT CHECK (central_url IS NULL OR length(central_url) > 0),
+        attached_utc TEXT CHECK (attached_utc IS NULL OR attached_utc GLOB {_UTC_GLOB}),
+        gallery_version INTEGER NOT NULL DEFAULT 0 CHECK (gallery_version >= 0),
+        confirmed_version INTEGER NOT NULL DEFAULT 0 CHECK (confirmed_version >= 0),
+        last_success_utc TEXT
+            CHECK (last_success_utc IS NULL OR last_success_utc GLOB {_UTC_GLOB}),
+        last_error_utc TEXT CHECK (last_error_utc IS NULL OR last_error_utc GLOB {_UTC_GLOB}),
+        last_error TEXT,
+        clock_skew_seconds REAL,
+        clock_flagged INTEGER CHECK (clock_flagged IS NULL OR clock_flagged IN (0, 1))
+    )
+    """,
+    "INSERT INTO sync_state (id) VALUES (1)",
+    f"""
+    CREATE TABLE parked (
+        event_id TEXT PRIMARY KEY REFERENCES events (event_id),
+        parked_utc TEXT NOT NULL CHECK (parked_utc GLOB {_UTC_GLOB}),
+        reason TEXT NOT NULL CHECK (length(reason) > 0)
+    )
+    """,
+)
+
+
+def _v2(db: Database) -> None:
+    _V2_SQL(db)
+    db.execute("INSERT INTO settings (key, value) VALUES ('log_id', ?)", [str(uuid.uuid4())])
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "roster, templates, audit log, events outbox, settings", _V1),
+    Migration(2, "events.clock_synced, sync state, parked events, log id", _v2),
 )
 
 

@@ -26,24 +26,37 @@ log is checkpointed after an erasure, so the erased bytes do not linger in the f
 Attendance events are kept: they are records the employer must keep, and carry the
 person id only, never a name.
 
+Syncing with the central service (schema version 2; the agent is ``sync/agent.py``):
+
+- Each event records whether the kiosk's clock was synchronised when it was stamped
+  (``clock_synced``; asked of ``hardware.clock`` unless the caller says).
+- ``pending()`` is the outbox minus the *parked* events: those the central service
+  refused for good, kept with the reason until an operator sends them again
+  (``unpark``). Parking writes a row beside the event, never the event itself.
+- ``apply_gallery`` applies the central service's roster changes in one transaction, and
+  *attaches* the kiosk to that service: from then on the roster is managed there, and the
+  local roster writes (``add_person`` ... ``remove_person``, ``enroll_many``) raise
+  :class:`~clockface.errors.RosterManagedError` until ``detach``.
+- ``sync_state()`` holds what ``clockface sync status`` shows: the attached service, the
+  gallery version, the last success and the last error.
+
 A store is one connection: use it from one thread; give each process its own.
 """
 
 from __future__ import annotations
 
-import getpass
 import math
 import os
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Protocol, Self, get_args
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, get_args
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
@@ -51,20 +64,42 @@ from sqlite_utils import Database
 
 from clockface.errors import (
     DuplicatePersonError,
+    RosterManagedError,
     StoreError,
     StoreValueError,
     UnknownPersonError,
 )
+from clockface.values import (
+    TEMPLATE_DTYPE,
+    as_templates,
+    as_utc,
+    check_number,
+    check_signed,
+    check_team,
+    check_text,
+    day_window,
+    from_blobs,
+    iso_utc,
+    one_line,
+    os_user,
+    parse_utc,
+    system_clock,
+    zone_info,
+)
+from hardware.clock import clock_synced as _clock_synced
 from kiosk import migrations
 from recognition.gallery import EMBEDDING_DIM, Gallery
+
+if TYPE_CHECKING:
+    from sync.protocol import GalleryDelta
 
 Direction = Literal["in", "out"]
 AuditAction = Literal["add", "update", "deactivate", "reactivate", "add_templates", "remove"]
 FloatArray = npt.NDArray[np.float32]
 
 DEFAULT_BUSY_TIMEOUT_S = 5.0
-_TEMPLATE_BYTES = EMBEDDING_DIM * 4  # float32
-_TEMPLATE_DTYPE = np.dtype("<f4")  # little-endian on disk, whatever the machine
+CENTRAL_ACTOR = "central"  # the audit log's actor for changes from the central service
+_MAX_SYNC_ERROR = 500  # characters of the last sync error kept
 
 
 # --------------------------------------------------------------------- records
@@ -98,7 +133,9 @@ class NewPerson:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One attendance event. ``acked_utc`` is None until the central service has it."""
+    """One attendance event. ``acked_utc`` is None until the central service has it;
+    ``clock_synced`` says whether the kiosk's clock was synchronised when it stamped it
+    (None: not known)."""
 
     event_id: str
     seq: int
@@ -112,6 +149,7 @@ class Event:
     frames: int
     software_version: str
     acked_utc: datetime | None
+    clock_synced: bool | None = None  # None: recorded before the kiosk checked its clock
 
     @property
     def local_time(self) -> datetime:
@@ -129,6 +167,53 @@ class AuditEntry:
     action: str
     person_id: str
     detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedEvent:
+    """An event the central service refused for good, out of the outbox until retried."""
+
+    event: Event
+    parked_utc: datetime
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SyncState:
+    """Where this kiosk stands with the central service (``clockface sync status``).
+
+    ``central_url`` is None while the roster is managed locally. ``gallery_version`` is
+    the central roster version applied here; ``confirmed_version`` the one the service
+    has been told about (its erasure receipt). ``clock_skew_seconds`` is the service's
+    clock minus the kiosk's at the last push (positive: the kiosk is behind).
+    """
+
+    central_url: str | None
+    attached_utc: datetime | None
+    gallery_version: int
+    confirmed_version: int
+    last_success_utc: datetime | None
+    last_error_utc: datetime | None
+    last_error: str | None
+    clock_skew_seconds: float | None
+    clock_flagged: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class GalleryUpdate:
+    """What one ``apply_gallery`` did: people added, people replaced (name, team, active
+    and every template), erasures applied (including of ids not held here), people
+    dropped because a full roster (``since`` 0) no longer holds them."""
+
+    version: int
+    added: int
+    replaced: int
+    erased: int
+    dropped: int
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.replaced or self.erased or self.dropped)
 
 
 # --------------------------------------------------------------------- interfaces
@@ -174,6 +259,7 @@ class EventLog(Protocol):
         margin: float,
         frames: int,
         software_version: str,
+        clock_synced: bool | None = None,
     ) -> Event: ...
 
     def events(
@@ -198,7 +284,12 @@ _PERSON_SELECT = """
 """
 _EVENT_COLUMNS = (
     "event_id, seq, kiosk_id, person_id, direction, utc, tz, distance, margin, frames, "
-    "software_version, acked_utc"
+    "software_version, acked_utc, clock_synced"
+)
+_NOT_PARKED = "NOT EXISTS (SELECT 1 FROM parked WHERE parked.event_id = events.event_id)"
+_SYNC_STATE_COLUMNS = (
+    "central_url, attached_utc, gallery_version, confirmed_version, last_success_utc, "
+    "last_error_utc, last_error, clock_skew_seconds, clock_flagged"
 )
 
 
@@ -216,6 +307,8 @@ class KioskStore:
         kiosk_id: str,
         actor: str,
         clock: Callable[[], datetime],
+        clock_status: Callable[[], bool | None] = _clock_synced,
+        log_id: str = "",
     ) -> None:
         """Use ``KioskStore.open``: this takes a database that is already migrated."""
         self._db = db
@@ -224,6 +317,8 @@ class KioskStore:
         self._kiosk_id = kiosk_id
         self._actor = actor
         self._clock = clock
+        self._clock_status = clock_status
+        self._log_id = log_id
 
     @classmethod
     def open(
@@ -234,21 +329,25 @@ class KioskStore:
         actor: str | None = None,
         busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
         clock: Callable[[], datetime] | None = None,
+        clock_status: Callable[[], bool | None] | None = None,
     ) -> KioskStore:
         """Open the kiosk database at ``path``, creating it (and its folder) if needed.
 
         Applies any pending schema steps. ``kiosk_id`` is stored the first time (a uuid4
         if not given) and must match afterwards. ``actor`` is who the audit log names
         for changes through this store (default: the OS user). ``clock`` returns the
-        current time, timezone-aware (default: the system clock).
+        current time, timezone-aware (default: the system clock). ``clock_status`` says
+        whether that clock is synchronised, True / False / None for not known (default:
+        :func:`hardware.clock.clock_synced`, which asks the kernel); ``append_event``
+        asks it for every event unless told.
         """
         where = Path(path)
         if kiosk_id is not None:
-            kiosk_id = _check_text(kiosk_id, "a kiosk id")
-        actor = _check_text(actor if actor is not None else _os_user(), "an actor")
+            kiosk_id = check_text(kiosk_id, "a kiosk id")
+        actor = check_text(actor if actor is not None else os_user(), "an actor")
         if not (busy_timeout_s >= 0 and math.isfinite(busy_timeout_s)):
             raise StoreValueError(f"busy_timeout_s must be zero or more, not {busy_timeout_s!r}")
-        now = clock or _system_clock
+        now = clock or system_clock
         try:
             where.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -263,13 +362,21 @@ class KioskStore:
             raise StoreError(f"{where}: cannot open: {_explain(err)}") from err
         try:
             db = Database(conn, execute_plugins=False)
-            kid = _prepare(db, where, kiosk_id, busy_timeout_s, _iso(now()))
+            kid, log_id = _prepare(db, where, kiosk_id, busy_timeout_s, iso_utc(now()))
         except BaseException as err:
             conn.close()
             if isinstance(err, sqlite3.Error):
                 raise StoreError(f"{where}: cannot open: {_explain(err)}") from err
             raise
-        return cls(db, path=where, kiosk_id=kid, actor=actor, clock=now)
+        return cls(
+            db,
+            path=where,
+            kiosk_id=kid,
+            actor=actor,
+            clock=now,
+            clock_status=clock_status or _clock_synced,
+            log_id=log_id,
+        )
 
     # ----------------------------------------------------------------- lifecycle
     @property
@@ -279,6 +386,11 @@ class KioskStore:
     @property
     def kiosk_id(self) -> str:
         return self._kiosk_id
+
+    @property
+    def log_id(self) -> str:
+        """This database's own id, generated once: the wire protocol's ``log_id``."""
+        return self._log_id
 
     @property
     def actor(self) -> str:
@@ -316,11 +428,11 @@ class KioskStore:
 
     def add_person(self, person_id: str, name: str, team: str | None = None) -> Person:
         """Add someone to the roster, active, with no templates yet."""
-        pid = _check_text(person_id, "a person id")
-        name = _check_text(name, "a name")
-        team = _check_team(team)
+        pid = check_text(person_id, "a person id")
+        name = check_text(name, "a name")
+        team = check_team(team)
         now = self._now()
-        with self._writing("adding a person"):
+        with self._roster_writing("adding a person"):
             if self._find(pid) is not None:
                 raise DuplicatePersonError(
                     f"person {pid!r} is already in the roster; use update_person to change them"
@@ -338,13 +450,13 @@ class KioskStore:
         self, person_id: str, *, name: str | None = None, team: str | None = None
     ) -> Person:
         """Change a name or team; None leaves a field as it is, ``team=""`` clears the team."""
-        pid = _check_text(person_id, "a person id")
+        pid = check_text(person_id, "a person id")
         if name is None and team is None:
             raise StoreValueError("nothing to update: give name= or team=")
-        new_name = None if name is None else _check_text(name, "a name")
-        new_team = None if team is None else _check_team(team)
+        new_name = None if name is None else check_text(name, "a name")
+        new_team = None if team is None else check_team(team)
         now = self._now()
-        with self._writing("updating a person"):
+        with self._roster_writing("updating a person"):
             old = self._require(pid)
             changes: dict[str, str | None] = {}
             if new_name is not None and new_name != old.name:
@@ -365,11 +477,11 @@ class KioskStore:
 
     def set_active(self, person_id: str, active: bool) -> Person:
         """Deactivate (out of the gallery, kept in the roster) or reactivate someone."""
-        pid = _check_text(person_id, "a person id")
+        pid = check_text(person_id, "a person id")
         if not isinstance(active, bool):
             raise StoreValueError(f"active must be True or False, not {active!r}")
         now = self._now()
-        with self._writing("changing whether a person is active"):
+        with self._roster_writing("changing whether a person is active"):
             old = self._require(pid)
             if old.active == active:
                 return old
@@ -383,10 +495,10 @@ class KioskStore:
 
     def add_templates(self, person_id: str, embeddings: npt.ArrayLike) -> int:
         """Store face templates (shape (128,) or (k, 128)) as float32; returns how many."""
-        pid = _check_text(person_id, "a person id")
-        rows = _as_templates(embeddings)
+        pid = check_text(person_id, "a person id")
+        rows = as_templates(embeddings)
         now = self._now()
-        with self._writing("adding templates"):
+        with self._roster_writing("adding templates"):
             self._require(pid)
             self._conn.executemany(
                 "INSERT INTO templates (person_id, embedding, created_utc) VALUES (?, ?, ?)",
@@ -417,16 +529,16 @@ class KioskStore:
         """
         checked: list[tuple[str, str, str | None, npt.NDArray[Any], bool]] = []
         for new in people:
-            pid = _check_text(new.person_id, "a person id")
-            name = _check_text(new.name, "a name")
-            team = _check_team(new.team)
+            pid = check_text(new.person_id, "a person id")
+            name = check_text(new.name, "a name")
+            team = check_team(new.team)
             if not isinstance(new.active, bool):
                 raise StoreValueError(f"active must be True or False, not {new.active!r}")
             shape = np.shape(new.embeddings)
             rows = (
-                np.empty((0, EMBEDDING_DIM), dtype=_TEMPLATE_DTYPE)
+                np.empty((0, EMBEDDING_DIM), dtype=TEMPLATE_DTYPE)
                 if shape == (0, EMBEDDING_DIM)
-                else _as_templates(new.embeddings)
+                else as_templates(new.embeddings)
             )
             checked.append((pid, name, team, rows, new.active))
         ids = [pid for pid, *_ in checked]
@@ -435,7 +547,7 @@ class KioskStore:
             raise StoreValueError(f"person {twice!r} is given twice; nothing was written")
         now = self._now()
         erased = False
-        with self._writing("enrolling people"):
+        with self._roster_writing("enrolling people"):
             for pid, name, team, rows, active in checked:
                 old = self._find(pid)
                 if old is not None:
@@ -474,9 +586,9 @@ class KioskStore:
 
         Returns how many templates were erased. Their attendance events stay.
         """
-        pid = _check_text(person_id, "a person id")
+        pid = check_text(person_id, "a person id")
         now = self._now()
-        with self._writing("erasing a person"):
+        with self._roster_writing("erasing a person"):
             count = self._require(pid).template_count
             self._db.execute("DELETE FROM people WHERE person_id = ?", [pid])
             self._changed("remove", pid, f"erased with {count} templates", now)
@@ -487,7 +599,7 @@ class KioskStore:
         return count
 
     def get_person(self, person_id: str) -> Person:
-        pid = _check_text(person_id, "a person id")
+        pid = check_text(person_id, "a person id")
         with self._reading("reading a person"):
             return self._require(pid)
 
@@ -500,13 +612,13 @@ class KioskStore:
 
     def templates(self, person_id: str) -> FloatArray:
         """One person's templates, shape (k, 128) float32, in the order they were added."""
-        pid = _check_text(person_id, "a person id")
+        pid = check_text(person_id, "a person id")
         with self._reading("reading templates"):
             self._require(pid)
             rows = self._all(
                 "SELECT embedding FROM templates WHERE person_id = ? ORDER BY id", [pid]
             )
-        return _from_blobs([blob for (blob,) in rows])
+        return from_blobs([blob for (blob,) in rows])
 
     def load_gallery(self, *, threshold: float, margin: float) -> Gallery:
         """A Gallery of the templates of the active people (read in one statement)."""
@@ -517,7 +629,7 @@ class KioskStore:
                 " JOIN people p ON p.person_id = t.person_id"
                 " WHERE p.active = 1 ORDER BY t.id"
             )
-        gallery.add_many([pid for pid, _ in rows], _from_blobs([blob for _, blob in rows]))
+        gallery.add_many([pid for pid, _ in rows], from_blobs([blob for _, blob in rows]))
         return gallery
 
     def audit_log(self, person_id: str | None = None) -> list[AuditEntry]:
@@ -532,7 +644,7 @@ class KioskStore:
         return [
             AuditEntry(
                 id=int(row[0]),
-                at_utc=_parse_utc(row[1]),
+                at_utc=parse_utc(row[1]),
                 actor=row[2],
                 action=row[3],
                 person_id=row[4],
@@ -553,40 +665,47 @@ class KioskStore:
         margin: float,
         frames: int,
         software_version: str,
+        clock_synced: bool | None = None,
     ) -> Event:
         """Record one event: committed (and synced to disk) before this returns.
 
         ``seq`` is the next number of this kiosk's sequence. The person need not be in
         the roster any more: the event is a fact about the moment it was seen.
+        ``clock_synced`` None asks the store's clock probe; a probe that fails records
+        "not known" (None) rather than losing the event.
         """
-        pid = _check_text(person_id, "a person id")
+        pid = check_text(person_id, "a person id")
         if direction not in get_args(Direction):
             raise StoreValueError(f"direction must be 'in' or 'out', not {direction!r}")
-        at = _utc(utc, "utc")
-        _zone(tz)
-        distance = _check_number(distance, "distance", allow_inf=False)
-        margin = _check_number(margin, "margin", allow_inf=True)  # inf: a one-person gallery
+        at = as_utc(utc, "utc")
+        zone_info(tz)
+        distance = check_number(distance, "distance", allow_inf=False)
+        margin = check_number(margin, "margin", allow_inf=True)  # inf: a one-person gallery
         if isinstance(frames, bool) or not isinstance(frames, int | np.integer) or frames < 1:
             raise StoreValueError(f"frames must be a whole number of at least 1, not {frames!r}")
-        version = _check_text(software_version, "a software version")
+        version = check_text(software_version, "a software version")
+        if clock_synced is not None and not isinstance(clock_synced, bool):
+            raise StoreValueError(f"clock_synced must be True, False or None, not {clock_synced!r}")
+        synced = self._probe_clock() if clock_synced is None else clock_synced
         event_id = str(uuid.uuid4())
         with self._writing("recording an event"):
             (seq,) = self._one("SELECT coalesce(max(seq), 0) + 1 FROM events")
             self._db.execute(
                 f"INSERT INTO events ({_EVENT_COLUMNS})"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
                 [
                     event_id,
                     seq,
                     self._kiosk_id,
                     pid,
                     direction,
-                    _iso(at),
+                    iso_utc(at),
                     tz,
                     distance,
                     margin,
                     int(frames),
                     version,
+                    None if synced is None else int(synced),
                 ],
             )
         return Event(
@@ -602,6 +721,7 @@ class KioskStore:
             frames=int(frames),
             software_version=version,
             acked_utc=None,
+            clock_synced=synced,
         )
 
     def events(
@@ -622,10 +742,10 @@ class KioskStore:
         if tz is not None:
             if day is None:
                 raise StoreValueError("tz= says in which zone day= is read: give day= too")
-            zone = _zone(tz)
+            zone = zone_info(tz)
         if day is not None:
             # Every zone is within a day of UTC: fetch three UTC days, then decide exactly.
-            lo, hi = _day_window(day)
+            lo, hi = day_window(day)
             clauses.append("utc >= ? AND utc < ?")
             params += [lo, hi]
         sql = f"SELECT {_EVENT_COLUMNS} FROM events"
@@ -649,12 +769,13 @@ class KioskStore:
         return _event(rows[0]) if rows else None
 
     def pending(self, limit: int = 100) -> list[Event]:
-        """The outbox: up to ``limit`` events not yet acknowledged, by seq."""
+        """The outbox: up to ``limit`` events not yet acknowledged nor parked, by seq."""
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise StoreValueError(f"limit must be a whole number of at least 1, not {limit!r}")
         with self._reading("reading the outbox"):
             rows = self._all(
-                f"SELECT {_EVENT_COLUMNS} FROM events WHERE acked_utc IS NULL ORDER BY seq LIMIT ?",
+                f"SELECT {_EVENT_COLUMNS} FROM events WHERE acked_utc IS NULL AND {_NOT_PARKED}"
+                " ORDER BY seq LIMIT ?",
                 [limit],
             )
         return [_event(row) for row in rows]
@@ -667,8 +788,8 @@ class KioskStore:
         """
         ids = list(dict.fromkeys(event_ids))
         for event_id in ids:
-            _check_text(event_id, "an event id")
-        at = _iso(_utc(at_utc, "at_utc"))
+            check_text(event_id, "an event id")
+        at = iso_utc(as_utc(at_utc, "at_utc"))
         newly = 0
         with self._writing("marking events acknowledged"):
             unknown: list[str] = []
@@ -679,6 +800,7 @@ class KioskStore:
                 )
                 if cursor.rowcount:
                     newly += 1
+                    self._db.execute("DELETE FROM parked WHERE event_id = ?", [event_id])
                 elif not self._all("SELECT 1 FROM events WHERE event_id = ?", [event_id]):
                     unknown.append(event_id)
             if unknown:
@@ -689,14 +811,309 @@ class KioskStore:
         return newly
 
     def backlog(self) -> int:
-        """How many events wait for the central service's acknowledgement."""
+        """How many events wait to be sent to the central service (parked ones aside:
+        :meth:`parked_count`)."""
         with self._reading("reading the outbox"):
-            (count,) = self._one("SELECT count(*) FROM events WHERE acked_utc IS NULL")
+            (count,) = self._one(
+                f"SELECT count(*) FROM events WHERE acked_utc IS NULL AND {_NOT_PARKED}"
+            )
         return int(count)
 
+    # ----------------------------------------------------------------- sync
+    def acked_through(self) -> int:
+        """The highest seq up to which every event is acknowledged (0: none yet).
+
+        The central service's ``high_water_seq`` for this log should not be below it.
+        """
+        with self._reading("reading the outbox"):
+            (first_open,) = self._one("SELECT min(seq) FROM events WHERE acked_utc IS NULL")
+            if first_open is not None:
+                return int(first_open) - 1
+            (last,) = self._one("SELECT coalesce(max(seq), 0) FROM events")
+        return int(last)
+
+    def park(self, reasons: Mapping[str, str], at_utc: datetime | None = None) -> int:
+        """Take events out of the outbox with the reason the central service gave.
+
+        ``reasons`` maps event ids to one line each. Returns how many were newly parked:
+        an event already parked keeps its first reason, an acknowledged one is skipped.
+        An id this store does not hold refuses the whole call. The events themselves are
+        not touched.
+        """
+        checked = {
+            check_text(event_id, "an event id"): one_line(reason, "a reason")
+            for event_id, reason in reasons.items()
+        }
+        at = self._now() if at_utc is None else iso_utc(as_utc(at_utc, "at_utc"))
+        newly = 0
+        with self._writing("parking events"):
+            for event_id, reason in checked.items():
+                row = self._all("SELECT acked_utc FROM events WHERE event_id = ?", [event_id])
+                if not row:
+                    raise StoreValueError(
+                        f"event {event_id!r} is not in this store; nothing was parked"
+                    )
+                if row[0][0] is not None:
+                    continue
+                cursor = self._db.execute(
+                    "INSERT OR IGNORE INTO parked (event_id, parked_utc, reason) VALUES (?, ?, ?)",
+                    [event_id, at, reason],
+                )
+                newly += cursor.rowcount
+        return newly
+
+    def parked(self, limit: int | None = None) -> list[ParkedEvent]:
+        """The parked events, by seq (the first ``limit`` of them, if given)."""
+        sql = (
+            f"SELECT {', '.join('e.' + c.strip() for c in _EVENT_COLUMNS.split(','))},"
+            " p.parked_utc, p.reason FROM parked p JOIN events e ON e.event_id = p.event_id"
+            " ORDER BY e.seq"
+        )
+        params: list[Any] = []
+        if limit is not None:
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+                raise StoreValueError(f"limit must be a whole number of at least 1, not {limit!r}")
+            sql += " LIMIT ?"
+            params.append(limit)
+        with self._reading("reading the parked events"):
+            rows = self._all(sql, params)
+        return [
+            ParkedEvent(event=_event(row[:-2]), parked_utc=parse_utc(row[-2]), reason=row[-1])
+            for row in rows
+        ]
+
+    def parked_count(self) -> int:
+        with self._reading("reading the parked events"):
+            (count,) = self._one("SELECT count(*) FROM parked")
+        return int(count)
+
+    def unpark(self, event_ids: Iterable[str] | None = None) -> int:
+        """Put parked events (all of them, by default) back in the outbox; returns how many."""
+        with self._writing("un-parking events"):
+            if event_ids is None:
+                cursor = self._db.execute("DELETE FROM parked")
+                return int(cursor.rowcount)
+            count = 0
+            for event_id in dict.fromkeys(event_ids):
+                cursor = self._db.execute("DELETE FROM parked WHERE event_id = ?", [event_id])
+                count += cursor.rowcount
+        return count
+
+    def sync_state(self) -> SyncState:
+        with self._reading("reading the sync state"):
+            row = self._one(f"SELECT {_SYNC_STATE_COLUMNS} FROM sync_state WHERE id = 1")
+        (url, attached, version, confirmed, success, error_at, error, skew, flagged) = row
+        return SyncState(
+            central_url=url,
+            attached_utc=None if attached is None else parse_utc(attached),
+            gallery_version=int(version),
+            confirmed_version=int(confirmed),
+            last_success_utc=None if success is None else parse_utc(success),
+            last_error_utc=None if error_at is None else parse_utc(error_at),
+            last_error=error,
+            clock_skew_seconds=None if skew is None else float(skew),
+            clock_flagged=None if flagged is None else bool(flagged),
+        )
+
+    def managed_by(self) -> str | None:
+        """The URL of the central service managing this kiosk's roster; None: managed here."""
+        with self._reading("reading the sync state"):
+            (url,) = self._one("SELECT central_url FROM sync_state WHERE id = 1")
+        return None if url is None else str(url)
+
+    def attach(self, central_url: str) -> None:
+        """Hand the roster to the central service at ``central_url``: local roster writes
+        are refused from now on (:meth:`detach` undoes it). Attaching again to the same
+        URL changes nothing; to another is refused."""
+        url = check_text(central_url, "a central service URL")
+        with self._writing("attaching to the central service"):
+            self._attach(url, self._now())
+
+    def detach(self) -> str | None:
+        """Return the roster to local management; returns the URL it was attached to.
+
+        The people and templates stay as they are; the gallery version goes back to 0, so
+        attaching again fetches the central service's whole roster, which then replaces
+        the local one.
+        """
+        with self._writing("detaching from the central service"):
+            (url,) = self._one("SELECT central_url FROM sync_state WHERE id = 1")
+            self._db.execute(
+                "UPDATE sync_state SET central_url = NULL, attached_utc = NULL,"
+                " gallery_version = 0, confirmed_version = 0 WHERE id = 1"
+            )
+        return None if url is None else str(url)
+
+    def record_sync_success(self, at_utc: datetime | None = None) -> None:
+        """A sync round went through: everything pending was sent, the roster is current."""
+        at = self._now() if at_utc is None else iso_utc(as_utc(at_utc, "at_utc"))
+        with self._writing("recording a sync success"):
+            self._db.execute("UPDATE sync_state SET last_success_utc = ? WHERE id = 1", [at])
+
+    def record_sync_error(self, message: str, at_utc: datetime | None = None) -> None:
+        """A sync round (or one try of it) failed: keep one line saying why."""
+        line = one_line(message, "a sync error")[:_MAX_SYNC_ERROR]
+        at = self._now() if at_utc is None else iso_utc(as_utc(at_utc, "at_utc"))
+        with self._writing("recording a sync error"):
+            self._db.execute(
+                "UPDATE sync_state SET last_error_utc = ?, last_error = ? WHERE id = 1",
+                [at, line],
+            )
+
+    def record_clock_skew(self, seconds: float, flagged: bool) -> None:
+        """What the central service said of this kiosk's clock at the last push."""
+        skew = check_signed(seconds, "the clock skew")
+        with self._writing("recording the clock skew"):
+            self._db.execute(
+                "UPDATE sync_state SET clock_skew_seconds = ?, clock_flagged = ? WHERE id = 1",
+                [skew, int(bool(flagged))],
+            )
+
+    def confirm_gallery(self, version: int) -> None:
+        """The central service has been told this kiosk holds ``version`` (its erasure
+        receipt); a later round need not tell it again."""
+        if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+            raise StoreValueError(f"a gallery version is a whole number >= 0, not {version!r}")
+        with self._writing("recording the confirmed gallery version"):
+            self._db.execute(
+                "UPDATE sync_state SET confirmed_version = ? WHERE id = 1 AND gallery_version >= ?",
+                [version, version],
+            )
+
+    def apply_gallery(self, pages: Sequence[GalleryDelta], *, central_url: str) -> GalleryUpdate:
+        """Apply the central service's roster changes, all pages, in one transaction.
+
+        ``pages`` are the answers to ``GET /v1/gallery``, in order: the first starts at
+        the version this kiosk holds, each next one where the previous ended, the last
+        says no more follow. Erasures and person states are applied in version order: an
+        erasure removes the person and every template (audited as ``remove``); a person
+        state replaces name, team, active and all templates (``add`` or ``update``). The
+        audit actor is ``central``. A delta from version 0 is the whole central roster:
+        people held here that it does not hold are removed too (``dropped``).
+
+        The kiosk is attached to ``central_url`` (refused if attached to another), the
+        applied version stored, and the roster version moves when anything changed, so a
+        running kiosk reloads its gallery. Anything invalid: nothing is applied and a
+        one-line StoreValueError says what.
+        """
+        url = check_text(central_url, "a central service URL")
+        plan = _plan_gallery(pages)
+        now = self._now()
+        added = replaced = erased = dropped = 0
+        with self._writing("applying the central roster"):
+            (held,) = self._one("SELECT gallery_version FROM sync_state WHERE id = 1")
+            # A delta from 0 is the whole roster: it replaces any version held (the
+            # service's database was restored from an older backup, say).
+            if plan.since not in (0, int(held)):
+                raise StoreValueError(
+                    f"the roster changes start after version {plan.since}, but this kiosk "
+                    f"holds version {held}; nothing was applied"
+                )
+            self._attach(url, now)
+            for step in plan.steps:
+                old = self._find(step.person_id)
+                if isinstance(step, _Erase):
+                    if old is not None:
+                        self._db.execute("DELETE FROM people WHERE person_id = ?", [step.person_id])
+                        detail = (
+                            f"erased by the central service (version {step.version}) "
+                            f"with {old.template_count} templates"
+                        )
+                    else:
+                        detail = f"erased by the central service (version {step.version}); not held"
+                    self._changed("remove", step.person_id, detail, now, actor=CENTRAL_ACTOR)
+                    erased += 1
+                    continue
+                if old is None:
+                    self._db.execute(
+                        "INSERT INTO people (person_id, name, team, active, created_utc,"
+                        " updated_utc) VALUES (?, ?, ?, ?, ?, ?)",
+                        [step.person_id, step.name, step.team, int(step.active), now, now],
+                    )
+                    action: AuditAction = "add"
+                    added += 1
+                else:
+                    self._db.execute(
+                        "UPDATE people SET name = ?, team = ?, active = ?, updated_utc = ?"
+                        " WHERE person_id = ?",
+                        [step.name, step.team, int(step.active), now, step.person_id],
+                    )
+                    self._db.execute("DELETE FROM templates WHERE person_id = ?", [step.person_id])
+                    action = "update"
+                    replaced += 1
+                self._conn.executemany(
+                    "INSERT INTO templates (person_id, embedding, created_utc) VALUES (?, ?, ?)",
+                    ((step.person_id, row.tobytes(), now) for row in step.templates),
+                )
+                self._changed(
+                    action,
+                    step.person_id,
+                    f"from the central service (version {step.version}): "
+                    f"{len(step.templates)} templates, {'active' if step.active else 'inactive'}",
+                    now,
+                    actor=CENTRAL_ACTOR,
+                )
+            if plan.since == 0:
+                for (pid,) in self._all("SELECT person_id FROM people ORDER BY person_id"):
+                    if pid in plan.kept:
+                        continue
+                    count = self._require(pid).template_count
+                    self._db.execute("DELETE FROM people WHERE person_id = ?", [pid])
+                    self._changed(
+                        "remove",
+                        pid,
+                        f"not in the central roster (version {plan.version}): "
+                        f"erased with {count} templates",
+                        now,
+                        actor=CENTRAL_ACTOR,
+                    )
+                    dropped += 1
+            self._db.execute(
+                "UPDATE sync_state SET gallery_version = ? WHERE id = 1", [plan.version]
+            )
+        update = GalleryUpdate(plan.version, added, replaced, erased, dropped)
+        if update.changed:
+            # Replaced and erased templates: out of the write-ahead log, as remove_person.
+            with self._reading("checkpointing after an erasure"):
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        return update
+
     # ----------------------------------------------------------------- internals
+    def _probe_clock(self) -> bool | None:
+        """The clock probe's answer; None (not known) if it fails: never lose an event."""
+        try:
+            answer = self._clock_status()
+        except Exception:
+            return None
+        return answer if isinstance(answer, bool) else None
+
+    def _attach(self, url: str, now: str) -> None:
+        """Within a write: attach to ``url``, or refuse if attached to another."""
+        (held,) = self._one("SELECT central_url FROM sync_state WHERE id = 1")
+        if held is None:
+            self._db.execute(
+                "UPDATE sync_state SET central_url = ?, attached_utc = ? WHERE id = 1", [url, now]
+            )
+        elif held != url:
+            raise StoreError(
+                f"{self._path}: this kiosk is attached to the central service at {held}, "
+                f"not {url}; run `clockface sync detach` first to change services"
+            )
+
+    @contextmanager
+    def _roster_writing(self, doing: str) -> Iterator[None]:
+        """A local roster change: refused while the central service manages the roster."""
+        with self._writing(doing):
+            (url,) = self._one("SELECT central_url FROM sync_state WHERE id = 1")
+            if url is not None:
+                raise RosterManagedError(
+                    f"this kiosk's roster is managed by the central service at {url}: "
+                    "enroll there (or `clockface sync detach` to manage it here)"
+                )
+            yield
+
     def _now(self) -> str:
-        return _iso(_utc(self._clock(), "the clock's time"))
+        return iso_utc(as_utc(self._clock(), "the clock's time"))
 
     def _one(self, sql: str, params: list[Any] | None = None) -> tuple[Any, ...]:
         row: tuple[Any, ...] = self._db.execute(sql, params or []).fetchone()
@@ -716,11 +1133,19 @@ class KioskStore:
             raise UnknownPersonError(f"no person {pid!r} in the roster")
         return person
 
-    def _changed(self, action: AuditAction, pid: str, detail: str | None, now: str) -> None:
+    def _changed(
+        self,
+        action: AuditAction,
+        pid: str,
+        detail: str | None,
+        now: str,
+        *,
+        actor: str | None = None,
+    ) -> None:
         """Within a roster change: its audit entry, and the roster version moves."""
         self._db.execute(
             "INSERT INTO audit (at_utc, actor, action, person_id, detail) VALUES (?, ?, ?, ?, ?)",
-            [now, self._actor, action, pid, detail],
+            [now, actor or self._actor, action, pid, detail],
         )
         self._db.execute(
             "UPDATE settings SET value = CAST(value AS INTEGER) + 1 WHERE key = 'roster_version'"
@@ -752,11 +1177,110 @@ class KioskStore:
             raise StoreError(f"{self._path}: {doing} failed: {_explain(err)}") from err
 
 
+# --------------------------------------------------------------------- central roster
+@dataclass(frozen=True, slots=True)
+class _Erase:
+    person_id: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Put:
+    person_id: str
+    name: str
+    team: str | None
+    active: bool
+    templates: npt.NDArray[Any]  # (k, 128) little-endian float32, k >= 0
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class _GalleryPlan:
+    since: int
+    version: int
+    steps: list[_Erase | _Put]  # in version order
+    kept: frozenset[str]  # the person ids held once every step is applied
+
+
+def _plan_gallery(pages: Sequence[GalleryDelta]) -> _GalleryPlan:
+    """Check every page of a gallery delta and put its changes in version order."""
+    from sync.protocol import decode_template
+
+    def invalid(problem: str) -> StoreValueError:
+        return StoreValueError(
+            f"the central service's roster changes are invalid: {problem}; nothing was applied"
+        )
+
+    pages = list(pages)
+    if not pages:
+        raise invalid("no pages")
+    steps: list[_Erase | _Put] = []
+    expected = pages[0].since
+    for number, page in enumerate(pages, 1):
+        last = number == len(pages)
+        if page.since != expected:
+            raise invalid(f"page {number} starts after version {page.since}, not {expected}")
+        if page.version < page.since:
+            raise invalid(f"page {number} ends at version {page.version}, before it starts")
+        if page.more == last:
+            raise invalid(
+                "the last page says more follow: fetch every page first"
+                if last
+                else f"page {number} says no more follow, yet more pages were given"
+            )
+        for pid_given, version in [
+            *((e.person_id, e.version) for e in page.erasures),
+            *((p.person_id, p.version) for p in page.people),
+        ]:
+            if not page.since < version <= page.version:
+                raise invalid(
+                    f"person {pid_given!r} has version {version}, outside page "
+                    f"{number} ({page.since}, {page.version}]"
+                )
+        for erasure in page.erasures:
+            try:
+                pid = check_text(erasure.person_id, "a person id")
+            except StoreValueError as err:
+                raise invalid(str(err)) from None
+            steps.append(_Erase(pid, erasure.version))
+        for person in page.people:
+            try:
+                pid = check_text(person.person_id, "a person id")
+                name = check_text(person.name, "a name")
+                team = check_team(person.team)
+                if not isinstance(person.active, bool):
+                    raise StoreValueError(f"active must be true or false, not {person.active!r}")
+                rows = (
+                    as_templates(np.stack([decode_template(t) for t in person.templates]))
+                    if person.templates
+                    else np.empty((0, EMBEDDING_DIM), dtype=TEMPLATE_DTYPE)
+                )
+            except ValueError as err:  # StoreValueError, or a template decode_template refused
+                raise invalid(f"person {person.person_id!r}: {err}") from None
+            steps.append(_Put(pid, name, team, person.active, rows, person.version))
+        expected = page.version
+    seen: set[tuple[str, int]] = set()
+    for step in steps:
+        key = (step.person_id, step.version)
+        if key in seen:
+            raise invalid(f"person {step.person_id!r} changes twice at version {step.version}")
+        seen.add(key)
+    steps.sort(key=lambda step: step.version)  # stable: ties keep page order
+    kept: set[str] = set()
+    for step in steps:
+        if isinstance(step, _Erase):
+            kept.discard(step.person_id)
+        else:
+            kept.add(step.person_id)
+    return _GalleryPlan(pages[0].since, pages[-1].version, steps, frozenset(kept))
+
+
 # --------------------------------------------------------------------- opening
 def _prepare(
     db: Database, where: Path, kiosk_id: str | None, busy_timeout_s: float, now: str
-) -> str:
-    """Check, configure and migrate a freshly connected database; returns the kiosk id."""
+) -> tuple[str, str]:
+    """Check, configure and migrate a freshly connected database; returns the kiosk id
+    and the log id."""
     conn = db.conn
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
     # The header first, before anything is written: never touch a file we do not own.
@@ -795,12 +1319,13 @@ def _prepare(
                     f"{where}: this database belongs to kiosk {stored!r}, not {kiosk_id!r}; "
                     "open it without a kiosk id, or choose another path"
                 )
+        (log_id,) = conn.execute("SELECT value FROM settings WHERE key = 'log_id'").fetchone()
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-    return str(stored)
+    return str(stored), str(log_id)
 
 
 def _create_private(path: Path) -> None:
@@ -831,110 +1356,6 @@ def _explain(err: sqlite3.Error) -> str:
     return message
 
 
-# --------------------------------------------------------------------- values
-def _system_clock() -> datetime:
-    return datetime.now(UTC)
-
-
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):  # no login name and no passwd entry (some containers)
-        return "unknown"
-
-
-def _check_text(value: object, what: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise StoreValueError(f"{what} must be a non-empty string, not {value!r}")
-    if value != value.strip():
-        raise StoreValueError(f"{what} must not start or end with spaces: {value!r}")
-    return value
-
-
-def _check_team(team: object) -> str | None:
-    """A team name, or None; "" clears the team."""
-    if team is None or team == "":
-        return None
-    return _check_text(team, "a team")
-
-
-def _check_number(value: object, what: str, *, allow_inf: bool) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise StoreValueError(f"{what} must be a number, not {value!r}")
-    number = float(value)
-    if math.isnan(number) or number < 0 or (math.isinf(number) and not allow_inf):
-        raise StoreValueError(f"{what} must be a finite number of zero or more, not {number!r}")
-    return number
-
-
-def _zone(tz: object) -> ZoneInfo:
-    if not isinstance(tz, str) or not tz:
-        raise StoreValueError(f"tz must be an IANA time zone name, not {tz!r}")
-    try:
-        return ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as err:
-        raise StoreValueError(
-            f"unknown time zone {tz!r}: give an IANA name such as 'Europe/Paris'"
-        ) from err
-
-
-def _utc(value: object, what: str) -> datetime:
-    if not isinstance(value, datetime) or value.utcoffset() is None:
-        raise StoreValueError(f"{what} must be a timezone-aware datetime, not {value!r}")
-    return value.astimezone(UTC)
-
-
-def _iso(moment: datetime) -> str:
-    """ISO 8601 UTC, microseconds, Z: ``2024-05-01T07:57:03.120000Z``."""
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
-
-
-def _parse_utc(text: str) -> datetime:
-    return datetime.fromisoformat(text)
-
-
-def _day_window(day: date) -> tuple[str, str]:
-    """UTC bounds, as stored text, that hold every instant of ``day`` in any zone.
-
-    Zones lie between UTC-12 and UTC+14, so the day before to the day after will do.
-    """
-    try:
-        lo = _iso(datetime.combine(day - timedelta(days=1), time(), UTC))
-    except OverflowError:
-        lo = ""
-    try:
-        hi = _iso(datetime.combine(day + timedelta(days=2), time(), UTC))
-    except OverflowError:
-        hi = "A"  # after every digit
-    return lo, hi
-
-
-def _as_templates(values: npt.ArrayLike) -> npt.NDArray[Any]:
-    array = np.asarray(values)
-    if array.ndim == 1:
-        array = array[None, :]
-    if array.ndim != 2 or array.shape[1] != EMBEDDING_DIM or array.shape[0] == 0:
-        raise StoreValueError(
-            f"templates must have shape (k, {EMBEDDING_DIM}) with k >= 1, "
-            f"not {tuple(np.shape(values))}"
-        )
-    if array.dtype.kind not in "fiu":
-        raise StoreValueError(f"templates must be numbers, not {array.dtype}")
-    with np.errstate(over="ignore"):  # too large for float32 becomes inf, refused below
-        out = np.ascontiguousarray(array, dtype=_TEMPLATE_DTYPE)
-    if not np.isfinite(out).all():
-        raise StoreValueError("templates contain NaN or infinite values")
-    return out
-
-
-def _from_blobs(blobs: list[bytes]) -> FloatArray:
-    if any(len(blob) != _TEMPLATE_BYTES for blob in blobs):
-        raise StoreError("a stored template is not 512 bytes: the database is damaged")
-    flat = np.frombuffer(b"".join(blobs), dtype=_TEMPLATE_DTYPE)
-    out: FloatArray = flat.reshape(-1, EMBEDDING_DIM).astype(np.float32)  # native, writable
-    return out
-
-
 def _person(row: tuple[Any, ...]) -> Person:
     pid, name, team, active, count, created, updated = row
     return Person(
@@ -943,26 +1364,28 @@ def _person(row: tuple[Any, ...]) -> Person:
         team=team,
         active=bool(active),
         template_count=int(count),
-        created_utc=_parse_utc(created),
-        updated_utc=_parse_utc(updated),
+        created_utc=parse_utc(created),
+        updated_utc=parse_utc(updated),
     )
 
 
 def _event(row: tuple[Any, ...]) -> Event:
     (event_id, seq, kiosk_id, pid, direction, utc, tz, distance, margin, frames, version, acked) = (
-        row
+        row[:12]
     )
+    synced = row[12]
     return Event(
         event_id=event_id,
         seq=int(seq),
         kiosk_id=kiosk_id,
         person_id=pid,
         direction=direction,
-        utc=_parse_utc(utc),
+        utc=parse_utc(utc),
         tz=tz,
         distance=float(distance),
         margin=float(margin),
         frames=int(frames),
         software_version=version,
-        acked_utc=None if acked is None else _parse_utc(acked),
+        acked_utc=None if acked is None else parse_utc(acked),
+        clock_synced=None if synced is None else bool(synced),
     )

@@ -53,7 +53,10 @@ EventStatus = Literal["accepted", "duplicate", "conflict"]
 
 
 def _utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 has no UTC time
+        raise ValueError("the time is out of range") from None
 
 
 def _zone(name: str) -> str:
@@ -86,6 +89,9 @@ UtcTime = Annotated[AwareDatetime, AfterValidator(_utc)]
 ZoneName = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_zone)]
 Identifier = Annotated[str, Field(min_length=1, max_length=200)]
 Distance = Annotated[float, Field(ge=0.0), AfterValidator(_finite)]
+# Numbers and flags must be JSON numbers and booleans: no "5" for 5, no false for 0.
+Count = Annotated[int, Field(strict=True)]
+Flag = Annotated[bool, Field(strict=True)]
 Template = Annotated[str, Field(min_length=4, max_length=700), AfterValidator(_template)]
 
 
@@ -99,16 +105,16 @@ class WireEvent(_Model):
 
     event_id: uuid.UUID
     log_id: Identifier = Field(description="the kiosk database's own id; seq counts within it")
-    seq: int = Field(ge=1, le=2**62)
+    seq: Count = Field(ge=1, le=2**62)
     person_id: Identifier
     direction: Direction
     utc: UtcTime
     tz: ZoneName
     distance: Distance
     margin: Distance | None = Field(description="null: nobody else was in the gallery")
-    frames: int = Field(ge=1, le=1_000_000)
+    frames: Count = Field(ge=1, le=1_000_000)
     software_version: Identifier
-    clock_synced: bool | None = Field(
+    clock_synced: Flag | None = Field(
         description="false: the kiosk's clock was not synchronised when it stamped this "
         "event; null: not known (recorded before the kiosk checked)"
     )
@@ -146,31 +152,31 @@ class WirePerson(_Model):
     person_id: Identifier
     name: Annotated[str, Field(min_length=1, max_length=200)]
     team: Annotated[str, Field(min_length=1, max_length=200)] | None
-    active: bool
+    active: Flag
     templates: list[Template] = Field(max_length=100)
-    version: int = Field(ge=1)
+    version: Count = Field(ge=1)
 
 
 class WireErasure(_Model):
     """A person erased on the service: the kiosk removes them and their templates."""
 
     person_id: Identifier
-    version: int = Field(ge=1)
+    version: Count = Field(ge=1)
 
 
 class GalleryDelta(_Model):
     """Roster changes after ``since``, up to ``version``. Apply erasures and people in
     version order (a person erased then enrolled again has the higher version)."""
 
-    since: int = Field(ge=0)
-    version: int = Field(ge=0, description="the version the kiosk holds after applying this")
-    more: bool = Field(description="another page follows: ask again with since=version")
+    since: Count = Field(ge=0)
+    version: Count = Field(ge=0, description="the version the kiosk holds after applying this")
+    more: Flag = Field(description="another page follows: ask again with since=version")
     people: list[WirePerson]
     erasures: list[WireErasure]
 
 
 class GalleryApplied(_Model):
-    version: int = Field(ge=0)
+    version: Count = Field(ge=0)
 
 
 class Problem(_Model):

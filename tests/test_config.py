@@ -31,7 +31,8 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_the_default_file_documents_every_key_and_reads_back_as_the_defaults(
     tmp_path: Path,
 ) -> None:
-    names = {f.name for f in dataclasses.fields(KioskSettings)} | {"source", "database", "realtime"}
+    top = {"source", "database", "realtime", "screen", "screen_port", "screen_bind"}
+    names = {f.name for f in dataclasses.fields(KioskSettings)} | top | {"screen_preview"}
     assert set(HELP) == names
     text = default_file()
     assert set(tomllib.loads(text)["kiosk"]) == names

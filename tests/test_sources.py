@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import sys
-import types
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -485,13 +484,6 @@ def test_picamera_without_picamera2_says_how_to_install_it(
         open_source("picamera")
     one_line_error(error, "Raspberry Pi OS", "apt", "python3-picamera2")
     assert isinstance(error.value.__cause__, ImportError)
-
-
-def test_picamera_with_picamera2_is_not_built_yet(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "picamera2", types.ModuleType("picamera2"))
-    with pytest.raises(SourceError) as error:
-        open_source("picamera")
-    one_line_error(error, "not built yet", "camera:0")
 
 
 # --- specs ----------------------------------------------------------------------------------

@@ -31,13 +31,16 @@ from sqlite_utils import Database
 from clockface.errors import (
     ClockfaceError,
     DuplicatePersonError,
+    RosterManagedError,
     StoreError,
     StoreValueError,
     UnknownPersonError,
 )
+from hardware.clock import FakeClockStatus, clock_state
 from kiosk import migrations
-from kiosk.store import Event, EventLog, KioskStore, Roster
+from kiosk.store import Event, EventLog, KioskStore, NewPerson, Roster
 from recognition.gallery import EMBEDDING_DIM
+from sync.protocol import GalleryDelta, WireErasure, WirePerson, encode_template
 from tests.fakes import T0, FakeClock
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,7 +118,7 @@ def test_reopening_applies_no_step_twice_and_keeps_data(path: Path) -> None:
             assert [p.person_id for p in again.people()] == ["e1"]
             assert again.roster_version() == 1
     with raw(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone() == (1,)
+        assert conn.execute("PRAGMA user_version").fetchone() == (migrations.latest_version(),)
         assert conn.execute("SELECT version, name FROM migrations").fetchall() == [
             (m.version, m.name) for m in migrations.MIGRATIONS
         ]
@@ -140,12 +143,13 @@ def test_a_failing_step_leaves_the_previous_version(
         db.execute("CREATE TABLE half_done (x)")
         raise RuntimeError("disk on fire")
 
-    steps = (*migrations.MIGRATIONS, migrations.Migration(2, "broken step", broken))
-    monkeypatch.setattr(migrations, "MIGRATIONS", steps)
-    with pytest.raises(StoreError, match=r"schema step 2 \(broken step\) failed: disk on fire"):
+    newest = migrations.latest_version()
+    step = migrations.Migration(newest + 1, "broken step", broken)
+    monkeypatch.setattr(migrations, "MIGRATIONS", (*migrations.MIGRATIONS, step))
+    with pytest.raises(StoreError, match=rf"schema step {newest + 1} \(broken step\) failed: disk"):
         KioskStore.open(path)
     with raw(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone() == (1,)
+        assert conn.execute("PRAGMA user_version").fetchone() == (newest,)
         tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
         assert "half_done" not in tables
     monkeypatch.undo()
@@ -742,3 +746,399 @@ def test_a_new_database_is_readable_by_its_owner_only(tmp_path: Path) -> None:
         store.add_templates("ada", np.ones(EMBEDDING_DIM, dtype=np.float32))
         for file in (path, Path(f"{path}-wal")):
             assert file.exists() and file.stat().st_mode & 0o777 == 0o600, file
+
+
+# --------------------------------------------------------------------- schema v2: sync
+def _v1_database(path: Path) -> list[str]:
+    """A kiosk database as clockface made it before schema 2, with two events in it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ids = [str(uuid.uuid4()), str(uuid.uuid4())]
+    with raw(path) as conn:
+        db = Database(conn)
+        migrations.migrate(
+            db,
+            where=str(path),
+            applied_utc="2024-01-01T00:00:00.000000Z",
+            steps=migrations.MIGRATIONS[:1],
+        )
+        conn.execute("INSERT INTO settings (key, value) VALUES ('kiosk_id', 'old-kiosk')")
+        for seq, event_id in enumerate(ids, 1):
+            conn.execute(
+                "INSERT INTO events (event_id, seq, kiosk_id, person_id, direction, utc, tz,"
+                " distance, margin, frames, software_version)"
+                " VALUES (?, ?, 'old-kiosk', 'e1', 'in', '2024-01-01T08:00:00.000000Z',"
+                " 'UTC', 0.3, 0.2, 3, '0.0.9')",
+                [event_id, seq],
+            )
+        assert conn.execute("PRAGMA user_version").fetchone() == (1,)
+    return ids
+
+
+def test_a_v1_database_migrates_and_old_events_keep_null_clock_synced(path: Path) -> None:
+    ids = _v1_database(path)
+    with KioskStore.open(path, clock_status=FakeClockStatus("synchronised")) as store:
+        assert store.kiosk_id == "old-kiosk"
+        assert uuid.UUID(store.log_id).version == 4
+        old = store.events()
+        assert [e.event_id for e in old] == ids
+        assert [e.clock_synced for e in old] == [None, None]
+        assert store.pending() == old
+        new = append(store, "e2")
+        assert (new.seq, new.clock_synced) == (3, True)
+        assert store.sync_state().central_url is None
+        assert store.sync_state().gallery_version == 0
+        log_id = store.log_id
+    with raw(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (2,)
+        assert [v for (v,) in conn.execute("SELECT version FROM migrations")] == [1, 2]
+        assert conn.execute("SELECT clock_synced FROM events ORDER BY seq").fetchall() == [
+            (None,),
+            (None,),
+            (1,),
+        ]
+    with KioskStore.open(path) as again:
+        assert again.log_id == log_id  # generated once
+
+
+def test_clock_synced_is_immutable_like_the_rest_of_an_event(store: KioskStore, path: Path) -> None:
+    store.append_event(
+        "e1",
+        "in",
+        utc=T0,
+        tz="UTC",
+        distance=0.3,
+        margin=0.2,
+        frames=2,
+        software_version="0.1.0",
+        clock_synced=True,
+    )
+    with raw(path) as conn:
+        for sql in (
+            "UPDATE events SET clock_synced = 0",
+            "UPDATE events SET clock_synced = NULL",
+            "UPDATE events SET clock_synced = 0, acked_utc = '2024-03-04T09:00:00.000000Z'",
+        ):
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                conn.execute(sql)
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+            conn.execute(
+                "INSERT INTO events (event_id, seq, kiosk_id, person_id, direction, utc, tz,"
+                " distance, margin, frames, software_version, clock_synced)"
+                " VALUES ('x', 2, 'k', 'e9', 'in', '2024-01-01T00:00:00.000000Z', 'UTC', 0, 0,"
+                " 1, 'x', 7)"
+            )
+        conn.execute("UPDATE events SET acked_utc = '2024-03-04T09:00:00.000000Z'")
+
+
+def test_append_event_records_the_clock_state(path: Path) -> None:
+    probe = FakeClockStatus("unsynchronised")
+    with KioskStore.open(path, clock_status=probe) as store:
+        assert append(store).clock_synced is False
+        probe.state = "synchronised"
+        assert append(store).clock_synced is True
+        probe.state = "unknown"
+        assert append(store).clock_synced is None
+        calls = probe.calls
+        told = store.append_event(
+            "e1",
+            "out",
+            utc=T0,
+            tz="UTC",
+            distance=0.3,
+            margin=0.2,
+            frames=2,
+            software_version="0.1.0",
+            clock_synced=True,
+        )
+        assert told.clock_synced is True
+        assert probe.calls == calls  # told: not asked
+        assert [e.clock_synced for e in store.events()] == [False, True, None, True]
+        with pytest.raises(StoreValueError, match="clock_synced must be"):
+            store.append_event(
+                "e1",
+                "in",
+                utc=T0,
+                tz="UTC",
+                distance=0.3,
+                margin=0.2,
+                frames=2,
+                software_version="0.1.0",
+                clock_synced=1,  # type: ignore[arg-type]
+            )
+
+
+def test_a_failing_clock_probe_never_loses_an_event(path: Path) -> None:
+    def broken() -> bool:
+        raise OSError("no adjtimex here")
+
+    with KioskStore.open(path, clock_status=broken) as store:
+        assert append(store).clock_synced is None
+        assert store.backlog() == 1
+
+
+def test_the_default_clock_probe_asks_the_kernel(store: KioskStore) -> None:
+    assert append(store).clock_synced == {"synchronised": True, "unsynchronised": False}.get(
+        clock_state()
+    )
+
+
+# --------------------------------------------------------------------- parking
+def test_parked_events_leave_the_outbox_untouched_until_unparked(
+    store: KioskStore, path: Path
+) -> None:
+    events = [append(store, f"e{i}", utc=T0 + timedelta(minutes=i)) for i in range(4)]
+    with raw(path) as conn:
+        before = conn.execute("SELECT * FROM events ORDER BY seq").fetchall()
+    reasons = {events[1].event_id: "refused (422):\n bad  seq", events[2].event_id: "conflict"}
+    assert store.park(reasons, T0) == 2
+    assert store.park({events[1].event_id: "again"}) == 0  # the first reason stays
+    assert [e.seq for e in store.pending()] == [1, 4]
+    assert store.backlog() == 2
+    assert store.parked_count() == 2
+    parked = store.parked()
+    assert [(p.event, p.reason, p.parked_utc) for p in parked] == [
+        (events[1], "refused (422): bad seq", T0),
+        (events[2], "conflict", T0),
+    ]
+    assert [p.event.seq for p in store.parked(limit=1)] == [2]
+    with raw(path) as conn:
+        assert conn.execute("SELECT * FROM events ORDER BY seq").fetchall() == before
+        with pytest.raises(sqlite3.IntegrityError):  # a parked row must name a real event
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("INSERT INTO parked VALUES ('nope', '2024-01-01T00:00:00.000000Z', 'x')")
+
+    assert store.unpark([events[1].event_id]) == 1
+    assert [e.seq for e in store.pending()] == [1, 2, 4]
+    # An acknowledgement (a late answer) takes an event out of the parked list too.
+    assert store.mark_acked([events[2].event_id], T0) == 1
+    assert store.parked_count() == 0
+    assert store.park({events[2].event_id: "too late"}) == 0  # acknowledged: not parked
+    assert store.unpark() == 0
+    with pytest.raises(StoreValueError, match="not in this store; nothing was parked"):
+        store.park({events[0].event_id: "x", "no-such-event": "y"})
+    assert store.parked_count() == 0
+
+
+def test_acked_through_stops_at_the_first_unacknowledged_event(store: KioskStore) -> None:
+    assert store.acked_through() == 0
+    ids = [append(store, f"e{i}").event_id for i in range(5)]
+    store.mark_acked([ids[0], ids[1], ids[3]], T0)
+    assert store.acked_through() == 2
+    store.mark_acked(ids, T0)
+    assert store.acked_through() == 5
+
+
+def test_sync_state_records_success_errors_and_skew(store: KioskStore) -> None:
+    store.record_sync_success(T0)
+    store.record_sync_error("connect failed:\n  refused", T0 + timedelta(minutes=1))
+    store.record_clock_skew(-2.5, False)
+    state = store.sync_state()
+    assert state.last_success_utc == T0
+    assert state.last_error_utc == T0 + timedelta(minutes=1)
+    assert state.last_error == "connect failed: refused"
+    assert (state.clock_skew_seconds, state.clock_flagged) == (-2.5, False)
+    with pytest.raises(StoreValueError):
+        store.record_clock_skew(float("nan"), True)
+
+
+# --------------------------------------------------------------------- central roster
+CENTRAL = "https://central.example.org"
+
+
+def _person(pid: str, version: int, seed: int, n: int = 2, **kw: object) -> WirePerson:
+    fields: dict[str, object] = {"name": f"Person {pid}", "team": None, "active": True}
+    fields.update(kw)
+    templates = [encode_template(t) for t in unit(np.random.default_rng(seed), n)]
+    return WirePerson(person_id=pid, templates=templates, version=version, **fields)  # type: ignore[arg-type]
+
+
+def _page(
+    since: int,
+    version: int,
+    people: list[WirePerson] | None = None,
+    erasures: list[WireErasure] | None = None,
+    *,
+    more: bool = False,
+) -> GalleryDelta:
+    return GalleryDelta(
+        since=since, version=version, more=more, people=people or [], erasures=erasures or []
+    )
+
+
+def test_apply_gallery_adds_replaces_and_erases_in_version_order(
+    store: KioskStore, path: Path
+) -> None:
+    first = store.apply_gallery(
+        [
+            _page(0, 2, [_person("ada", 1, 1, team="engines")], more=True),
+            _page(2, 3, [_person("bob", 3, 2, n=1, name="Zebedee Quarrington")]),
+        ],
+        central_url=CENTRAL,
+    )
+    assert (first.version, first.added, first.replaced, first.erased) == (3, 2, 0, 0)
+    assert store.managed_by() == CENTRAL
+    assert store.sync_state().gallery_version == 3
+    assert store.get_person("ada").team == "engines"
+    np.testing.assert_array_equal(
+        store.templates("ada"), unit(np.random.default_rng(1), 2).astype(np.float32)
+    )
+    version = store.roster_version()
+
+    # bob is erased (v5) after a change (v4); carl is erased (v6) then enrolled again (v7).
+    second = store.apply_gallery(
+        [
+            _page(
+                3,
+                7,
+                [
+                    _person("carl", 7, 3),
+                    _person("bob", 4, 9),
+                    _person("ada", 6, 4, n=1, active=False),
+                ],
+                [WireErasure(person_id="bob", version=5), WireErasure(person_id="carl", version=6)],
+            )
+        ],
+        central_url=CENTRAL,
+    )
+    assert (second.added, second.replaced, second.erased) == (1, 2, 2)
+    assert store.roster_version() > version
+    assert [p.person_id for p in store.people()] == ["ada", "carl"]
+    ada = store.get_person("ada")
+    assert (ada.active, ada.template_count) == (False, 1)
+    bob = store.audit_log("bob")
+    assert [(e.action, e.actor) for e in bob] == [
+        ("add", "central"),
+        ("update", "central"),
+        ("remove", "central"),
+    ]
+    assert bob[-1].detail == "erased by the central service (version 5) with 2 templates"
+    assert store.audit_log("carl")[0].detail == (
+        "erased by the central service (version 6); not held"
+    )
+    with raw(path) as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM templates WHERE person_id = 'bob'"
+        ).fetchone() == (0,)
+    on_disk = b"".join(p.read_bytes() for p in path.parent.iterdir() if p.is_file())
+    assert b"Zebedee" not in on_disk
+    for template in unit(np.random.default_rng(9), 2):
+        assert template.astype("<f4").tobytes()[:64] not in on_disk
+
+
+@pytest.mark.parametrize(
+    ("pages", "match"),
+    [
+        ([], "no pages"),
+        ([_page(1, 2)], "start after version 1, but this kiosk holds version 0"),
+        ([_page(0, 2, more=True)], "the last page says more follow"),
+        ([_page(0, 2), _page(2, 3)], "page 1 says no more follow"),
+        ([_page(0, 2, more=True), _page(1, 3)], "page 2 starts after version 1, not 2"),
+        ([_page(0, 2, [_person("ada", 3, 1)])], "outside page 1"),
+        ([_page(0, 2, [_person("ada", 1, 1), _person(" bob", 2, 2)])], "a person id must"),
+        ([_page(0, 2, [_person("ada", 1, 1), _person("bob", 2, 2, name=" Bob")])], "a name"),
+        (
+            [_page(0, 3, [_person("ada", 1, 1)], more=True), _page(3, 3, [_person("x", 3, 2)])],
+            "outside page 2",
+        ),
+        (
+            [_page(0, 2, [_person("ada", 2, 1)], [WireErasure(person_id="ada", version=2)])],
+            "changes twice at version 2",
+        ),
+    ],
+)
+def test_an_invalid_delta_applies_nothing(
+    store: KioskStore, path: Path, pages: list[GalleryDelta], match: str
+) -> None:
+    store.enroll("local", "Local", None, unit(np.random.default_rng(1), 1))
+    with raw(path) as conn:
+        before = (
+            conn.execute("SELECT * FROM people").fetchall(),
+            conn.execute("SELECT * FROM audit").fetchall(),
+        )
+    version = store.roster_version()
+    with pytest.raises(StoreValueError, match=match) as caught:
+        store.apply_gallery(pages, central_url=CENTRAL)
+    assert "\n" not in str(caught.value)
+    assert store.roster_version() == version
+    assert store.sync_state().gallery_version == 0
+    assert store.managed_by() is None
+    with raw(path) as conn:
+        after = (
+            conn.execute("SELECT * FROM people").fetchall(),
+            conn.execute("SELECT * FROM audit").fetchall(),
+        )
+    assert after == before
+
+
+def test_a_failure_midway_through_apply_rolls_everything_back(store: KioskStore) -> None:
+    store.apply_gallery([_page(0, 1, [_person("ada", 1, 1)])], central_url=CENTRAL)
+    version = store.roster_version()
+    (pages,) = store._conn.execute("PRAGMA page_count").fetchone()
+    store._conn.execute(f"PRAGMA max_page_count = {pages}")
+    big = [_person(f"p{i}", 2 + i, i, n=50) for i in range(20)]
+    with pytest.raises(StoreError, match="full"):
+        store.apply_gallery(
+            [_page(1, 22, big, [WireErasure(person_id="ada", version=22)])],
+            central_url=CENTRAL,
+        )
+    assert [p.person_id for p in store.people()] == ["ada"]
+    assert store.roster_version() == version
+    assert store.sync_state().gallery_version == 1
+
+
+def test_a_managed_roster_refuses_local_changes_until_detached(store: KioskStore) -> None:
+    store.enroll("ada", "Ada", None, np.ones(EMBEDDING_DIM))
+    store.attach(CENTRAL)
+    store.attach(CENTRAL)  # again: no change
+    template = np.ones(EMBEDDING_DIM)
+    for call in (
+        lambda: store.add_person("bob", "Bob"),
+        lambda: store.update_person("ada", name="Ada King"),
+        lambda: store.set_active("ada", False),
+        lambda: store.add_templates("ada", template),
+        lambda: store.remove_person("ada"),
+        lambda: store.enroll("bob", "Bob", None, template),
+        lambda: store.enroll_many([NewPerson("bob", "Bob", None, template)]),
+    ):
+        with pytest.raises(RosterManagedError) as caught:
+            call()
+        assert isinstance(caught.value, StoreError)
+        assert str(caught.value) == (
+            f"this kiosk's roster is managed by the central service at {CENTRAL}: enroll "
+            "there (or `clockface sync detach` to manage it here)"
+        )
+    assert [p.name for p in store.people()] == ["Ada"]  # reads still work
+    assert store.templates("ada").shape == (1, EMBEDDING_DIM)
+    assert append(store, "ada").seq == 1  # and events are recorded
+
+    with pytest.raises(StoreError, match="attached to the central service at https://central"):
+        store.attach("https://elsewhere.example.org")
+    with pytest.raises(StoreError, match="run `clockface sync detach` first"):
+        store.apply_gallery([_page(0, 0)], central_url="https://elsewhere.example.org")
+    assert store.managed_by() == CENTRAL
+
+    assert store.detach() == CENTRAL
+    assert store.detach() is None
+    assert store.sync_state().gallery_version == 0
+    assert store.update_person("ada", name="Ada King").name == "Ada King"
+
+
+def test_a_full_roster_from_version_0_replaces_the_local_one(store: KioskStore) -> None:
+    store.enroll("local", "Local", None, np.ones(EMBEDDING_DIM))
+    update = store.apply_gallery([_page(0, 1, [_person("ada", 1, 1)])], central_url=CENTRAL)
+    assert (update.added, update.dropped) == (1, 1)
+    assert [p.person_id for p in store.people()] == ["ada"]
+    assert store.audit_log("local")[-1].detail == (
+        "not in the central roster (version 1): erased with 1 templates"
+    )
+    # Later deltas are changes only: nobody else is dropped.
+    assert store.apply_gallery([_page(1, 1)], central_url=CENTRAL).changed is False
+    assert [p.person_id for p in store.people()] == ["ada"]
+
+
+def test_confirm_gallery_never_goes_past_what_is_applied(store: KioskStore) -> None:
+    store.apply_gallery([_page(0, 4)], central_url=CENTRAL)
+    store.confirm_gallery(4)
+    assert store.sync_state().confirmed_version == 4
+    store.confirm_gallery(9)
+    assert store.sync_state().confirmed_version == 4

@@ -1,0 +1,210 @@
+"""The central service's configuration: one TOML file, every key with a default and a comment.
+
+    clockface central default-config > /etc/clockface/central.toml   # every key, commented
+    clockface central check-config --config /etc/clockface/central.toml
+    clockface central serve --config /etc/clockface/central.toml
+
+Precedence, lowest first: the defaults below, the file's ``[central]`` table, the
+environment (``CLOCKFACE_CENTRAL_<KEY>``, e.g.
+``CLOCKFACE_CENTRAL_DATABASE=postgresql://clockface@db/clockface``), then the options
+given on the command line. Unknown keys, wrong types and impossible values are refused
+with one line that names the file (or variable) and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from clockface.errors import ConfigError
+from sync.protocol import MAX_BODY_BYTES
+
+ENV_PREFIX = "CLOCKFACE_CENTRAL_"
+CONFIG_ENV = "CLOCKFACE_CENTRAL_CONFIG"
+MIN_BODY_BYTES = 64 * 1024  # a batch of a few hundred events must fit
+
+
+@dataclass(frozen=True)
+class CentralConfig:
+    """Where the central service keeps its data, where it listens, what it tolerates."""
+
+    database: str = "central.db"
+    host: str = "127.0.0.1"
+    port: int = 8470
+    clock_skew_seconds: float = 120.0
+    max_body_bytes: int = MAX_BODY_BYTES
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.database, str) or not self.database.strip():
+            raise ValueError("database must be a file path or a postgresql:// URL")
+        if not isinstance(self.host, str) or not self.host.strip():
+            raise ValueError("host must be an address to listen on, such as 127.0.0.1")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be 0 to 65535 (0: any free port), not {self.port}")
+        if not (self.clock_skew_seconds > 0 and math.isfinite(self.clock_skew_seconds)):
+            raise ValueError(
+                f"clock_skew_seconds must be a positive number, not {self.clock_skew_seconds}"
+            )
+        if not MIN_BODY_BYTES <= self.max_body_bytes <= 64 * 1024 * 1024:
+            raise ValueError(
+                f"max_body_bytes must be {MIN_BODY_BYTES} to {64 * 1024 * 1024}, "
+                f"not {self.max_body_bytes}"
+            )
+
+
+HELP: dict[str, str] = {
+    "database": "where the service keeps everything: a SQLite file path (created, mode "
+    "0600) or postgresql://USER:PASSWORD@HOST:PORT/NAME",
+    "host": "the address to listen on (127.0.0.1: this machine only; 0.0.0.0: every "
+    "interface, behind a TLS proxy)",
+    "port": "the TCP port to listen on (0: any free port)",
+    "clock_skew_seconds": "a kiosk whose clock differs from the service's by more than "
+    "this many seconds is flagged",
+    "max_body_bytes": "request bodies larger than this are refused (413) before being read whole",
+}
+
+_NAMES = tuple(f.name for f in dataclasses.fields(CentralConfig))
+
+
+def _kind(name: str) -> type:
+    return type(getattr(CentralConfig(), name))
+
+
+def _from_toml(name: str, value: object, where: str) -> object:
+    kind = _kind(name)
+    ok = (
+        (kind is int and isinstance(value, int) and not isinstance(value, bool))
+        or (kind is float and isinstance(value, int | float) and not isinstance(value, bool))
+        or (kind is str and isinstance(value, str))
+    )
+    if not ok:
+        wanted = {int: "a whole number", float: "a number"}.get(kind, "a string")
+        raise ConfigError(f"{where}: {name} must be {wanted}, not {value!r}")
+    return float(value) if kind is float else value  # type: ignore[arg-type]
+
+
+def _from_env(name: str, text: str, where: str) -> object:
+    kind = _kind(name)
+    try:
+        if kind is int:
+            return int(text)
+        if kind is float:
+            return float(text)
+    except ValueError:
+        raise ConfigError(f"{where}: {text!r} is not a valid {name}") from None
+    return text
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> CentralConfig:
+    """The defaults, then the file (if given), then the environment."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    if path is not None:
+        values.update(_read_file(Path(path)))
+    where = str(path) if path is not None else "the environment"
+    for name in _NAMES:
+        env = f"{ENV_PREFIX}{name.upper()}"
+        if env in environ:
+            values[name] = _from_env(name, environ[env], env)
+            where = env if path is None else where
+    return build(values, where)
+
+
+def build(values: Mapping[str, Any], where: str = "the configuration") -> CentralConfig:
+    """A validated config from checked values (names as in the file)."""
+    unknown = sorted(set(values) - set(_NAMES))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}")
+    try:
+        return CentralConfig(**values)
+    except ValueError as err:
+        raise ConfigError(f"{where}: {err}") from None
+
+
+def override(config: CentralConfig, **given: Any) -> CentralConfig:
+    """``config`` with the command line's options (None: not given) applied."""
+    chosen = {k: v for k, v in given.items() if v is not None}
+    try:
+        return dataclasses.replace(config, **chosen)
+    except ValueError as err:
+        raise ConfigError(f"the command line: {err}") from None
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"no config file at {path}: check the path") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read config file {path}: {err}") from None
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path} is not valid TOML: {err}") from None
+    unknown = sorted(set(document) - {"central"})
+    if unknown:
+        raise ConfigError(f"{path}: unknown table or key {unknown[0]!r}; only [central] is read")
+    table = document.get("central", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: central must be a table, [central]")
+    values = {}
+    for name, value in table.items():
+        if name not in HELP:
+            raise ConfigError(
+                f"{path}: unknown key {name!r} in [central] "
+                "(see `clockface central default-config`)"
+            )
+        values[name] = _from_toml(name, value, str(path))
+    return values
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)
+
+
+def default_file() -> str:
+    """The whole configuration file with every key at its default, each commented."""
+    config = CentralConfig()
+    lines = [
+        "# clockface central service configuration. Every key has the default shown;",
+        f"# delete or change what you need. {ENV_PREFIX}<KEY> in the environment overrides",
+        "# a key; the command line's options override both.",
+        "",
+        "[central]",
+    ]
+    for name in _NAMES:
+        lines.append(f"# {HELP[name]}")
+        lines.append(f"{name} = {_toml_value(getattr(config, name))}")
+    return "\n".join(lines) + "\n"
+
+
+def describe(config: CentralConfig) -> list[str]:
+    """``key = value`` for every key, as in the file (a database password hidden)."""
+    out = []
+    for name in _NAMES:
+        value = getattr(config, name)
+        if name == "database":
+            value = _hide_password(value)
+        out.append(f"{name} = {_toml_value(value)}")
+    return out
+
+
+def _hide_password(database: str) -> str:
+    if "://" not in database:
+        return database
+    import sqlalchemy as sa
+
+    try:
+        return sa.make_url(database).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "<a database URL that cannot be read>"

@@ -1,0 +1,298 @@
+"""The central database's schema, as numbered steps applied in order (SQLite or PostgreSQL).
+
+Each step runs inside the one transaction that opens the database and is recorded in the
+``central_migrations`` table, so a database is always at exactly one version: a failed
+step leaves the previous version untouched (both SQLite and PostgreSQL roll DDL back).
+Two processes opening one database together migrate it once: SQLite takes its write lock
+up front (``BEGIN IMMEDIATE``), PostgreSQL a transaction-level advisory lock.
+
+Add a step by appending a ``Migration`` with the next number; never edit a released one.
+When a later step changes a table, change :func:`current_tables` (what the store queries)
+and write the step as DDL of its own; step 1 keeps creating version 1's tables from
+:func:`_v1_tables`. A database whose version is above the newest step here belongs to a
+newer clockface and is refused, never written.
+
+Times are text, ISO 8601 UTC with microseconds and a ``Z``
+(``2024-05-01T07:57:03.120000Z``), the same in both databases: fixed width, so text order
+is time order.
+
+The schema of version 1:
+
+- ``meta(key, value)``: ``roster_version``, the roster's one global counter. Every roster
+  change (a person added, updated, given templates, deactivated, reactivated, erased)
+  takes the next number in its own transaction; a person row carries the number of its
+  last change, an erasure its own. Kiosks ask for changes after the number they hold.
+- ``sites``, ``kiosks``: where kiosks stand (an IANA zone per site); per kiosk its last
+  contact, clock skew and the roster version it last reported applied.
+- ``tokens``: kiosk and admin credentials, only the SHA-256 of each secret.
+- ``people``, ``templates`` (512-byte float32 little-endian blobs, deleted with their
+  person), ``consents`` (kept after an erasure: proof of what was agreed, with no name).
+- ``erasures`` (one row per erasure, by roster version) and ``erasure_receipts`` (which
+  kiosk confirmed holding a version at or after it).
+- ``events``: attendance as kiosks recorded it, unique by ``event_id`` and by
+  ``(log_id, seq)``, indexed by time. Lean on purpose, as every batch writes hundreds:
+  no foreign key to ``kiosks`` (a kiosk row is never deleted, only revoked; the store
+  takes the kiosk from its token) and no index by person (add one when reports need
+  it). ``kiosk_logs`` tracks per kiosk log the highest seq up to which every event is
+  held (``contiguous_seq``) and the highest seen (``max_seq``).
+- ``audit``: who did what, when. Never names of people, templates or tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from clockface.errors import CentralStoreError
+
+MIGRATIONS_TABLE = "central_migrations"
+# pg_advisory_xact_lock key: "CLKC" (clockface central), so two servers migrate once.
+ADVISORY_LOCK_KEY = 0x434C4B43
+TIME_TEXT = 27  # len("2024-05-01T07:57:03.120000Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema step: ``apply`` runs inside the opening transaction."""
+
+    version: int
+    name: str
+    apply: Callable[[sa.Connection], None]
+
+
+def _time(name: str, *, nullable: bool = False) -> sa.Column[str]:
+    return sa.Column(name, sa.String(TIME_TEXT), nullable=nullable)
+
+
+def _v1_tables(metadata: sa.MetaData) -> None:
+    """Version 1's tables, defined on ``metadata``."""
+    sa.Table(
+        MIGRATIONS_TABLE,
+        metadata,
+        sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("name", sa.Text, nullable=False),
+        _time("applied_utc"),
+    )
+    sa.Table(
+        "meta",
+        metadata,
+        sa.Column("key", sa.String(64), primary_key=True),
+        sa.Column("value", sa.BigInteger, nullable=False),
+    )
+    sa.Table(
+        "sites",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("name", sa.String(100), nullable=False, unique=True),
+        sa.Column("timezone", sa.String(64), nullable=False),
+        _time("created_utc"),
+    )
+    sa.Table(
+        "kiosks",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("name", sa.String(64), nullable=False, unique=True),
+        sa.Column("site_id", sa.Integer, sa.ForeignKey("sites.id"), nullable=False),
+        _time("created_utc"),
+        _time("revoked_utc", nullable=True),
+        _time("last_seen_utc", nullable=True),
+        sa.Column("clock_skew_seconds", sa.Double, nullable=True),
+        sa.Column("clock_flagged", sa.Boolean, nullable=False, default=False),
+        sa.Column("gallery_version", sa.BigInteger, nullable=True),
+        _time("gallery_applied_utc", nullable=True),
+    )
+    sa.Table(
+        "tokens",
+        metadata,
+        sa.Column("token_id", sa.String(32), primary_key=True),
+        sa.Column("kind", sa.String(8), nullable=False),
+        sa.Column("owner", sa.String(64), nullable=False),
+        sa.Column("kiosk_id", sa.Integer, sa.ForeignKey("kiosks.id"), nullable=True),
+        sa.Column("secret_sha256", sa.String(64), nullable=False),
+        _time("created_utc"),
+        _time("revoked_utc", nullable=True),
+        sa.CheckConstraint("kind IN ('kiosk', 'admin')", name="tokens_kind"),
+        sa.CheckConstraint(
+            "(kind = 'kiosk') = (kiosk_id IS NOT NULL)", name="tokens_kiosk_has_kiosk"
+        ),
+        sa.Index("tokens_owner", "kind", "owner"),
+    )
+    sa.Table(
+        "people",
+        metadata,
+        sa.Column("person_id", sa.String(200), primary_key=True),
+        sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("team", sa.String(200), nullable=True),
+        sa.Column("active", sa.Boolean, nullable=False),
+        _time("created_utc"),
+        _time("updated_utc"),
+        sa.Column("version", sa.BigInteger, nullable=False, unique=True),
+    )
+    sa.Table(
+        "templates",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column(
+            "person_id",
+            sa.String(200),
+            sa.ForeignKey("people.person_id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        ),
+        sa.Column("embedding", sa.LargeBinary, nullable=False),
+        _time("created_utc"),
+    )
+    sa.Table(
+        "consents",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("person_id", sa.String(200), nullable=False, index=True),
+        sa.Column("reference", sa.String(200), nullable=False),
+        sa.Column("notice_version", sa.String(100), nullable=False),
+        _time("at_utc"),
+        _time("recorded_utc"),
+        sa.Column("actor", sa.String(200), nullable=False),
+    )
+    sa.Table(
+        "erasures",
+        metadata,
+        sa.Column("version", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("person_id", sa.String(200), nullable=False, index=True),
+        _time("at_utc"),
+        sa.Column("actor", sa.String(200), nullable=False),
+    )
+    sa.Table(
+        "erasure_receipts",
+        metadata,
+        sa.Column(
+            "erasure_version",
+            sa.BigInteger,
+            sa.ForeignKey("erasures.version"),
+            primary_key=True,
+            autoincrement=False,
+        ),
+        sa.Column(
+            "kiosk_id",
+            sa.Integer,
+            sa.ForeignKey("kiosks.id"),
+            primary_key=True,
+            autoincrement=False,
+        ),
+        _time("at_utc"),
+    )
+    sa.Table(
+        "events",
+        metadata,
+        sa.Column("event_id", sa.Uuid(as_uuid=True), primary_key=True),
+        sa.Column("kiosk_id", sa.Integer, nullable=False),
+        sa.Column("log_id", sa.String(200), nullable=False),
+        sa.Column("seq", sa.BigInteger, nullable=False),
+        sa.Column("person_id", sa.String(200), nullable=False),
+        sa.Column("direction", sa.String(3), nullable=False),
+        _time("utc"),
+        sa.Column("tz", sa.String(64), nullable=False),
+        sa.Column("distance", sa.Double, nullable=False),
+        sa.Column("margin", sa.Double, nullable=True),
+        sa.Column("frames", sa.Integer, nullable=False),
+        sa.Column("software_version", sa.String(200), nullable=False),
+        sa.Column("clock_synced", sa.Boolean, nullable=True),
+        _time("received_utc"),
+        sa.UniqueConstraint("log_id", "seq", name="events_log_seq"),
+        sa.CheckConstraint("direction IN ('in', 'out')", name="events_direction"),
+        sa.Index("events_utc", "utc", "event_id"),
+    )
+    sa.Table(
+        "kiosk_logs",
+        metadata,
+        sa.Column("log_id", sa.String(200), primary_key=True),
+        sa.Column("kiosk_id", sa.Integer, sa.ForeignKey("kiosks.id"), nullable=False, index=True),
+        sa.Column("contiguous_seq", sa.BigInteger, nullable=False),
+        sa.Column("max_seq", sa.BigInteger, nullable=False),
+    )
+    sa.Table(
+        "audit",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        _time("at_utc"),
+        sa.Column("actor", sa.String(200), nullable=False),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("action", sa.String(32), nullable=False),
+        sa.Column("subject", sa.String(200), nullable=False),
+        sa.Column("detail", sa.Text, nullable=True),
+        sa.Index("audit_subject", "kind", "subject"),
+    )
+
+
+def _v1(conn: sa.Connection) -> None:
+    metadata = sa.MetaData()
+    _v1_tables(metadata)
+    metadata.create_all(conn)
+    meta = metadata.tables["meta"]
+    conn.execute(sa.insert(meta).values(key="roster_version", value=0))
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "sites, kiosks, tokens, roster, erasures, events, audit", _v1),
+)
+
+
+def current_tables() -> sa.MetaData:
+    """The tables of the newest schema version, for the store's queries."""
+    metadata = sa.MetaData()
+    _v1_tables(metadata)
+    return metadata
+
+
+def latest_version(steps: tuple[Migration, ...] = MIGRATIONS) -> int:
+    return steps[-1].version if steps else 0
+
+
+def migrate(
+    conn: sa.Connection, *, where: str, applied_utc: str, steps: tuple[Migration, ...]
+) -> int:
+    """Bring the database up to the newest step; returns the version it was at.
+
+    Runs inside the caller's transaction on ``conn`` (SQLite: begun IMMEDIATE), which
+    the caller commits. Raises CentralStoreError (naming ``where``) for a database of a
+    newer schema, of some other application, or a step that fails.
+    """
+    if [m.version for m in steps] != list(range(1, len(steps) + 1)):
+        raise ValueError("migration steps must be numbered 1, 2, 3 ... in order")
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+    newest = latest_version(steps)
+    inspector = sa.inspect(conn)
+    names = set(inspector.get_table_names())
+    if MIGRATIONS_TABLE in names:
+        found = conn.execute(sa.text(f"SELECT max(version) FROM {MIGRATIONS_TABLE}")).scalar()
+        found = int(found or 0)
+    elif names:
+        raise CentralStoreError(
+            f"{where}: a database of some other application, not a clockface central "
+            "database; choose another database"
+        )
+    else:
+        found = 0
+    if found > newest:
+        raise CentralStoreError(
+            f"{where}: schema version {found} is newer than this clockface knows "
+            f"({newest}); upgrade clockface, or open a copy made by this version"
+        )
+    for step in steps[found:]:
+        try:
+            step.apply(conn)
+        except sa.exc.SQLAlchemyError as err:
+            raise CentralStoreError(
+                f"{where}: schema step {step.version} ({step.name}) failed: "
+                f"{' '.join(str(err.orig if isinstance(err, sa.exc.DBAPIError) else err).split())}"
+            ) from err
+        conn.execute(
+            sa.text(
+                f"INSERT INTO {MIGRATIONS_TABLE} (version, name, applied_utc)"
+                " VALUES (:version, :name, :at)"
+            ),
+            {"version": step.version, "name": step.name, "at": applied_utc},
+        )
+    return found

@@ -1,0 +1,350 @@
+"""Faults end to end: real processes, real databases, real loopback HTTP.
+
+A real ``clockface central serve`` process over SQLite or PostgreSQL, a real kiosk
+SQLite file written by this process, and a real ``clockface sync run`` process between
+them. The faults are done to the processes for real: the service is down while the kiosk
+logs, the sync agent is SIGKILLed while batches are in flight, the service is SIGKILLed
+while it is committing batches. Afterwards every event the kiosk logged is on the service
+exactly once (the same ids, one row each, the high-water seq at the last one) and the
+kiosk has nothing left to send.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from central.store import CentralStore
+from kiosk.store import KioskStore
+from sync.agent import to_wire
+from sync.protocol import EventBatch, IngestResponse
+from tests.postgres import postgres_cluster, postgres_url  # noqa: F401
+
+pytestmark = pytest.mark.slow
+
+T0 = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)
+SYNC_ENV = {
+    "CLOCKFACE_SYNC_BATCH_SIZE": "50",
+    "CLOCKFACE_SYNC_INTERVAL_SECONDS": "0.2",
+    "CLOCKFACE_SYNC_BACKOFF_BASE_SECONDS": "0.05",
+    "CLOCKFACE_SYNC_BACKOFF_CAP_SECONDS": "0.5",
+    "CLOCKFACE_SYNC_TIMEOUT_SECONDS": "10",
+}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def central_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return str(tmp_path / "central.db")
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _clockface(*args: str, env: dict[str, str]) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "clockface", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def _wait(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+class Central:
+    """``clockface central serve`` as a process that can be started, killed and restarted."""
+
+    def __init__(self, database: str, tmp: Path) -> None:
+        self.database = database
+        self.env = {**os.environ, "CLOCKFACE_CENTRAL_DATABASE": database}
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = tmp / "central.log"
+        with CentralStore.open(database) as store:
+            store.add_site("hq", "Europe/Berlin")
+            token = store.create_kiosk("door-1", "hq").token
+        self.token_file = tmp / "kiosk-token"
+        self.token_file.write_text(token + "\n")
+        self.token_file.chmod(0o600)
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "clockface", "central", "serve", "--port", str(self.port)],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        _wait(self._healthy, "the central service to start", timeout=60)
+
+    def _healthy(self) -> bool:
+        assert self.process is not None
+        assert self.process.poll() is None, self.log.read_text()
+        try:
+            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def kill(self, sig: signal.Signals = signal.SIGKILL) -> None:
+        assert self.process is not None
+        self.process.send_signal(sig)
+        self.process.wait(30)
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.kill(signal.SIGTERM)
+
+    def events(self) -> list[tuple[str, str, int]]:
+        """(event id, log id, seq) of every event the service holds."""
+        found: list[tuple[str, str, int]] = []
+        with CentralStore.open(self.database) as store:
+            after: uuid.UUID | None = None
+            while True:
+                page, more = store.events(after=after, limit=1000)
+                found += [(str(e.event_id), e.log_id, e.seq) for e in page]
+                if not more:
+                    return found
+                after = page[-1].event_id
+
+
+class Agent:
+    """``clockface sync run`` as a process."""
+
+    def __init__(self, kiosk_db: Path, central: Central, tmp: Path) -> None:
+        self.argv = [
+            sys.executable,
+            "-m",
+            "clockface",
+            "sync",
+            "run",
+            "--db",
+            str(kiosk_db),
+            "--server",
+            central.url,
+            "--token-file",
+            str(central.token_file),
+        ]
+        self.env = {**os.environ, **SYNC_ENV}
+        self.env.pop("CLOCKFACE_DB", None)
+        self.log = tmp / "agent.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def signal(self, sig: signal.Signals) -> int:
+        assert self.process is not None
+        self.process.send_signal(sig)
+        code = self.process.wait(30)
+        self.process = None
+        return code
+
+
+@pytest.fixture
+def setup(central_db: str, tmp_path: Path) -> Iterator[tuple[Central, Path]]:
+    central = Central(central_db, tmp_path)
+    try:
+        yield central, tmp_path / "kiosk.db"
+    finally:
+        central.stop()
+
+
+@pytest.fixture
+def agent(setup: tuple[Central, Path], tmp_path: Path) -> Iterator[Agent]:
+    central, kiosk_db = setup
+    agent = Agent(kiosk_db, central, tmp_path)
+    try:
+        yield agent
+    finally:
+        if agent.process is not None:
+            agent.signal(signal.SIGKILL)
+
+
+def _log_events(path: Path, count: int, first: int = 0) -> list[str]:
+    """Events as the kiosk loop records them: each committed on its own."""
+    ids = []
+    with KioskStore.open(path, clock_status=lambda: True) as store:
+        for i in range(first, first + count):
+            event = store.append_event(
+                f"p{i % 37:02d}",
+                "in" if i % 2 else "out",
+                utc=T0 + timedelta(seconds=7 * i),
+                tz="Europe/Berlin",
+                distance=0.3,
+                margin=0.2 if i % 5 else float("inf"),
+                frames=3,
+                software_version="test",
+            )
+            ids.append(event.event_id)
+    return ids
+
+
+def _backlog(path: Path) -> int:
+    with KioskStore.open(path) as store:
+        return store.backlog()
+
+
+def _acked(path: Path) -> int:
+    with KioskStore.open(path) as store:
+        return sum(e.acked_utc is not None for e in store.events())
+
+
+def _assert_exactly_once(central: Central, kiosk_db: Path, logged: list[str]) -> None:
+    held = central.events()
+    ids = [event_id for event_id, _, _ in held]
+    assert len(ids) == len(set(ids)) == len(logged)
+    assert set(ids) == set(logged)
+    assert sorted(seq for _, _, seq in held) == list(range(1, len(logged) + 1))
+    assert len({log_id for _, log_id, _ in held}) == 1
+    with KioskStore.open(kiosk_db) as store:
+        assert store.backlog() == 0 and store.parked_count() == 0
+        assert all(e.acked_utc is not None for e in store.events())
+        # Sending an acknowledged event again: a duplicate, and the service's high-water
+        # seq for the log is the last seq logged (it holds every one before it).
+        first, log_id = store.events()[0], store.log_id
+    batch = EventBatch(sent_utc=datetime.now(UTC), events=[to_wire(first, log_id)])
+    answer = httpx.post(
+        f"{central.url}/v1/events",
+        content=batch.model_dump_json(),
+        headers={
+            "Authorization": f"Bearer {central.token_file.read_text().strip()}",
+            "Content-Type": "application/json",
+        },
+    )
+    reply = IngestResponse.model_validate_json(answer.content)
+    assert [r.status for r in reply.results] == ["duplicate"]
+    assert reply.high_water_seq == {log_id: len(logged)}
+    with CentralStore.open(central.database) as store:
+        assert [k.backlog for k in store.kiosks()] == [0]
+
+
+def test_service_down_while_the_kiosk_logs_1000_events_then_back(
+    setup: tuple[Central, Path], agent: Agent
+) -> None:
+    central, kiosk_db = setup
+    _log_events(kiosk_db, 1)  # the database exists before the agent opens it
+    agent.start()  # nothing listens on the service's port yet: the agent backs off
+    logged = _log_events(kiosk_db, 999, first=1)
+    assert _backlog(kiosk_db) == 1000
+    central.start()
+    _wait(lambda: _backlog(kiosk_db) == 0, "the backlog to drain")
+    assert agent.signal(signal.SIGTERM) == 0
+    log = agent.log.read_text()
+    assert "could not be reached" in log  # it really did try while the service was down
+    first = _events_of(kiosk_db)[0]
+    _assert_exactly_once(central, kiosk_db, [first, *logged])
+    with KioskStore.open(kiosk_db) as store:
+        assert store.events()[0].event_id == first
+
+
+def _events_of(path: Path) -> list[str]:
+    with KioskStore.open(path) as store:
+        return [e.event_id for e in store.events()]
+
+
+def test_sync_agent_killed_mid_batch_loses_and_duplicates_nothing(
+    setup: tuple[Central, Path], agent: Agent
+) -> None:
+    central, kiosk_db = setup
+    logged = _log_events(kiosk_db, 1000)
+    central.start()
+    agent.env["CLOCKFACE_SYNC_BATCH_SIZE"] = "10"  # many batches to land a kill in
+    kills = 0
+    for target in (150, 400, 700):
+        agent.start()
+        _wait(lambda t=target: _acked(kiosk_db) >= t, f"{target} events acknowledged")  # type: ignore[misc]
+        assert agent.signal(signal.SIGKILL) == -signal.SIGKILL
+        kills += 1
+        assert _backlog(kiosk_db) > 0, "killed after the end: the test proves nothing"
+    agent.start()
+    _wait(lambda: _backlog(kiosk_db) == 0, "the backlog to drain")
+    assert agent.signal(signal.SIGTERM) == 0
+    assert kills == 3
+    _assert_exactly_once(central, kiosk_db, logged)
+
+
+def test_service_killed_while_committing_batches_loses_and_duplicates_nothing(
+    setup: tuple[Central, Path], agent: Agent
+) -> None:
+    central, kiosk_db = setup
+    logged = _log_events(kiosk_db, 1000)
+    central.start()
+    agent.env["CLOCKFACE_SYNC_BATCH_SIZE"] = "10"  # many commits to land a kill in
+    agent.start()
+    for target in (150, 400, 700):
+        _wait(lambda t=target: _acked(kiosk_db) >= t, f"{target} events acknowledged")  # type: ignore[misc]
+        central.kill(signal.SIGKILL)
+        assert _backlog(kiosk_db) > 0, "killed after the end: the test proves nothing"
+        central.start()
+    _wait(lambda: _backlog(kiosk_db) == 0, "the backlog to drain")
+    assert agent.signal(signal.SIGTERM) == 0
+    _assert_exactly_once(central, kiosk_db, logged)
+
+
+def test_a_restored_service_behind_the_kiosk_gives_it_the_whole_roster_again(
+    setup: tuple[Central, Path], tmp_path: Path
+) -> None:
+    """The service's database is restored from an older backup: the kiosk holds a roster
+    version the service has not reached. The agent takes the whole roster again."""
+    central, kiosk_db = setup
+    _log_events(kiosk_db, 1)
+    with CentralStore.open(central.database) as store:
+        for i in range(3):
+            store.add_person(f"p{i}", f"Person {i}")
+        behind = store.roster_version()
+        store.add_person("later", "Enrolled after the backup")
+        store.remove_person("p2")
+    central.start()
+    once = ["sync", "once", "--db", str(kiosk_db), "--server", central.url]
+    once += ["--token-file", str(central.token_file)]
+    _clockface(*once, env={**os.environ, **SYNC_ENV})
+    with KioskStore.open(kiosk_db) as kiosk:
+        assert {p.person_id for p in kiosk.people()} == {"p0", "p1", "later"}
+        assert kiosk.sync_state().gallery_version > behind
+    # "Restore a backup": a service whose roster is at an older version than the kiosk's.
+    central.kill(signal.SIGTERM)
+    (tmp_path / "restored").mkdir()
+    restored = Central(str(tmp_path / "restored" / "central.db"), tmp_path / "restored")
+    with CentralStore.open(restored.database) as store:
+        store.add_person("p0", "Person 0")
+    restored.port, restored.url = central.port, central.url
+    restored.start()
+    try:
+        once[-1] = str(restored.token_file)
+        _clockface(*once, env={**os.environ, **SYNC_ENV})
+        with KioskStore.open(kiosk_db) as kiosk:
+            assert {p.person_id for p in kiosk.people()} == {"p0"}
+            assert kiosk.sync_state().gallery_version == 1
+    finally:
+        restored.stop()
