@@ -96,8 +96,11 @@ class HardwareConfig:
         """The configured outputs by key (``green_led``, ...), with their pins."""
         return {name: pin for name in OUTPUTS if (pin := getattr(self, name)) is not None}
 
-    def open_source(self, spec: str, *, realtime: bool = False) -> FrameSource:
-        """The source the spec names; ``picamera`` is opened with this table's settings."""
+    def open_source(
+        self, spec: str, *, realtime: bool = False, detect_max_side: int | None = 1024
+    ) -> FrameSource:
+        """The source the spec names; ``picamera`` is opened with this table's settings,
+        its ``lores`` stream at the detector's size (``detect_max_side``)."""
         from hardware.sources import open_source, parse_spec
 
         if parse_spec(spec)[0] != "picamera":
@@ -112,6 +115,7 @@ class HardwareConfig:
             focus=self.camera_focus,
             rotate_180=self.camera_rotate_180,
             timeout=self.camera_timeout_seconds,
+            detect_max_side=detect_max_side,
         )
 
     def open_outputs(self, *, pin_factory: object | None = None) -> GpioOutputs | None:

@@ -6,13 +6,14 @@ missing picamera2 is one SourceError line saying how to install it.
 
 How the camera is driven, following the Picamera2 manual:
 
-- **One stream, at the size the kiosk works at.** A :class:`~hardware.sources.Frame`
-  carries one picture, and the loop both detects on it (``FaceModels`` shrinks a copy
-  to ``detect_max_side`` first) and encodes face crops from it. So the main stream is
-  configured at the working size (1280x720 by default): the ISP scales the sensor
-  picture down in hardware, for nothing, and no low-resolution stream is asked for.
-  A ``lores`` stream would pay only if a Frame carried a detection picture beside the
-  full one; it would be YUV420 on a Pi 4 (``cv2.COLOR_YUV420p2RGB``; RGB on a Pi 5).
+- **Detect small, crop big.** The ``main`` stream (1280x720 RGB by default) is what
+  faces are encoded from; a ``lores`` stream of the same moment, scaled by the ISP to
+  the detector's size (``detect_max_side``, 1024 px, width a multiple of 64), is what
+  they are detected on, so the CPU shrinks nothing. ``lores`` is YUV420 (the only
+  format a Pi 4 gives it); its Y plane, read with the stream's stride as in picamera2's
+  ``opencv_face_detect_3.py``, is the grey picture the HOG detector needs, handed over
+  as (H, W, 3) in :attr:`~hardware.sources.Frame.small`. No ``lores`` when ``main`` is
+  no larger than the detector's size.
 - **Fresh frames.** ``create_video_configuration(..., queue=False)``: picamera2 keeps
   no finished frame back, so ``capture_request()`` waits for the next frame the camera
   completes rather than handing out one that waited while the kiosk was busy.
@@ -92,6 +93,7 @@ class Picamera2Source(BaseSource):
         focus: float | None = None,
         rotate_180: bool = False,
         timeout: float = 5.0,
+        detect_max_side: int | None = 1024,
         clock: Clock = time.monotonic,
     ) -> None:
         if camera_number < 0:
@@ -112,6 +114,8 @@ class Picamera2Source(BaseSource):
         self._index = 0
         self._lost: str | None = None
         self._camera: Any = None
+        self._lores = lores_size(width, height, detect_max_side)
+        self._lores_stride = 0
         picamera2 = _import("picamera2", MISSING)
         factory = getattr(picamera2, "Picamera2", None)
         if factory is None:
@@ -176,6 +180,8 @@ class Picamera2Source(BaseSource):
             if rotate_180:
                 libcamera = _import("libcamera", _LIBCAMERA_MISSING)
                 options["transform"] = libcamera.Transform(hflip=1, vflip=1)
+            if self._lores is not None:
+                options["lores"] = {"size": self._lores, "format": "YUV420"}
             config = camera.create_video_configuration(
                 main={"size": (width, height), "format": "RGB888"},
                 buffer_count=BUFFER_COUNT,
@@ -184,6 +190,8 @@ class Picamera2Source(BaseSource):
                 **options,
             )
             camera.configure(config)
+            if self._lores is not None:
+                self._lores_stride = int(camera.stream_configuration("lores")["stride"])
             focusing = focus_controls(available, focus)
             if focusing:
                 camera.set_controls(focusing)
@@ -207,6 +215,7 @@ class Picamera2Source(BaseSource):
             request = camera.capture_request(wait=self._timeout)
             try:
                 array = request.make_array("main")
+                lores = None if self._lores is None else request.make_buffer("lores")
             finally:
                 request.release()
         except TimeoutError as err:
@@ -221,7 +230,10 @@ class Picamera2Source(BaseSource):
                 "ribbon cable and the power supply, then restart the kiosk"
             )
             raise SourceError(self._lost) from err
-        frame = Frame(bgr_to_rgb(array, self.name), self._index, self._clock())
+        small = None
+        if self._lores is not None and lores is not None:
+            small = lores_grey(lores, *self._lores, self._lores_stride, self.name)
+        frame = Frame(bgr_to_rgb(array, self.name), self._index, self._clock(), small)
         self._index += 1
         return frame
 
@@ -255,6 +267,33 @@ def focus_controls(available: dict[str, Any], focus: float | None) -> dict[str, 
         if isinstance(low, int | float) and isinstance(high, int | float) and low <= high:
             dioptres = min(max(dioptres, float(low)), float(high))
     return {"AfMode": enums.Manual, "LensPosition": dioptres}
+
+
+def lores_size(width: int, height: int, detect_max_side: int | None) -> tuple[int, int] | None:
+    """The ``lores`` stream's size for a ``main`` of width x height: the detector's size,
+    the width a multiple of 64 (so rows carry no padding on either Pi) and the height
+    even; None when ``main`` is no larger than that."""
+    if detect_max_side is None or max(width, height) <= detect_max_side:
+        return None
+    scale = detect_max_side / max(width, height)
+    lores_width = max(64, int(width * scale) // 64 * 64)
+    lores_height = max(2, round(lores_width * height / width / 2) * 2)
+    return lores_width, lores_height
+
+
+def lores_grey(
+    buffer: object, width: int, height: int, stride: int, name: str = "picamera"
+) -> npt.NDArray[np.uint8]:
+    """The Y (luminance) plane of a YUV420 ``lores`` buffer as (H, W, 3) grey uint8."""
+    flat = np.frombuffer(buffer, dtype=np.uint8)  # type: ignore[call-overload]
+    stride = max(stride, width)
+    if flat.size < stride * height:
+        raise SourceError(
+            f"{name} gave a {flat.size}-byte lores buffer; {width}x{height} YUV420 "
+            f"with stride {stride} needs at least {stride * height}"
+        )
+    luma = flat[: stride * height].reshape(height, stride)[:, :width]
+    return np.ascontiguousarray(np.repeat(luma[:, :, None], 3, axis=2))
 
 
 def bgr_to_rgb(array: object, name: str = "picamera") -> npt.NDArray[np.uint8]:

@@ -69,15 +69,21 @@ class Frame:
     image: npt.NDArray[np.uint8]
     index: int
     time: float
+    small: npt.NDArray[np.uint8] | None = None
+    """The same moment at a lower resolution, from the camera itself (picamera2's
+    ``lores`` stream): faces are detected on it, for free, instead of on a copy the CPU
+    shrinks; they are encoded from ``image``. Same checks as ``image``."""
 
     def __post_init__(self) -> None:
-        image = self.image
-        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(
-                f"a frame must be an (H, W, 3) uint8 RGB array, not {image.dtype} {image.shape}"
-            )
-        if not image.flags.c_contiguous:
-            raise ValueError("a frame's image must be C-contiguous (np.ascontiguousarray)")
+        for image in (self.image, self.small):
+            if image is None:
+                continue
+            if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+                raise ValueError(
+                    f"a frame must be an (H, W, 3) uint8 RGB array, not {image.dtype} {image.shape}"
+                )
+            if not image.flags.c_contiguous:
+                raise ValueError("a frame's image must be C-contiguous (np.ascontiguousarray)")
 
 
 class FrameSource(Protocol):

@@ -212,7 +212,11 @@ def run(
                 ).start()
             )
         store = opened.enter_context(KioskStore.open(db_path))
-        frames = opened.enter_context(hardware.open_source(source, realtime=realtime))
+        frames = opened.enter_context(
+            hardware.open_source(
+                source, realtime=realtime, detect_max_side=settings.detect_max_side
+            )
+        )
         told: list[Feedback] = [LogFeedback()]
         outputs = hardware.open_outputs()
         if outputs is not None:

@@ -193,7 +193,7 @@ class Kiosk:
             return []
         self._since_detection = 0
         self.stats.detected += 1
-        live, gone = self.tracker.update(self.models.detect(frame.image), frame.time)
+        live, gone = self.tracker.update(self.models.detect(frame.image, frame.small), frame.time)
         self._finish(gone)
         due = [
             t

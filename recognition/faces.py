@@ -411,17 +411,22 @@ class FaceModels:
 
     # -- detection -------------------------------------------------------------------
 
-    def detect(self, image: RGBImage) -> list[Box]:
-        """The faces' boxes in full-image pixels, clipped to the image, left to right."""
-        return self._detect(as_rgb_image(image))
+    def detect(self, image: RGBImage, small: RGBImage | None = None) -> list[Box]:
+        """The faces' boxes in full-image pixels, clipped to the image, left to right.
 
-    def _detect(self, image: RGBImage) -> list[Box]:
+        ``small``: the same picture at a lower resolution, made by the camera (its
+        low-resolution stream), to detect on instead of a copy shrunk here; it is still
+        shrunk to ``detect_max_side`` if it is larger.
+        """
+        return self._detect(as_rgb_image(image), None if small is None else as_rgb_image(small))
+
+    def _detect(self, image: RGBImage, given: RGBImage | None = None) -> list[Box]:
         height, width = image.shape[:2]
-        small, fx, fy = image, 1.0, 1.0
+        small = image if given is None else given
         if self.detect_max_side is not None:
-            small, _ = downscale(image, self.detect_max_side)
-            # Map back with each axis's exact factor (the small size is rounded).
-            fx, fy = width / small.shape[1], height / small.shape[0]
+            small, _ = downscale(small, self.detect_max_side)
+        # Map back with each axis's exact factor (the small size is rounded).
+        fx, fy = width / small.shape[1], height / small.shape[0]
         if self.detector == "cnn":
             cnn = self._model(Model.CNN_DETECTOR)
             with self._dnn_lock:

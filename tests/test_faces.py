@@ -7,6 +7,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import ImageFile
@@ -322,6 +323,22 @@ def test_downscaled_detection_maps_boxes_back_to_full_resolution(analysed: Analy
     (small_box,) = analysed.models.detect(image)
     (full_box,) = FaceModels(upsample=0, detect_max_side=None).detect(image)
     assert iou(small_box, full_box) > 0.8, (small_box, full_box)
+
+
+@pytest.mark.faces
+def test_a_cameras_own_small_picture_is_detected_on_and_boxes_map_to_the_full_one(
+    analysed: Analysed,
+) -> None:
+    """A camera's lores stream (here: the same frame at 640x360, grey as a YUV Y plane)
+    gives the boxes in full-frame pixels that detecting on a copy shrunk here gives."""
+    image = analysed.image("obama/obama-1080p.jpg")
+    models = FaceModels(upsample=1, detect_max_side=640)
+    small = cv2.resize(image, (640, 360), interpolation=cv2.INTER_AREA)
+    grey = np.repeat(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)[:, :, None], 3, axis=2)
+    (from_small,) = models.detect(image, np.ascontiguousarray(grey))
+    (shrunk_here,) = models.detect(image)
+    assert iou(from_small, shrunk_here) > 0.8, (from_small, shrunk_here)
+    assert from_small.width > 150  # full-frame pixels: about 240, not the small's 80
 
 
 @pytest.mark.faces

@@ -216,7 +216,7 @@ def test_sigkill_during_a_replay_loses_no_committed_event(store: KioskStore) -> 
     finally:
         reap(proc)
     assert proc.returncode == -signal.SIGKILL
-    assert " INFO Good " in greeting  # morning, afternoon or evening, by the wall clock
+    assert " INFO clockface.kiosk: Good " in greeting  # morning, afternoon or evening
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     with KioskStore.open(db) as reopened:

@@ -19,10 +19,11 @@ import pytest
 
 from clockface.errors import SourceError
 from hardware.config import HardwareConfig
-from hardware.picamera import Picamera2Source, bgr_to_rgb, focus_controls
+from hardware.picamera import Picamera2Source, bgr_to_rgb, focus_controls, lores_size
 from hardware.sources import open_source
 
 RED_RGB = (200, 10, 30)
+LUMA, PADDING = 77, 250  # the fake lores picture's grey level, and its row padding
 CM3 = {"Model": "imx708", "Location": 2, "Rotation": 180, "Id": "/base/soc/i2c0mux/imx708@1a"}
 CM3_CONTROLS: dict[str, Any] = {
     "AfMode": (0, 2, 0),
@@ -55,6 +56,17 @@ class FakeRequest:
         if isinstance(self.array, BaseException):
             raise self.array
         return self.array
+
+    def make_buffer(self, name: str) -> bytes:
+        """A YUV420 lores buffer: the Y plane at LUMA, its row padding (stride beyond the
+        width) at PADDING, so a reader that ignores the stride is caught; then U and V."""
+        self.camera.calls.append(("make_buffer", name))
+        stream = self.camera.stream_configuration(name)
+        (width, height), stride = stream["size"], stream["stride"]
+        rows = np.full((height, stride), PADDING, np.uint8)
+        rows[:, :width] = LUMA
+        chroma = np.full(stride * height // 2, 128, np.uint8)
+        return rows.tobytes() + chroma.tobytes()
 
     def release(self) -> None:
         assert not self.released, "a request released twice"
@@ -112,7 +124,10 @@ class FakePicamera2:
 
     def stream_configuration(self, name: str) -> dict[str, Any]:
         assert self.config is not None
-        return {"size": self.config[name]["size"], "format": self.config[name]["format"]}
+        (width, _), form = self.config[name]["size"], self.config[name]["format"]
+        # Rows padded to 128 bytes: more than the Pi's alignment, to exercise the stride.
+        stride = -(-width * (3 if form == "RGB888" else 1) // 128) * 128
+        return {"size": self.config[name]["size"], "format": form, "stride": stride}
 
     def capture_request(self, wait: object = None) -> FakeRequest:
         self.calls.append(("capture_request", wait))
@@ -196,7 +211,7 @@ def test_the_camera_is_configured_as_the_manual_says(picamera2: type[FakePicamer
         assert source.name == "picamera"
         ((_, config),) = camera.named("create_video_configuration")
         assert config["main"] == {"size": (1280, 720), "format": "RGB888"}
-        assert "lores" not in config  # one stream: see the module docstring
+        assert config["lores"] == {"size": (1024, 576), "format": "YUV420"}  # detect on it
         assert config["queue"] is False and config["buffer_count"] == 4
         assert config["controls"] == {"FrameDurationLimits": (50000, 50000)}  # 20 fps
         order = [call[0] for call in camera.calls]
@@ -343,3 +358,37 @@ def test_the_config_opens_the_pi_camera_with_its_settings(
         assert camera.named("set_controls")[0][1]["LensPosition"] == 0.5
     with open_source("picamera") as plain:  # the registry's default settings
         assert isinstance(plain, Picamera2Source) and plain.size == (1280, 720)
+
+
+def test_faces_are_detected_on_the_lores_stream_at_the_detectors_size(
+    picamera2: type[FakePicamera2],
+) -> None:
+    with Picamera2Source(width=1280, height=720, detect_max_side=320) as source:
+        (camera,) = picamera2.instances
+        (config,) = [kw for call, *kw in camera.calls if call == "create_video_configuration"]
+        assert config[0]["lores"] == {"size": (320, 180), "format": "YUV420"}
+        frame = source.read()
+    assert frame is not None and frame.small is not None
+    assert frame.image.shape == (720, 1280, 3) and frame.small.shape == (180, 320, 3)
+    assert frame.small.flags.c_contiguous
+    assert (frame.small == LUMA).all()  # the Y plane, read with its stride, no padding
+    assert ("make_buffer", "lores") in camera.calls and camera.requests[-1].released
+
+
+def test_no_lores_stream_when_main_is_already_the_detectors_size(
+    picamera2: type[FakePicamera2],
+) -> None:
+    with Picamera2Source(width=640, height=480, detect_max_side=640) as source:
+        (camera,) = picamera2.instances
+        (config,) = [kw for call, *kw in camera.calls if call == "create_video_configuration"]
+        assert "lores" not in config[0]
+        frame = source.read()
+    assert frame is not None and frame.small is None
+
+
+@pytest.mark.parametrize(
+    ("main", "side", "lores"),
+    [((1280, 720), 320, (320, 180)), ((1920, 1080), 1024, (1024, 576)), ((640, 480), 1024, None)],
+)
+def test_lores_size(main: tuple[int, int], side: int, lores: tuple[int, int] | None) -> None:
+    assert lores_size(*main, side) == lores
