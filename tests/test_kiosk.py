@@ -20,14 +20,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clockface.errors import SourceError
+from clockface.errors import SourceError, UnknownPersonError
 from hardware.feedback import RecordingFeedback
-from hardware.sources import FakeSource, open_source
+from hardware.sources import FakeSource, Frame, FrameSource, open_source
 from kiosk.loop import Kiosk, KioskSettings, video_clock
 from kiosk.policy import Mode
 from kiosk.store import KioskStore
 from recognition.faces import FaceModels
 from recognition.identify import enrollment_template
+from sync.protocol import GalleryDelta, WirePerson, encode_template
 from tests.shared_faces import FACES, Analysed, faces_dir, manifest_photos
 
 pytestmark = pytest.mark.faces
@@ -280,3 +281,93 @@ def test_kiosk_cli_lists_events_and_refuses_bad_input(store: KioskStore, tmp_pat
         assert "Traceback" not in result.stderr
         errors = [line for line in result.stderr.splitlines() if line.startswith("Error")]
         assert len(errors) == 1 and words in errors[0], result.stderr
+
+
+class _SyncMidway:
+    """Wraps the clip: at ``at_frame``, the sync agent (another connection to the same
+    file, as the `clockface sync` process has) applies a roster change from the central
+    service while the kiosk is running."""
+
+    def __init__(self, source: FrameSource, path: Path, delta: GalleryDelta, at_frame: int):
+        self.name = source.name
+        self._source, self._path, self._delta, self._at = source, path, delta, at_frame
+
+    def read(self) -> Frame | None:
+        frame = self._source.read()
+        if frame is not None and frame.index == self._at:
+            with KioskStore.open(self._path, actor="sync") as agent_side:
+                agent_side.apply_gallery([self._delta], central_url="http://central.test")
+        return frame
+
+    def close(self) -> None:
+        self._source.close()
+
+    def __enter__(self) -> _SyncMidway:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _run_with_sync(
+    store: KioskStore, models: FaceModels, delta: GalleryDelta
+) -> tuple[Kiosk, RecordingFeedback]:
+    feedback = RecordingFeedback()
+    kiosk = Kiosk(
+        models=models,
+        database=store,
+        feedback=feedback,
+        settings=KioskSettings(timezone="Europe/Berlin", roster_check_seconds=0.2),
+        clock=video_clock(START),
+    )
+    faces_dir()
+    with open_source(f"video:{VIDEO}") as source:
+        kiosk.run(_SyncMidway(source, store.path, delta, at_frame=10))
+    return kiosk, feedback
+
+
+def _person(person_id: str, template: np.ndarray | None) -> WirePerson:
+    return WirePerson(
+        person_id=person_id,
+        name=person_id.replace("_", " ").title(),
+        team=None,
+        active=True,
+        templates=[] if template is None else [encode_template(template)],
+        version=1,
+    )
+
+
+def test_the_running_kiosk_picks_up_a_person_the_central_service_enrolls(
+    tmp_path: Path, templates: dict[str, np.ndarray], kiosk_models: FaceModels
+) -> None:
+    """He is not in the roster when the kiosk starts; the central roster that enrolls
+    him arrives through sync 0.4 s into the clip; the running kiosk logs him, no restart."""
+    store = KioskStore.open(tmp_path / "kiosk.db")
+    store.add_person("obama", "Barack Obama")
+    store.add_templates("obama", templates["obama"])
+    lin = "lin_manuel_miranda"
+    delta = GalleryDelta(
+        since=0,
+        version=1,
+        more=False,
+        people=[_person(lin, templates[lin]), _person("obama", templates["obama"])],
+        erasures=[],
+    )
+    kiosk, _ = _run_with_sync(store, kiosk_models, delta)
+    assert [(e.person_id, e.direction) for e in store.events()] == [(lin, "in")]
+    assert lin in kiosk.gallery.people and store.managed_by() == "http://central.test"
+
+
+def test_the_running_kiosk_forgets_a_person_the_central_service_erases(
+    store: KioskStore, templates: dict[str, np.ndarray], kiosk_models: FaceModels
+) -> None:
+    """He is enrolled when the kiosk starts and erased centrally 0.4 s into the clip,
+    before his pass: the running kiosk logs nothing for him."""
+    lin = "lin_manuel_miranda"
+    others = [_person(p, t) for p, t in templates.items() if p != lin]
+    delta = GalleryDelta(since=0, version=1, more=False, people=others, erasures=[])
+    kiosk, feedback = _run_with_sync(store, kiosk_models, delta)
+    assert store.events() == [] and feedback.greetings == []
+    assert lin not in kiosk.gallery.people
+    with pytest.raises(UnknownPersonError):
+        store.get_person(lin)
