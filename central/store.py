@@ -40,6 +40,7 @@ import math
 import os
 import re
 import sqlite3
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -406,14 +407,28 @@ class CentralStore:
         store = cls(
             engine, target=target, actor=actor, clock=now, clock_skew_seconds=clock_skew_seconds
         )
+        # SQLite answers "database is locked" at once, without waiting out the busy
+        # timeout, when processes opening a new file together race to switch it to WAL
+        # (waiting could deadlock): try again until the busy timeout has passed.
+        deadline = time.monotonic() + max(busy_timeout_s, 1.0)
         try:
-            with store._write("opening", what="cannot open") as conn:
-                migrations.migrate(
-                    conn,
-                    where=target.describe(),
-                    applied_utc=store._now(),
-                    steps=migrations.MIGRATIONS,
-                )
+            while True:
+                try:
+                    with store._write("opening", what="cannot open") as conn:
+                        migrations.migrate(
+                            conn,
+                            where=target.describe(),
+                            applied_utc=store._now(),
+                            steps=migrations.MIGRATIONS,
+                        )
+                    break
+                except CentralStoreError as err:
+                    locked = isinstance(err.__cause__, sa.exc.OperationalError) and (
+                        "locked" in str(err.__cause__.orig)
+                    )
+                    if target.path is None or not locked or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
         except BaseException:
             engine.dispose()
             raise
