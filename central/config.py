@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from clockface.config_values import from_env, from_toml
 from clockface.errors import ConfigError
 from sync.protocol import MAX_BODY_BYTES
 
@@ -77,28 +78,11 @@ def _kind(name: str) -> type:
 
 
 def _from_toml(name: str, value: object, where: str) -> object:
-    kind = _kind(name)
-    ok = (
-        (kind is int and isinstance(value, int) and not isinstance(value, bool))
-        or (kind is float and isinstance(value, int | float) and not isinstance(value, bool))
-        or (kind is str and isinstance(value, str))
-    )
-    if not ok:
-        wanted = {int: "a whole number", float: "a number"}.get(kind, "a string")
-        raise ConfigError(f"{where}: {name} must be {wanted}, not {value!r}")
-    return float(value) if kind is float else value  # type: ignore[arg-type]
+    return from_toml(_kind(name), name, value, where)
 
 
 def _from_env(name: str, text: str, where: str) -> object:
-    kind = _kind(name)
-    try:
-        if kind is int:
-            return int(text)
-        if kind is float:
-            return float(text)
-    except ValueError:
-        raise ConfigError(f"{where}: {text!r} is not a valid {name}") from None
-    return text
+    return from_env(_kind(name), name, text, where)
 
 
 def load_config(

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfoNotFoundError
 
+from clockface.config_values import from_env, from_toml
 from clockface.errors import ConfigError
 from kiosk.loop import KioskSettings
 from kiosk.policy import Mode
@@ -100,37 +101,14 @@ def _kind(name: str) -> type:
 
 def _from_toml(name: str, value: object, where: str) -> object:
     kind = _kind(name)
-    ok = (
-        (kind is bool and isinstance(value, bool))
-        or (kind is int and isinstance(value, int) and not isinstance(value, bool))
-        or (kind is float and isinstance(value, int | float) and not isinstance(value, bool))
-        or (kind in (str, Mode) and isinstance(value, str))
-    )
-    if not ok:
-        wanted = {bool: "true or false", int: "a whole number", float: "a number"}.get(
-            kind, "a string"
-        )
-        raise ConfigError(f"{where}: {name} must be {wanted}, not {value!r}")
     if kind is Mode:
-        return _mode(str(value), name, where)
-    return float(value) if kind is float else value  # type: ignore[arg-type]
+        return _mode(str(from_toml(str, name, value, where)), name, where)
+    return from_toml(kind, name, value, where)
 
 
 def _from_env(name: str, text: str, where: str) -> object:
     kind = _kind(name)
-    try:
-        if kind is bool:
-            lowered = text.strip().lower()
-            if lowered not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-                raise ValueError(text)
-            return lowered in ("1", "true", "yes", "on")
-        if kind is int:
-            return int(text)
-        if kind is float:
-            return float(text)
-    except ValueError:
-        raise ConfigError(f"{where}: {text!r} is not a valid {name}") from None
-    return _mode(text, name, where) if kind is Mode else text
+    return _mode(text, name, where) if kind is Mode else from_env(kind, name, text, where)
 
 
 def _mode(text: str, name: str, where: str) -> Mode:

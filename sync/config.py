@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from clockface.config_values import from_env, from_toml
 from clockface.errors import ConfigError
 from sync.protocol import MAX_BATCH_EVENTS
 
@@ -117,28 +118,11 @@ def check_server_url(url: object) -> str:
 
 
 def _from_toml(name: str, value: object, where: str) -> object:
-    kind = _kind(name)
-    ok = (
-        (kind is int and isinstance(value, int) and not isinstance(value, bool))
-        or (kind is float and isinstance(value, int | float) and not isinstance(value, bool))
-        or (kind is str and isinstance(value, str))
-    )
-    if not ok:
-        wanted = {int: "a whole number", float: "a number"}.get(kind, "a string")
-        raise ConfigError(f"{where}: {name} in [sync] must be {wanted}, not {value!r}")
-    return float(value) if kind is float else value  # type: ignore[arg-type]
+    return from_toml(_kind(name), f"{name} in [sync]", value, where)
 
 
 def _from_env(name: str, text: str, variable: str) -> object:
-    kind = _kind(name)
-    try:
-        if kind is int:
-            return int(text)
-        if kind is float:
-            return float(text)
-    except ValueError:
-        raise ConfigError(f"{variable}: {text!r} is not a valid {name}") from None
-    return text
+    return from_env(_kind(name), name, text, variable)
 
 
 def _kind(name: str) -> type:

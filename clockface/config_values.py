@@ -1,0 +1,44 @@
+"""Config values from a TOML file or an environment variable, checked against a kind.
+
+Shared by the config loaders of each role (``kiosk/config.py``, ``sync/config.py``,
+``central/config.py``): a key's kind is the type of its default (bool, int, float or
+str), and a value of another kind is one ConfigError line naming where it came from.
+"""
+
+from __future__ import annotations
+
+from clockface.errors import ConfigError
+
+_WANTED = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def from_toml(kind: type, name: str, value: object, where: str) -> object:
+    """``value`` as read by tomllib, if it is of ``kind`` (an int is a float too)."""
+    ok = (
+        (kind is bool and isinstance(value, bool))
+        or (kind is int and isinstance(value, int) and not isinstance(value, bool))
+        or (kind is float and isinstance(value, int | float) and not isinstance(value, bool))
+        or (kind is str and isinstance(value, str))
+    )
+    if not ok:
+        raise ConfigError(f"{where}: {name} must be {_WANTED[kind]}, not {value!r}")
+    return float(value) if kind is float else value  # type: ignore[arg-type]
+
+
+def from_env(kind: type, name: str, text: str, where: str) -> object:
+    """The text of an environment variable as ``kind``."""
+    try:
+        if kind is bool:
+            lowered = text.strip().lower()
+            if lowered not in (*_TRUE, *_FALSE):
+                raise ValueError(text)
+            return lowered in _TRUE
+        if kind is int:
+            return int(text)
+        if kind is float:
+            return float(text)
+    except ValueError:
+        raise ConfigError(f"{where}: {text!r} is not a valid {name}") from None
+    return text
