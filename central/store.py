@@ -1082,27 +1082,32 @@ class CentralStore:
         pid = _check_id(person_id)
         name = _check_label(name, "a name", MAX_TEXT)
         team = _team(team)
-        people = self._t["people"]
         now = self._now()
         with self._write("adding a person") as conn:
             if self._find(conn, pid) is not None:
                 raise DuplicatePersonError(
                     f"person {pid!r} is already in the roster; use update_person to change them"
                 )
-            version = self._bump(conn)
-            conn.execute(
-                sa.insert(people).values(
-                    person_id=pid,
-                    name=name,
-                    team=team,
-                    active=True,
-                    created_utc=now,
-                    updated_utc=now,
-                    version=version,
-                )
-            )
-            self._audit(conn, "person", "add", pid, None, now)
+            self._insert_person(conn, pid, name, team, active=True, now=now)
             return self._require(conn, pid)
+
+    def _insert_person(
+        self, conn: sa.Connection, pid: str, name: str, team: str | None, *, active: bool, now: str
+    ) -> None:
+        """A new person row at the next roster version, and its audit entry."""
+        version = self._bump(conn)
+        conn.execute(
+            sa.insert(self._t["people"]).values(
+                person_id=pid,
+                name=name,
+                team=team,
+                active=active,
+                created_utc=now,
+                updated_utc=now,
+                version=version,
+            )
+        )
+        self._audit(conn, "person", "add", pid, None, now)
 
     def update_person(
         self, person_id: str, *, name: str | None = None, team: str | None = None
@@ -1235,7 +1240,7 @@ class CentralStore:
             if pid not in ids:
                 raise StoreValueError(f"a consent for {pid!r}, who is not being enrolled")
             _check_consent(consent)
-        people_t, templates_t = self._t["people"], self._t["templates"]
+        templates_t = self._t["templates"]
         now = self._now()
         erased = False
         with self._write("enrolling people") as conn:
@@ -1248,19 +1253,7 @@ class CentralStore:
                         )
                     self._erase(conn, pid, old.template_count, now, replaced=True)
                     erased = True
-                version = self._bump(conn)
-                conn.execute(
-                    sa.insert(people_t).values(
-                        person_id=pid,
-                        name=name,
-                        team=team,
-                        active=active,
-                        created_utc=now,
-                        updated_utc=now,
-                        version=version,
-                    )
-                )
-                self._audit(conn, "person", "add", pid, None, now)
+                self._insert_person(conn, pid, name, team, active=active, now=now)
                 if len(rows):
                     conn.execute(
                         sa.insert(templates_t),
