@@ -36,6 +36,18 @@ The schema of version 1:
   it). ``kiosk_logs`` tracks per kiosk log the highest seq up to which every event is
   held (``contiguous_seq``) and the highest seen (``max_seq``).
 - ``audit``: who did what, when. Never names of people, templates or tokens.
+
+Version 2 (schedules and the supervisors' web page):
+
+- ``schedule_sites``, ``holidays``, ``shift_patterns``, ``days_off``: work schedules,
+  stored with the roster (:mod:`clockface.schedule_tables`, the same tables a kiosk
+  database has).
+- ``supervisors``: web page accounts: a unique name, the password's hash (scrypt, with
+  its parameters and salt in the text), when it was set, disabled or not, and failed
+  logins with a lock-out time.
+- ``web_sessions``: signed-in browsers, by the SHA-256 of the session cookie (never the
+  cookie itself), with the form token that guards their POSTs, when they were last seen
+  and when they expire at the latest.
 """
 
 from __future__ import annotations
@@ -45,6 +57,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from clockface import schedule_tables
 from clockface.errors import CentralStoreError
 
 MIGRATIONS_TABLE = "central_migrations"
@@ -233,8 +246,53 @@ def _v1(conn: sa.Connection) -> None:
     conn.execute(sa.insert(meta).values(key="roster_version", value=0))
 
 
+def _v2_tables(metadata: sa.MetaData) -> None:
+    """Version 2's new tables, defined on ``metadata`` (beside version 1's)."""
+    schedule_tables.define(metadata)
+    sa.Table(
+        "supervisors",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("name", sa.String(64), nullable=False, unique=True),
+        sa.Column("password_hash", sa.String(255), nullable=False),
+        _time("password_set_utc"),
+        _time("created_utc"),
+        _time("disabled_utc", nullable=True),
+        sa.Column("failed_logins", sa.Integer, nullable=False, default=0),
+        _time("locked_until_utc", nullable=True),
+        _time("last_login_utc", nullable=True),
+    )
+    sa.Table(
+        "web_sessions",
+        metadata,
+        sa.Column("token_sha256", sa.String(64), primary_key=True),
+        sa.Column(
+            "supervisor_id",
+            sa.Integer,
+            sa.ForeignKey("supervisors.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        ),
+        sa.Column("csrf_token", sa.String(64), nullable=False),
+        _time("created_utc"),
+        _time("last_seen_utc"),
+        _time("expires_utc"),
+    )
+
+
+def _v2(conn: sa.Connection) -> None:
+    metadata = sa.MetaData()
+    _v1_tables(metadata)
+    _v2_tables(metadata)
+    for name in (
+        "schedule_sites", "holidays", "shift_patterns", "days_off", "supervisors", "web_sessions"
+    ):  # fmt: skip
+        metadata.tables[name].create(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "sites, kiosks, tokens, roster, erasures, events, audit", _v1),
+    Migration(2, "schedules, supervisors, web sessions", _v2),
 )
 
 
@@ -242,6 +300,7 @@ def current_tables() -> sa.MetaData:
     """The tables of the newest schema version, for the store's queries."""
     metadata = sa.MetaData()
     _v1_tables(metadata)
+    _v2_tables(metadata)
     return metadata
 
 

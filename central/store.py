@@ -441,6 +441,12 @@ class CentralStore:
         return self._target.dialect
 
     @property
+    def engine(self) -> sa.Engine:
+        """The engine on the migrated database, for modules that keep tables of their own
+        (schedules, supervisors' sessions); they write their own audit entries."""
+        return self._engine
+
+    @property
     def where(self) -> str:
         """The database, for messages: a path, or a URL without its password."""
         return self._target.describe()

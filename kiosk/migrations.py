@@ -39,6 +39,12 @@ Version 2 (syncing with the central service):
 - ``parked``: events the central service refused for good, with the reason; they wait
   there, out of the outbox, until an operator sends them again. A row here never changes
   the event itself; un-parking deletes the row.
+
+Version 3 (schedules stored with the roster):
+
+- ``schedule_sites``, ``holidays``, ``shift_patterns``, ``days_off``: work schedules for
+  the reports, the same tables as the central database's
+  (:mod:`clockface.schedule_tables`), written out here as SQLite DDL with CHECKs.
 """
 
 from __future__ import annotations
@@ -240,9 +246,67 @@ def _v2(db: Database) -> None:
     db.execute("INSERT INTO settings (key, value) VALUES ('log_id', ?)", [str(uuid.uuid4())])
 
 
+_D10 = f"'{_D * 4}-{_D * 2}-{_D * 2}'"
+_HHMM = f"'{_D * 2}:{_D * 2}'"
+
+_V3 = _statements(
+    f"""
+    CREATE TABLE schedule_sites (
+        name TEXT PRIMARY KEY CHECK (length(name) > 0),
+        timezone TEXT NOT NULL CHECK (length(timezone) > 0),
+        created_utc TEXT NOT NULL CHECK (created_utc GLOB {_UTC_GLOB}),
+        updated_utc TEXT NOT NULL CHECK (updated_utc GLOB {_UTC_GLOB})
+    )
+    """,
+    f"""
+    CREATE TABLE holidays (
+        site TEXT NOT NULL REFERENCES schedule_sites (name) ON DELETE CASCADE,
+        day TEXT NOT NULL CHECK (day GLOB {_D10}),
+        name TEXT NOT NULL,
+        PRIMARY KEY (site, day)
+    )
+    """,
+    f"""
+    CREATE TABLE shift_patterns (
+        id INTEGER PRIMARY KEY,
+        person_id TEXT CHECK (person_id IS NULL OR length(person_id) > 0),
+        team TEXT CHECK (team IS NULL OR length(team) > 0),
+        site TEXT NOT NULL REFERENCES schedule_sites (name),
+        weekdays TEXT NOT NULL CHECK (length(weekdays) >= 3),
+        start_time TEXT NOT NULL CHECK (start_time GLOB {_HHMM}),
+        end_time TEXT NOT NULL CHECK (end_time GLOB {_HHMM}),
+        grace_late INTEGER NOT NULL CHECK (grace_late >= 0),
+        grace_early INTEGER NOT NULL CHECK (grace_early >= 0),
+        window_before INTEGER NOT NULL CHECK (window_before >= 0),
+        window_after INTEGER NOT NULL CHECK (window_after >= 0),
+        valid_from TEXT CHECK (valid_from IS NULL OR valid_from GLOB {_D10}),
+        valid_until TEXT CHECK (valid_until IS NULL OR valid_until GLOB {_D10}),
+        note TEXT NOT NULL,
+        created_utc TEXT NOT NULL CHECK (created_utc GLOB {_UTC_GLOB}),
+        CONSTRAINT shift_patterns_person_or_team CHECK ((person_id IS NULL) <> (team IS NULL))
+    )
+    """,
+    "CREATE INDEX shift_patterns_person ON shift_patterns (person_id)",
+    "CREATE INDEX shift_patterns_team ON shift_patterns (team)",
+    f"""
+    CREATE TABLE days_off (
+        id INTEGER PRIMARY KEY,
+        person_id TEXT NOT NULL CHECK (length(person_id) > 0),
+        first_day TEXT NOT NULL CHECK (first_day GLOB {_D10}),
+        last_day TEXT NOT NULL CHECK (last_day GLOB {_D10}),
+        note TEXT NOT NULL,
+        created_utc TEXT NOT NULL CHECK (created_utc GLOB {_UTC_GLOB}),
+        CONSTRAINT days_off_order CHECK (first_day <= last_day)
+    )
+    """,
+    "CREATE INDEX days_off_person ON days_off (person_id)",
+)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "roster, templates, audit log, events outbox, settings", _V1),
     Migration(2, "events.clock_synced, sync state, parked events, log id", _v2),
+    Migration(3, "schedules: sites, holidays, shift patterns, days off", _V3),
 )
 
 

@@ -789,8 +789,10 @@ def test_a_v1_database_migrates_and_old_events_keep_null_clock_synced(path: Path
         assert store.sync_state().gallery_version == 0
         log_id = store.log_id
     with raw(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone() == (2,)
-        assert [v for (v,) in conn.execute("SELECT version FROM migrations")] == [1, 2]
+        assert conn.execute("PRAGMA user_version").fetchone() == (migrations.latest_version(),)
+        assert [v for (v,) in conn.execute("SELECT version FROM migrations")] == list(
+            range(1, migrations.latest_version() + 1)
+        )
         assert conn.execute("SELECT clock_synced FROM events ORDER BY seq").fetchall() == [
             (None,),
             (None,),
@@ -1142,3 +1144,19 @@ def test_confirm_gallery_never_goes_past_what_is_applied(store: KioskStore) -> N
     assert store.sync_state().confirmed_version == 4
     store.confirm_gallery(9)
     assert store.sync_state().confirmed_version == 4
+
+
+def test_kiosk_schedule_tables_match_the_shared_definitions(path: Path) -> None:
+    """Kiosk schema 3 writes the schedule tables out as SQLite DDL; their columns must be
+    those of clockface.schedule_tables, which reports.schedule_store queries."""
+    from clockface import schedule_tables
+
+    KioskStore.open(path).close()
+    with raw(path) as conn:
+        for table in schedule_tables.tables().sorted_tables:
+            found = [
+                (name, not notnull or bool(pk))
+                for _, name, _, notnull, _, pk in conn.execute(f"PRAGMA table_info({table.name})")
+            ]
+            wanted = [(c.name, bool(c.nullable) or c.primary_key) for c in table.columns]
+            assert found == wanted, table.name
