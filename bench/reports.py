@@ -1,7 +1,8 @@
 """Supervisors' reports over a year of events: clockface against a naive baseline.
 
-    uv run python -m bench.reports                         # 1,000 people, one year, SQLite
+    uv run python -m bench.reports              # 1,000 people, one year, on all three databases
     uv run python -m bench.reports --people 20 --days 31 --rounds 1   # a quick look
+    uv run python -m bench.reports --databases central-postgresql
 
 A seeded generator makes ``--people`` people in teams with shift patterns at two sites
 (Europe/Berlin and America/Chicago, with holidays and both clock changes): day shifts,
@@ -13,41 +14,55 @@ an in), absences, forgotten punch-outs, double punches, stray punches on rest da
 a few events stamped while the kiosk clock was not synchronised. About 500 events per
 person per year.
 
-The events go into a real kiosk database (``KioskStore.open`` makes it and migrates
-it, ``enroll_many`` adds the roster); the events are inserted in seq order in one
-transaction, so the table's append-only triggers check every row, and the rows are
-exactly those ``KioskStore.events()`` reads.
+The same roster and events go into each database (``--databases``):
 
-Then, in one process, interleaved, best of ``--rounds``:
+- ``sqlite``: a real kiosk database (``KioskStore.open`` makes it and migrates it,
+  ``enroll_many`` adds the roster); the events are inserted in seq order in one
+  transaction, so the table's append-only triggers check every row, and the rows are
+  exactly those ``KioskStore.events()`` reads.
+- ``central-sqlite`` and ``central-postgresql``: the central service's database
+  (``CentralStore.open`` makes and migrates it; its sites, one kiosk per site and the
+  roster through the store's own methods). The events are **bulk-inserted directly**
+  into its ``events`` table (one log per kiosk, seq in time order, and the matching
+  ``kiosk_logs`` rows), not posted through ``CentralStore.ingest``: the rows are those
+  ingest would store (``CentralStore.events()`` reads them back equal; the smoke test
+  checks it), and half a million events through ingest would take minutes. PostgreSQL
+  is a throwaway cluster the bench starts itself (:func:`tests.postgres.cluster`), then
+  ``VACUUM ANALYZE``'d, as autovacuum would have done on a real server.
 
-- **clockface**: :func:`reports.sources.read_kiosk_database` for the range (one
-  ``utc`` range query), :func:`reports.compute.compute_attendance`, and
+Then, for each database, in one process, interleaved, best of ``--rounds``:
+
+- **clockface**: the source's range read (:func:`reports.sources.read_kiosk_database`
+  or :func:`reports.central_source.read_central_database`: one ``utc`` range query of
+  aggregated columns), :func:`reports.compute.compute_attendance`, and
   :func:`reports.tables.build_report` (the report and its anomalies table): the late
   report over the whole range, and the summary over one month (``--month``).
 - **baseline**: the naive way: for each person and each day, the day's plan, then one
-  SQL query for that person's events in that shift's punch window, then the same
-  per-shift logic (:func:`reports.compute.shift_day`: pairing, late / early / worked
-  minutes) and the same row functions (:func:`reports.tables.late_row`,
-  :func:`reports.tables.summary_row`). Days without a shift need no query, and the
-  baseline makes no anomalies table, both of which favour it. The kiosk schema has no
-  index that serves "one person, a time range" (its ``events_person`` index is
-  ``(person_id, seq)``, so each query would read all of that person's events: about a
-  millisecond each here, minutes for a year); by default the bench adds an index on
-  ``(person_id, utc)`` so that the baseline is an honest index seek per query.
-  ``--kiosk-indexes-only`` measures it on the schema as it is.
+  SQL query for that person's events in that shift's punch window, against the same
+  database, then the same per-shift logic (:func:`reports.compute.shift_day`: pairing,
+  late / early / worked minutes) and the same row functions
+  (:func:`reports.tables.late_row`, :func:`reports.tables.summary_row`). Days without a
+  shift need no query, and the baseline makes no anomalies table, both of which favour
+  it. Neither schema has an index that serves "one person, a time range" (the kiosk's
+  ``events_person`` is ``(person_id, seq)``, so each query would read all of that
+  person's events; the central one has only ``events_utc (utc, event_id)``, so each
+  query would read a day of everyone's events): by default the bench adds an index on
+  ``(person_id, utc)`` to each database so that the baseline is an honest index seek
+  per query (on PostgreSQL a prepared statement, over a kept connection).
+  ``--schema-indexes-only`` measures it on the schemas as they are.
 
 Both must give the same rows (checked before any timing). The targets (issue 5):
 each report under 2 s, and at least 10x the baseline.
 
-Databases: ``--databases sqlite``. A source is a small class (:class:`Source`) that can
-fill a database with the generated roster and events, read a range for clockface, and
-answer the baseline's per-shift query; PostgreSQL (the central service's store) would
-be one more such class, registered in ``SOURCES``.
+A source is a small class (:class:`Source`) that can fill a database with the generated
+roster and events, read a range for clockface, and answer the baseline's per-shift
+query, registered in ``SOURCES``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import sqlite3
@@ -60,8 +75,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
+from reports.central_source import read_central_database
 from reports.compute import PersonSummary, ShiftDay, compute_attendance, shift_day
 from reports.model import AttendanceEvent, PersonInfo, from_store_person
 from reports.schedules import DayOff, Occurrence, ScheduleBook, Shift, Site
@@ -319,10 +335,216 @@ class SqliteSource:
             self._conn = None
 
 
+class CentralSource:
+    """The central service's database: SQLite (a file) or PostgreSQL (a URL).
+
+    Sites, kiosks and the roster through :class:`central.store.CentralStore`; the events
+    bulk-inserted (:meth:`_insert_events`). With ``person_index`` an index on events
+    (person_id, utc) for the baseline, which the central schema lacks.
+    """
+
+    name = "central"
+
+    def __init__(self, *, person_index: bool) -> None:
+        self._person_index = person_index
+        self.database = ""
+
+    def fill(self, scenario: Scenario) -> None:
+        import numpy as np
+
+        from central.store import CentralStore
+        from kiosk.store import NewPerson
+
+        fixed = datetime(2024, 1, 1, tzinfo=UTC)
+        with CentralStore.open(self.database, actor="bench", clock=lambda: fixed) as store:
+            for site in SITES:
+                store.add_site(site.name, site.timezone)
+                store.create_kiosk(f"{site.name}-door", site.name)
+            none = np.empty((0, 128), dtype=np.float32)
+            store.enroll_many(NewPerson(p.person_id, p.name, p.team, none) for p in scenario.people)
+        self._insert_events(scenario)
+
+    def _rows(
+        self, scenario: Scenario, kiosk_ids: dict[str, int]
+    ) -> tuple[list[tuple[object, ...]], list[tuple[str, int, int, int]]]:
+        """The events table's rows (columns as ``_EVENT_COLUMNS``) and kiosk_logs' rows:
+        one log per kiosk (the kiosk of the event's site), seq in time order."""
+        by_zone = {s.timezone: kiosk_ids[f"{s.name}-door"] for s in SITES}
+        seqs = dict.fromkeys(by_zone.values(), 0)
+        received = "2025-01-01T00:00:00.000000Z"
+        rows: list[tuple[object, ...]] = []
+        for e in scenario.events:
+            kiosk = by_zone[e.tz]
+            seqs[kiosk] += 1
+            rows.append((e.event_id, kiosk, f"bench-log-{kiosk}", seqs[kiosk], e.person_id,
+                         e.direction, _iso(e.utc), e.tz, 0.4, 0.2, 3, SOFTWARE, e.clock_synced,
+                         received))  # fmt: skip
+        logs = [(f"bench-log-{k}", k, n, n) for k, n in seqs.items() if n]
+        return rows, logs
+
+    def _insert_events(self, scenario: Scenario) -> None:
+        raise NotImplementedError
+
+    def read(self, first: date, last: date) -> ReportInput:
+        return read_central_database(self.database, first, last)
+
+    def people(self) -> tuple[PersonInfo, ...]:
+        from central.store import CentralStore
+
+        with CentralStore.open(self.database) as store:
+            return tuple(from_store_person(p) for p in store.people())
+
+    def events_between(self, person_id: str, lo: datetime, hi: datetime) -> list[AttendanceEvent]:
+        return [
+            AttendanceEvent(str(event_id), person_id, "in" if direction == "in" else "out",
+                            datetime.fromisoformat(utc), tz,
+                            None if synced is None else bool(synced), kiosk)
+            for event_id, direction, utc, tz, synced, kiosk in self._query(
+                person_id, _iso(lo), _iso(hi)
+            )
+        ]  # fmt: skip
+
+    def _query(self, person_id: str, lo: str, hi: str) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        if self._person_index:
+            return "baseline query served by an added (person_id, utc) index"
+        return "baseline query served by the central schema's events_utc (utc, event_id) index"
+
+    def close(self) -> None: ...
+
+
+_EVENT_COLUMNS = (
+    "event_id, kiosk_id, log_id, seq, person_id, direction, utc, tz, distance, margin,"
+    " frames, software_version, clock_synced, received_utc"
+)
+_BASELINE_QUERY = (
+    "SELECT e.event_id, e.direction, e.utc, e.tz, e.clock_synced, k.name FROM events e"
+    " JOIN kiosks k ON k.id = e.kiosk_id WHERE e.person_id = ? AND e.utc >= ? AND e.utc <= ?"
+)
+
+
+class CentralSqliteSource(CentralSource):
+    """The central database in a SQLite file (the service's default)."""
+
+    name = "central-sqlite"
+
+    def __init__(self, folder: Path, *, person_index: bool) -> None:
+        super().__init__(person_index=person_index)
+        self.path = folder / "central.db"
+        self.database = str(self.path)
+        self._conn: sqlite3.Connection | None = None
+
+    def _insert_events(self, scenario: Scenario) -> None:
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            kiosks = dict(conn.execute("SELECT name, id FROM kiosks"))
+            rows, logs = self._rows(scenario, kiosks)
+            conn.execute("PRAGMA cache_size = -262144")  # 256 MiB: the indexes stay in memory
+            conn.execute("BEGIN IMMEDIATE")
+            # SQLAlchemy's Uuid keeps 32 hex digits in SQLite, so do we.
+            conn.executemany(
+                f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES ({', '.join('?' * 14)})",
+                ((str(r[0]).replace("-", ""), *r[1:]) for r in rows),
+            )
+            conn.executemany(
+                "INSERT INTO kiosk_logs (log_id, kiosk_id, contiguous_seq, max_seq)"
+                " VALUES (?, ?, ?, ?)",
+                logs,
+            )
+            if self._person_index:
+                conn.execute("CREATE INDEX bench_person_utc ON events (person_id, utc)")
+            conn.execute("COMMIT")
+            conn.execute("ANALYZE")
+        finally:
+            conn.close()
+
+    def _query(self, person_id: str, lo: str, hi: str) -> list[tuple[Any, ...]]:
+        if self._conn is None:
+            self._conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+        rows = self._conn.execute(_BASELINE_QUERY, (person_id, lo, hi)).fetchall()
+        return [(uuid.UUID(r[0]), *r[1:]) for r in rows]
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+class CentralPostgresSource(CentralSource):
+    """The central database on PostgreSQL: a throwaway cluster started by the bench,
+    stopped by :meth:`close`."""
+
+    name = "central-postgresql"
+
+    def __init__(self, folder: Path, *, person_index: bool) -> None:
+        super().__init__(person_index=person_index)
+        self._folder = folder
+        self._stack = contextlib.ExitStack()
+        self._conn: Any = None
+
+    def fill(self, scenario: Scenario) -> None:
+        from tests.postgres import cluster
+
+        try:
+            started = self._stack.enter_context(cluster(self._folder / "pg"))
+        except RuntimeError as err:
+            raise SystemExit(f"{self.name}: {err}; or leave it out of --databases") from None
+        self.database = started.url("bench")
+        super().fill(scenario)
+
+    def _conninfo(self) -> str:
+        return self.database.replace("postgresql+psycopg://", "postgresql://", 1)
+
+    def _insert_events(self, scenario: Scenario) -> None:
+        import psycopg
+
+        with psycopg.connect(self._conninfo()) as conn:
+            kiosks: dict[str, int] = dict(conn.execute("SELECT name, id FROM kiosks").fetchall())
+            rows, logs = self._rows(scenario, kiosks)
+            with conn.cursor() as cursor:
+                with cursor.copy(f"COPY events ({_EVENT_COLUMNS}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                cursor.executemany(
+                    "INSERT INTO kiosk_logs (log_id, kiosk_id, contiguous_seq, max_seq)"
+                    " VALUES (%s, %s, %s, %s)",
+                    logs,
+                )
+                if self._person_index:
+                    cursor.execute("CREATE INDEX bench_person_utc ON events (person_id, utc)")
+        with psycopg.connect(self._conninfo(), autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE")
+
+    def _query(self, person_id: str, lo: str, hi: str) -> list[tuple[Any, ...]]:
+        import psycopg
+
+        if self._conn is None:
+            # Autocommit; psycopg prepares a statement it has run five times.
+            self._conn = psycopg.connect(self._conninfo(), autocommit=True)
+        rows: list[tuple[Any, ...]] = self._conn.execute(
+            _BASELINE_QUERY.replace("?", "%s"), (person_id, lo, hi)
+        ).fetchall()
+        return rows
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self._stack.close()
+
+
 SOURCES: dict[str, Callable[[Path, argparse.Namespace], Source]] = {
     "sqlite": lambda folder, args: SqliteSource(folder, person_index=args.person_index),
-    # "postgresql": the central service's store, once it has an events table to fill.
+    "central-sqlite": lambda folder, args: CentralSqliteSource(
+        folder, person_index=args.person_index
+    ),
+    "central-postgresql": lambda folder, args: CentralPostgresSource(
+        folder, person_index=args.person_index
+    ),
 }
+NAME_WIDTH = max(map(len, SOURCES))
 
 
 def _iso(moment: datetime) -> str:
@@ -426,14 +648,14 @@ def measure(source: Source, book: ScheduleBook, jobs: Sequence[Job], rounds: int
                 f"{source.name} {job.label}: clockface and the baseline disagree "
                 f"({len(fast)} rows against {len(slow)}; first difference at row {first})"
             )
-        print(f"{source.name:<7} {job.label}: both give the same {len(fast)} rows "
+        print(f"{source.name:<{NAME_WIDTH}} {job.label}: both give the same {len(fast)} rows "
               f"(first runs {seconds:.2f} s and {slow_seconds:.2f} s)", flush=True)  # fmt: skip
         results.append(Result(source.name, job, len(fast)))
     for n in range(rounds):
         for result in results:
             result.clockface.append(_timed(partial(clockface, source, book, result.job))[0])
             result.baseline.append(_timed(partial(baseline, source, book, result.job))[0])
-        print(f"{source.name:<7} round {n + 1} of {rounds} done", flush=True)
+        print(f"{source.name:<{NAME_WIDTH}} round {n + 1} of {rounds} done", flush=True)
     return results
 
 
@@ -442,12 +664,13 @@ def report(results: Sequence[Result], rounds: int) -> bool:
     print()
     print(f"best of {rounds}, seconds (clockface: range read + compute + report and anomalies)")
     print(
-        f"{'database':<9} {'report':<34} {'rows':>6} {'clockface':>10} {'baseline':>10} "
+        f"{'database':<{NAME_WIDTH}} {'report':<34} {'rows':>6} {'clockface':>10} "
+        f"{'baseline':>10} "
         f"{'ratio':>8}"
     )
     met = True
     for r in results:
-        print(f"{r.database:<9} {r.job.label:<34} {r.rows:>6} {r.best:>10.3f} "
+        print(f"{r.database:<{NAME_WIDTH}} {r.job.label:<34} {r.rows:>6} {r.best:>10.3f} "
               f"{min(r.baseline):>10.3f} {r.ratio:>7.1f}x")  # fmt: skip
     print()
     for r in results:
@@ -473,10 +696,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--rounds", type=int, default=3, help="best of this many runs")
     parser.add_argument("--seed", type=int, default=5)
-    parser.add_argument("--databases", default="sqlite", help=f"of: {', '.join(SOURCES)}")
     parser.add_argument(
-        "--kiosk-indexes-only", dest="person_index", action="store_false",
-        help="give the baseline no (person_id, utc) index: the kiosk schema as it is",
+        "--databases", default=",".join(SOURCES), help=f"comma-separated, of: {', '.join(SOURCES)}"
+    )
+    parser.add_argument(
+        "--schema-indexes-only", "--kiosk-indexes-only", dest="person_index",
+        action="store_false",
+        help="give the baseline no (person_id, utc) index: the schemas as they are",
     )  # fmt: skip
     args = parser.parse_args(argv)
     if args.people < 1 or args.days < 1 or args.rounds < 1:
@@ -507,13 +733,14 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="clockface-bench-") as tmp:
         for name in wanted:
-            source = SOURCES[name](Path(tmp) / name, args)
-            (Path(tmp) / name).mkdir()
-            started = clock.perf_counter()
-            source.fill(scenario)
-            print(f"{name:<7} filled in {clock.perf_counter() - started:.1f} s; "
-                  f"{source.describe()}", flush=True)  # fmt: skip
+            folder = Path(tmp) / name
+            folder.mkdir()
+            source = SOURCES[name](folder, args)
             try:
+                started = clock.perf_counter()
+                source.fill(scenario)
+                print(f"{name:<{NAME_WIDTH}} filled in {clock.perf_counter() - started:.1f} s;"
+                      f" {source.describe()}", flush=True)  # fmt: skip
                 results += measure(source, scenario.book, jobs, args.rounds)
             finally:
                 source.close()

@@ -4,7 +4,9 @@ Kiosk endpoints (a kiosk token) follow :mod:`sync.protocol` exactly: ``POST /v1/
 ``GET /v1/gallery``, ``POST /v1/gallery/applied``. Admin endpoints (an admin token) are
 under ``/v1/admin``: sites, kiosks (tokens shown once), people with templates and
 consent, erasures and who confirmed them, events, the audit log. ``GET /healthz`` and
-``GET /metrics`` need no token. The OpenAPI spec is at ``/openapi.json``.
+``GET /metrics`` need no token. The OpenAPI spec is at ``/openapi.json``. The
+supervisors' web page (``/``, ``/login``, ``/report``: :mod:`central.web.routes`) has
+sessions of its own and is left out of the spec.
 
 - Authentication: ``Authorization: Bearer <token>``. Missing, unknown or revoked: 401
   with ``WWW-Authenticate: Bearer``. A valid token of the other kind: 403. The kiosk of
@@ -37,6 +39,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from central.config import CentralConfig
 from central.metrics import CONTENT_TYPE, Metrics
 from central.store import CentralStore, Consent, KioskInfo, PersonRecord, Principal
+from central.web.routes import web_router
 from clockface import __version__
 from clockface.errors import (
     AuthenticationError,
@@ -682,6 +685,7 @@ def create_app(store: CentralStore, config: CentralConfig | None = None) -> Fast
 
     app.include_router(kiosk_api)
     app.include_router(admin)
+    app.include_router(web_router(store, config))
     return app
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import signal
 import socket
+import sys
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -20,6 +21,7 @@ import click
 if TYPE_CHECKING:
     from central.config import CentralConfig
     from central.store import CentralStore
+    from central.web.accounts import Accounts
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -69,7 +71,8 @@ def _token_out(token: str) -> None:
 
 @click.group()
 def central() -> None:
-    """The central attendance service: serve the API, manage sites, kiosks and tokens."""
+    """The central attendance service: serve the API and the supervisors' web page,
+    manage sites, kiosks, tokens and supervisor accounts."""
 
 
 @central.command()
@@ -301,3 +304,164 @@ def erasures(config_path: str | None, database: str | None) -> None:
         f"{len(found)} erasure{'' if len(found) == 1 else 's'}, "
         f"{waiting} not yet confirmed by every kiosk"
     )
+
+
+# --------------------------------------------------------------------- supervisors
+def _accounts(config_path: str | None, database: str | None) -> tuple[CentralStore, Accounts]:
+    from datetime import timedelta
+
+    from central.store import CentralStore
+    from central.web.accounts import Accounts, LoginPolicy
+
+    config = _config(config_path, database=database)
+    store = CentralStore.open(config.database, clock_skew_seconds=config.clock_skew_seconds)
+    policy = LoginPolicy(
+        max_failed=config.web_max_failed_logins,
+        lockout=timedelta(minutes=config.web_lockout_minutes),
+    )
+    return store, Accounts(store, policy)
+
+
+def _stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def _password(password_file: str | None) -> str:
+    """The new password: the first line of --password-file (``-``: standard input), or
+    asked twice at the terminal."""
+    from central.web.passwords import check_password
+
+    if password_file is not None:
+        from clockface.errors import InputFileError
+
+        try:
+            if password_file == "-":
+                text = sys.stdin.readline()
+            else:
+                with open(password_file, encoding="utf-8") as handle:
+                    text = handle.readline()
+        except (OSError, UnicodeDecodeError) as err:
+            raise InputFileError(
+                f"cannot read the password file {password_file}: "
+                f"{getattr(err, 'strerror', None) or err}"
+            ) from None
+        return check_password(text.rstrip("\r\n"))
+    if not _stdin_is_terminal():
+        raise click.UsageError(
+            "no terminal to ask for the password: give --password-file FILE (- for stdin)"
+        )
+    password: str = click.prompt(
+        "Password", hide_input=True, confirmation_prompt="Repeat the password"
+    )
+    return check_password(password)
+
+
+_PASSWORD_FILE = click.option(
+    "--password-file",
+    metavar="FILE",
+    help="Read the password from the first line of FILE (- for standard input) instead "
+    "of asking twice at the terminal.",
+)
+
+
+@central.group()
+def supervisor() -> None:
+    """Supervisors' accounts for the web page (today's board and reports).
+
+    A supervisor signs in at the service's address (http://HOST:PORT/) with the name and
+    password given here. Passwords are at least 12 characters and stored as scrypt
+    hashes; wrong passwords lock an account for a while (web_max_failed_logins,
+    web_lockout_minutes). Every change and every sign-in is in the audit log.
+    """
+
+
+@supervisor.command("add")
+@_common
+@click.argument("name")
+@_PASSWORD_FILE
+def supervisor_add(
+    config_path: str | None, database: str | None, name: str, password_file: str | None
+) -> None:
+    """Add a supervisor account."""
+    from central.web.accounts import check_name
+
+    check_name(name)
+    password = _password(password_file)
+    store, accounts = _accounts(config_path, database)
+    with store:
+        accounts.add(name, password)
+    click.echo(f"supervisor {name!r} added")
+
+
+@supervisor.command("list")
+@_common
+def supervisor_list(config_path: str | None, database: str | None) -> None:
+    """List the supervisors: disabled, locked, failed sign-ins, last sign-in."""
+    from central.web.sessions import Sessions
+
+    store, accounts = _accounts(config_path, database)
+    with store:
+        found = accounts.supervisors()
+        now = store.now()
+        sessions = Sessions(store)
+        counts = {s.name: sessions.count(s.id) for s in found}
+    for s in found:
+        if s.disabled_utc is not None:
+            state = f"disabled {_when(s.disabled_utc)}"
+        elif s.locked(now):
+            state = f"LOCKED until {_when(s.locked_until_utc)}"
+        else:
+            state = "active"
+        click.echo(
+            f"{s.name:<24} {state:<32} failed sign-ins {s.failed_logins:<3} "
+            f"last sign-in {_when(s.last_login_utc):<20} sessions {counts[s.name]}"
+        )
+    click.echo(f"{len(found)} supervisor{'' if len(found) == 1 else 's'}")
+
+
+@supervisor.command("disable")
+@_common
+@click.argument("name")
+def supervisor_disable(config_path: str | None, database: str | None, name: str) -> None:
+    """Disable an account: it cannot sign in, and its sessions end now."""
+    store, accounts = _accounts(config_path, database)
+    with store:
+        accounts.disable(name)
+    click.echo(f"supervisor {name!r} disabled; signed out everywhere")
+
+
+@supervisor.command("enable")
+@_common
+@click.argument("name")
+def supervisor_enable(config_path: str | None, database: str | None, name: str) -> None:
+    """Enable an account again (this also lifts a lock-out)."""
+    store, accounts = _accounts(config_path, database)
+    with store:
+        accounts.enable(name)
+    click.echo(f"supervisor {name!r} enabled")
+
+
+@supervisor.command("set-password")
+@_common
+@click.argument("name")
+@_PASSWORD_FILE
+def supervisor_set_password(
+    config_path: str | None, database: str | None, name: str, password_file: str | None
+) -> None:
+    """Give an account a new password; its sessions end and a lock-out is lifted."""
+    password = _password(password_file)
+    store, accounts = _accounts(config_path, database)
+    with store:
+        accounts.set_password(name, password)
+    click.echo(f"supervisor {name!r}: new password set; signed out everywhere")
+
+
+@supervisor.command("sign-out")
+@_common
+@click.argument("name")
+def supervisor_sign_out(config_path: str | None, database: str | None, name: str) -> None:
+    """End every web session of a supervisor."""
+    store, accounts = _accounts(config_path, database)
+    with store:
+        count = accounts.sign_out(name)
+    click.echo(f"supervisor {name!r}: {count} session{'' if count == 1 else 's'} ended")

@@ -40,6 +40,12 @@ class CentralConfig:
     port: int = 8470
     clock_skew_seconds: float = 120.0
     max_body_bytes: int = MAX_BODY_BYTES
+    web_idle_minutes: int = 30
+    web_session_hours: int = 12
+    web_max_failed_logins: int = 5
+    web_lockout_minutes: int = 15
+    web_secure_cookies: bool = False
+    web_refresh_seconds: int = 60
 
     def __post_init__(self) -> None:
         if not isinstance(self.database, str) or not self.database.strip():
@@ -57,6 +63,24 @@ class CentralConfig:
                 f"max_body_bytes must be {MIN_BODY_BYTES} to {64 * 1024 * 1024}, "
                 f"not {self.max_body_bytes}"
             )
+        for name, lowest, highest in _WEB_LIMITS:
+            value = getattr(self, name)
+            if not lowest <= value <= highest:
+                raise ValueError(f"{name} must be {lowest} to {highest}, not {value}")
+        if self.web_idle_minutes > self.web_session_hours * 60:
+            raise ValueError(
+                f"web_idle_minutes ({self.web_idle_minutes}) must not exceed "
+                f"web_session_hours ({self.web_session_hours}) in minutes"
+            )
+
+
+_WEB_LIMITS = (
+    ("web_idle_minutes", 1, 24 * 60),
+    ("web_session_hours", 1, 7 * 24),
+    ("web_max_failed_logins", 1, 100),
+    ("web_lockout_minutes", 1, 24 * 60),
+    ("web_refresh_seconds", 10, 3600),
+)
 
 
 HELP: dict[str, str] = {
@@ -68,6 +92,15 @@ HELP: dict[str, str] = {
     "clock_skew_seconds": "a kiosk whose clock differs from the service's by more than "
     "this many seconds is flagged",
     "max_body_bytes": "request bodies larger than this are refused (413) before being read whole",
+    "web_idle_minutes": "the supervisors' web page: a session unused for this many minutes "
+    "ends (sign in again)",
+    "web_session_hours": "the supervisors' web page: a session ends this many hours after "
+    "sign-in, however busy",
+    "web_max_failed_logins": "this many wrong passwords in a row lock a supervisor's account",
+    "web_lockout_minutes": "how long a locked supervisor account stays locked",
+    "web_secure_cookies": "always mark the session cookie Secure (it is anyway on requests "
+    "that came over https); true behind a TLS proxy that does not say so",
+    "web_refresh_seconds": "how often today's board reloads itself in the browser",
 }
 
 _NAMES = tuple(f.name for f in dataclasses.fields(CentralConfig))
@@ -151,6 +184,8 @@ def _read_file(path: Path) -> dict[str, Any]:
 
 
 def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return repr(value)

@@ -41,7 +41,10 @@ these at the boundary, ``from err``.
     ├── ScreenError (OSError)              the kiosk screen's port in use, a bad address
     ├── ScheduleError (ValueError)         a schedule file or value that is malformed
     ├── ReportError (ValueError)           a report that cannot be made as asked
-    └── ReportOutputError (OSError)        a report file that cannot be written
+    ├── ReportOutputError (OSError)        a report file that cannot be written
+    ├── SupervisorError (ValueError)       a supervisor account change refused
+    │   └── SupervisorNotFoundError (LookupError)  no such supervisor
+    └── LoginRefusedError (PermissionError)  a sign-in to the web page refused
 """
 
 
@@ -220,3 +223,18 @@ class AdminApiError(ClockfaceError, RuntimeError):
 class AdminUnavailableError(AdminApiError, ConnectionError):
     """The central service could not be reached (connection refused, a timeout, a
     dropped connection) or answered 5xx: try again later, or check the URL."""
+
+
+# The supervisors' web page (central/web/): accounts and sign-in.
+class SupervisorError(ClockfaceError, ValueError):
+    """A supervisor account change refused: a bad name, a password too short, a name
+    already taken."""
+
+
+class SupervisorNotFoundError(SupervisorError, LookupError):
+    """A supervisor name the central service does not know."""
+
+
+class LoginRefusedError(ClockfaceError, PermissionError):
+    """A sign-in refused: a wrong name or password, a locked or disabled account. The
+    message says no more than that (which of them is in the audit log only)."""

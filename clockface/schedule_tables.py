@@ -74,6 +74,7 @@ def define(metadata: sa.MetaData) -> None:
         sa.CheckConstraint(
             "(person_id IS NULL) <> (team IS NULL)", name="shift_patterns_person_or_team"
         ),
+        sqlite_autoincrement=True,  # an id in the audit log never comes back for another
     )
     sa.Table(
         "days_off",
@@ -85,6 +86,7 @@ def define(metadata: sa.MetaData) -> None:
         sa.Column("note", sa.String(LABEL), nullable=False),
         sa.Column("created_utc", sa.String(TIME_TEXT), nullable=False),
         sa.CheckConstraint("first_day <= last_day", name="days_off_order"),
+        sqlite_autoincrement=True,
     )
 
 

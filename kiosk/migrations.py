@@ -268,7 +268,7 @@ _V3 = _statements(
     """,
     f"""
     CREATE TABLE shift_patterns (
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
         person_id TEXT CHECK (person_id IS NULL OR length(person_id) > 0),
         team TEXT CHECK (team IS NULL OR length(team) > 0),
         site TEXT NOT NULL REFERENCES schedule_sites (name),
@@ -290,7 +290,7 @@ _V3 = _statements(
     "CREATE INDEX shift_patterns_team ON shift_patterns (team)",
     f"""
     CREATE TABLE days_off (
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
         person_id TEXT NOT NULL CHECK (length(person_id) > 0),
         first_day TEXT NOT NULL CHECK (first_day GLOB {_D10}),
         last_day TEXT NOT NULL CHECK (last_day GLOB {_D10}),

@@ -363,6 +363,18 @@ def _day_off(field: _Fields) -> DayOff:
     return DayOff(field.text("person"), first, last, field.optional_text("note") or "")
 
 
+def shift_from_fields(fields: Mapping[str, Any], where: str) -> Shift:
+    """A shift from fields named as in a schedule file (person or team, site, days, start,
+    end, grace_late ... from, until): the same checks and messages as a file's entry
+    (``the new shift, start: '9am' is not a time HH:MM``)."""
+    return _shift(_Fields(where, fields))
+
+
+def day_off_from_fields(fields: Mapping[str, Any], where: str) -> DayOff:
+    """Days off from fields named as in a schedule file (person, from, until, note)."""
+    return _day_off(_Fields(where, fields))
+
+
 def _book(
     source: str, sites: list[Site], shifts: list[Shift], days_off: list[DayOff]
 ) -> ScheduleBook:

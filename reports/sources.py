@@ -1,41 +1,48 @@
-"""Where report input comes from: today a kiosk's own SQLite database.
+"""Where report input comes from: a kiosk's own SQLite database (here), or the central
+database (:mod:`reports.central_source`).
 
-The report logic never imports a store; this module is the one edge that does (lazily),
-turning a kiosk database's roster and event log into :class:`~reports.model.PersonInfo`
+The report logic never imports a store; the sources are the one edge that does (lazily),
+turning a database's roster and event log into :class:`~reports.model.PersonInfo`
 records and :class:`~reports.columns.EventColumns`.
 
 Events are read straight from the ``events`` table, and only those a report of the
 asked range can need (``utc >= ? AND utc < ?``: the table has an index on ``utc``, and
 times are fixed-width ISO text, so text order is time order). Two things make a year
-of events quick to read:
+of events quick to read, in both sources:
 
 - **A string per column, not a tuple per row.** The query returns each column as one
-  ``group_concat`` string (every aggregate of one query walks the same rows in the same
-  order, so the columns line up); Python splits it, or numpy reads it as bytes. Half a
-  million rows through the sqlite3 module one tuple at a time cost several times more.
+  aggregated string (``group_concat``; ``string_agg`` on PostgreSQL): the aggregates of
+  one query take the same rows in the same order, so the columns line up. Python splits
+  the strings, or numpy reads them as bytes (:func:`parse_aggregates`). Half a million
+  rows through the sqlite3 module one tuple at a time cost several times more.
 - **Details later.** Event id, time zone and kiosk are needed only for the few events a
-  report shows (anomalies, a shift someone opens): they are read afterwards, by
-  ``seq``, for just those events.
+  report shows (anomalies, a shift someone opens): they are read afterwards for just
+  those events (here by ``seq``).
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from clockface.errors import ReportError, StoreError
-from reports.columns import Detail, EventColumns, IntArray, parse_utc
+from clockface.values import iso_utc
+from reports.columns import BoolArray, Detail, EventColumns, EventDetails, IntArray, parse_utc
 from reports.compute import event_bounds
 from reports.model import PersonInfo, from_store_person, zone
 
-_SEPARATOR = "\x1f"  # ASCII unit separator: between the values of a text column
+SEPARATOR = "\x1f"
+"""ASCII unit separator: between the values of an aggregated text column."""
 _DETAIL_BATCH = 500  # seqs per detail query (SQLite allows 999 parameters at the least)
+
+SyncedArray = npt.NDArray[np.int8]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +51,84 @@ class ReportInput:
     events: EventColumns
 
 
+@dataclass(frozen=True, slots=True)
+class EventArrays:
+    """The columns every report reads, before they are joined to their details.
+
+    ``synced`` is 1 / 0 whether the kiosk clock was synchronised, -1 not known.
+    """
+
+    person_id: list[str]
+    inward: BoolArray
+    utc_us: IntArray
+    synced: SyncedArray
+
+    @classmethod
+    def empty(cls) -> EventArrays:
+        return cls(
+            [],
+            np.empty(0, dtype=np.bool_),
+            np.empty(0, dtype=np.int64),
+            np.empty(0, dtype=np.int8),
+        )
+
+    def __len__(self) -> int:
+        return len(self.person_id)
+
+    def columns(self, details: EventDetails) -> EventColumns:
+        return EventColumns(self.person_id, self.inward, self.utc_us, self.synced, details)
+
+
+def range_bounds(first: date | None, last: date | None) -> tuple[str, str] | None:
+    """The stored-time bounds (from, before) of the events a report of shift dates
+    ``first``..``last`` can need (:func:`~reports.compute.event_bounds`); None for
+    every event. Both dates or neither, else ReportError."""
+    if (first is None) != (last is None):
+        raise ReportError("give both first and last dates, or neither")
+    if first is None or last is None:
+        return None
+    lo, hi = event_bounds(first, last)
+    return iso_utc(lo), iso_utc(hi)
+
+
+def parse_aggregates(count: int, utc: str, flags: str, people: str) -> EventArrays | None:
+    """``count`` events from three aggregated strings: ``utc`` the stored times one after
+    another, ``flags`` one digit per event (1 for "in", plus 2 x clock_synced: 0, 1, or
+    2 for NULL), ``people`` the person ids joined by :data:`SEPARATOR`.
+
+    None when a person id holds the separator (the split does not give ``count`` ids):
+    read those events row by row instead (:func:`arrays_from_rows`).
+    """
+    person_ids = people.split(SEPARATOR)
+    if len(person_ids) != count:
+        return None
+    digit = np.frombuffer(flags.encode("ascii"), dtype=np.uint8) - np.uint8(ord("0"))
+    if len(digit) != count or (digit > 5).any():
+        raise ReportError("stored events have a direction or clock flag that is not valid")
+    synced = digit // 2
+    return EventArrays(
+        person_ids,
+        digit % 2 == 1,
+        parse_utc(utc, count),
+        np.where(synced == 2, -1, synced).astype(np.int8),
+    )
+
+
+def arrays_from_rows(rows: Iterable[tuple[str, object, str, object]]) -> EventArrays:
+    """Events from rows of (person id, inward, stored time, synced as 1, 0 or -1)."""
+    found = list(rows)
+    if not found:
+        return EventArrays.empty()
+    people, inward, utc, synced = zip(*found, strict=True)
+    return EventArrays(
+        list(people),
+        np.array([bool(i) for i in inward], dtype=np.bool_),
+        parse_utc("".join(utc), len(found)),
+        np.array([int(s) for s in synced], dtype=np.int8),
+    )
+
+
+# --------------------------------------------------------------------- the kiosk
 def read_kiosk_database(
     path: str | os.PathLike[str], first: date | None = None, last: date | None = None
 ) -> ReportInput:
@@ -62,16 +147,11 @@ def read_kiosk_database(
         raise ReportError(
             f"kiosk database {str(where)!r}: {what}; give the kiosk's database with --db"
         )
-    if (first is None) != (last is None):
-        raise ReportError("give both first and last dates, or neither")
+    bounds = range_bounds(first, last)
     # The store checks the file is a kiosk database and brings its schema up to date;
     # the events are then read on a second, read-only connection while it is open.
     with KioskStore.open(where) as store:
         people = tuple(from_store_person(p) for p in store.people())
-        bounds = None
-        if first is not None and last is not None:
-            lo, hi = event_bounds(first, last)
-            bounds = (_iso(lo), _iso(hi))
         events = _read_events(where, bounds)
     return ReportInput(people, events)
 
@@ -82,7 +162,7 @@ def _read_events(where: Path, bounds: tuple[str, str] | None) -> EventColumns:
         " group_concat((direction = 'in') + 2 * coalesce(clock_synced, 2), ''),"
         " group_concat(person_id, ?), group_concat(seq, ',') FROM events"
     )
-    params: list[str] = [_SEPARATOR]
+    params: list[str] = [SEPARATOR]
     with _connect(where) as conn:
         try:
             if bounds is not None:
@@ -92,20 +172,11 @@ def _read_events(where: Path, bounds: tuple[str, str] | None) -> EventColumns:
         except sqlite3.Error as err:
             raise StoreError(f"{where}: reading events failed: {err}") from err
     if not count:
-        return EventColumns([], [], [], [], _Details(where, np.empty(0, dtype=np.int64)))
-    person_ids = people.split(_SEPARATOR)
-    if len(person_ids) != count:  # a person id holding the separator: read row by row
+        return EventArrays.empty().columns(_Details(where, np.empty(0, dtype=np.int64)))
+    arrays = parse_aggregates(count, utc, flags, people)
+    if arrays is None:  # a person id holding the separator: read row by row
         return _read_rows(where, bounds)
-    # One digit per event: 1 for "in", plus 2 x clock_synced (0, 1, or 2 for NULL).
-    digit = np.frombuffer(flags.encode("ascii"), dtype=np.uint8) - ord("0")
-    synced = digit // 2
-    return EventColumns(
-        person_ids,
-        digit % 2 == 1,
-        parse_utc(utc, count),
-        np.where(synced == 2, -1, synced).astype(np.int8),
-        _Details(where, np.fromstring(seqs, dtype=np.int64, sep=",")),
-    )
+    return arrays.columns(_Details(where, np.fromstring(seqs, dtype=np.int64, sep=",")))
 
 
 def _read_rows(where: Path, bounds: tuple[str, str] | None) -> EventColumns:
@@ -117,14 +188,8 @@ def _read_rows(where: Path, bounds: tuple[str, str] | None) -> EventColumns:
             rows = conn.execute(sql, bounds or ()).fetchall()
         except sqlite3.Error as err:
             raise StoreError(f"{where}: reading events failed: {err}") from err
-    people, inward, utc, synced, seqs = zip(*rows, strict=True)
-    return EventColumns(
-        list(people),
-        inward,
-        parse_utc("".join(utc), len(rows)),
-        synced,
-        _Details(where, np.array(seqs, dtype=np.int64)),
-    )
+    arrays = arrays_from_rows(row[:4] for row in rows)
+    return arrays.columns(_Details(where, np.array([row[4] for row in rows], dtype=np.int64)))
 
 
 class _Details:
@@ -175,8 +240,3 @@ class _connect:
 
     def __exit__(self, *exc: object) -> None:
         self._conn.close()
-
-
-def _iso(moment: datetime) -> str:
-    """As the kiosk stores times: ``2024-05-01T07:57:03.120000Z``."""
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"

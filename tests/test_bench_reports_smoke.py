@@ -2,22 +2,44 @@
 
 from __future__ import annotations
 
+import os
+from argparse import Namespace
 from datetime import date
 from pathlib import Path
 
 import pytest
 
 from bench import reports
+from reports.model import AttendanceEvent
+from tests.postgres import REQUIRE_ENV, find_bin_dir
+
+DATABASES = ("sqlite", "central-sqlite", "central-postgresql")
+
+
+def _postgres_or_skip() -> None:
+    if find_bin_dir() is None:
+        reason = "PostgreSQL server binaries not found in /usr/lib/postgresql/*/bin"
+        if os.environ.get(REQUIRE_ENV) == "1":
+            pytest.fail(f"{reason}, and {REQUIRE_ENV}=1 requires them")
+        pytest.skip(reason)
 
 
 def test_reports_bench_runs_checks_and_prints_its_verdicts(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    argv = ["--people", "12", "--days", "60", "--month", "2024-02", "--rounds", "1"]
+    _postgres_or_skip()
+    argv = ["--people", "12", "--days", "60", "--month", "2024-02", "--rounds", "1",
+            "--databases", ",".join(DATABASES)]  # fmt: skip
     assert reports.main(argv) == 0
     out = capsys.readouterr().out
-    assert "sqlite  late, 2024-01-01 to 2024-02-29: both give the same" in out
-    assert "sqlite  summary, 2024-02: both give the same 12 rows" in out
+    lines = out.splitlines()
+    for name in DATABASES:
+        column = name.ljust(reports.NAME_WIDTH)
+        assert f"{column} late, 2024-01-01 to 2024-02-29: both give the same" in out
+        assert f"{column} summary, 2024-02: both give the same 12 rows" in out
+        # One row of the table per database and report.
+        assert sum(line.startswith(f"{column} late, ") and line.endswith("x") for line in lines)
+        assert f"{name} summary, 2024-02: under 2 s " in out
     for words in ("best of 1, seconds", "clockface", "baseline", "ratio", "under 2 s", "10x"):
         assert words in out
     assert out.rstrip().splitlines()[-1].startswith("targets ")
@@ -53,8 +75,6 @@ def test_reports_bench_refuses_bad_arguments(
 
 
 def test_reports_bench_database_is_one_kiosk_store_reads(tmp_path: Path) -> None:
-    from argparse import Namespace
-
     from kiosk.store import KioskStore
     from reports.model import from_store_event
 
@@ -68,5 +88,51 @@ def test_reports_bench_database_is_one_kiosk_store_reads(tmp_path: Path) -> None
         assert stored == list(scenario.events)
         one = scenario.events[0]
         assert source.events_between(one.person_id, one.utc, one.utc) == [one]
+    finally:
+        source.close()
+
+
+@pytest.mark.parametrize("name", ["central-sqlite", "central-postgresql"])
+def test_reports_bench_central_database_holds_what_ingest_would(name: str, tmp_path: Path) -> None:
+    """The bulk-inserted events are the rows the central store reads back, each in the
+    log of its site's kiosk, and the logs are complete."""
+    from central.store import CentralStore
+
+    if name == "central-postgresql":
+        _postgres_or_skip()
+    scenario = reports.make_scenario(8, date(2024, 3, 1), 10, seed=1)
+    source = reports.SOURCES[name](tmp_path, Namespace(person_index=True))
+    try:
+        source.fill(scenario)
+        assert isinstance(source, reports.CentralSource)
+        with CentralStore.open(source.database) as store:
+            stored, more = store.events(limit=10_000)
+            assert [p.person_id for p in store.people()] == [p.person_id for p in scenario.people]
+            kiosks = {k.name: k for k in store.kiosks()}
+        assert not more
+        doors = {"Europe/Berlin": "berlin-door", "America/Chicago": "chicago-door"}
+        as_read = [
+            AttendanceEvent(str(e.event_id), e.person_id, "in" if e.direction == "in" else "out",
+                            e.utc, e.tz, e.clock_synced, reports.KIOSK_ID)
+            for e in stored
+        ]  # fmt: skip
+        assert sorted(as_read, key=lambda e: e.event_id) == sorted(
+            scenario.events, key=lambda e: e.event_id
+        )
+        assert all(e.kiosk == doors[e.tz] for e in stored)
+        assert all(k.backlog == 0 for k in kiosks.values())
+        for door in doors.values():
+            seqs = sorted(e.seq for e in stored if e.kiosk == door)
+            assert seqs == list(range(1, len(seqs) + 1))
+        one = scenario.events[0]
+        [found] = source.events_between(one.person_id, one.utc, one.utc)
+        assert (found.event_id, found.utc, found.direction) == (
+            one.event_id,
+            one.utc,
+            one.direction,
+        )
+        assert found.kiosk_id == doors[one.tz]
+        read = source.read(date(2024, 3, 2), date(2024, 3, 8))
+        assert 0 < len(read.events) < len(scenario.events)
     finally:
         source.close()

@@ -163,15 +163,16 @@ def test_progress_bar_for_many_people(tmp_path: Path) -> None:
     assert len(rows) == PROGRESS_FROM + 5 and {r["absent"] for r in rows} == {"4"}
 
 
-def test_schedule_group(tmp_path: Path) -> None:
+def test_schedule_group(kiosk_db: Path) -> None:
     checked = CliRunner().invoke(schedule, ["check", SCHEDULES])
     assert checked.exit_code == 0, checked.output
     assert "site chicago: America/Chicago, 1 holiday" in checked.stdout
     assert "person dan: mon,tue,wed,thu,fri 10:00-18:00 at chicago" in checked.stdout
+    # Dan's team (days) comes from the roster; the schedules from the file.
     shown = CliRunner().invoke(
         schedule,
-        ["show", SCHEDULES, "--person", "dan", "--team", "days", "--from", "2024-07-01",
-         "--to", "2024-07-06"],
+        ["show", "--schedules", SCHEDULES, "--person", "dan", "--from", "2024-07-01",
+         "--to", "2024-07-06", "--db", str(kiosk_db)],
     )  # fmt: skip
     assert shown.exit_code == 0, shown.output
     lines = shown.stdout.splitlines()

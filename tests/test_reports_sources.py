@@ -166,3 +166,24 @@ def test_book_plans_over_a_range_are_its_day_by_day_plans() -> None:
     # Team mates without patterns of their own share one calendar, worked out once.
     one, two = PersonInfo("x1", "X1", "nights"), PersonInfo("x2", "X2", "nights")
     assert book.pattern_plans(one, first, last) is book.pattern_plans(two, first, last)
+
+
+def test_aggregated_columns_are_parsed_or_refused() -> None:
+    from reports.sources import SEPARATOR, parse_aggregates, range_bounds
+
+    times = ["2024-05-01T07:57:03.120000Z", "2024-05-01T16:02:00.000001Z"]
+    parsed = parse_aggregates(2, "".join(times), "34", SEPARATOR.join(["ada", "bob"]))
+    assert parsed is not None
+    assert parsed.person_id == ["ada", "bob"]
+    assert parsed.inward.tolist() == [True, False]
+    assert parsed.synced.tolist() == [1, -1]
+    assert parsed.utc_us.tolist() == [micros(datetime.fromisoformat(t)) for t in times]
+    # A person id holding the separator: the caller reads row by row instead.
+    assert parse_aggregates(2, "".join(times), "34", SEPARATOR.join(["a", "b", "c"])) is None
+    with pytest.raises(ReportError, match="not valid"):
+        parse_aggregates(2, "".join(times), "39", SEPARATOR.join(["ada", "bob"]))
+    assert range_bounds(None, None) is None
+    assert range_bounds(date(2024, 3, 1), date(2024, 3, 31)) == (
+        "2024-02-28T00:00:00.000000Z",
+        "2024-04-03T00:00:00.000000Z",
+    )

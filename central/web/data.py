@@ -1,0 +1,147 @@
+"""What the web page reads, and the one place it meets the report code's sources.
+
+Reports on the page are made exactly as ``clockface report KIND --central-db DB`` makes
+them: the people and events of the central database
+(:func:`reports.central_source.read_central_database`), the schedules stored in it
+(:meth:`reports.schedule_store.ScheduleStore.open_central` ``.book()``),
+:func:`reports.compute.compute_attendance` over the range with the same selection,
+:func:`reports.tables.build_report`; downloads are :func:`reports.exporters.render`'s
+bytes. Both sources take the database as text (a SQLite path or a postgresql:// URL):
+the service's own store hands over its engine's URL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+from clockface.errors import ReportError
+
+if TYPE_CHECKING:
+    from central.store import CentralStore
+    from central.web.board import Board
+    from reports.schedules import ScheduleBook
+    from reports.sources import ReportInput
+    from reports.tables import Report
+
+MAX_DAYS = 366
+"""The longest range a report on the page may cover, in days (inclusive)."""
+KINDS = ("late", "early", "absent", "hours", "summary", "anomalies")
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRequest:
+    """A report as the page's form asks for it (checked: see :func:`report_request`)."""
+
+    kind: str
+    first: date
+    last: date
+    person_id: str | None = None
+    team: str | None = None
+    site: str | None = None
+
+    def file_name(self, fmt: str) -> str:
+        """A download's name: only letters, digits, dashes and dots."""
+        return f"clockface-{self.kind}-{self.first}-to-{self.last}.{fmt}"
+
+
+def report_request(
+    kind: str | None,
+    first: str | None,
+    last: str | None,
+    person_id: str | None = None,
+    team: str | None = None,
+    site: str | None = None,
+) -> ReportRequest:
+    """The form's fields checked; ReportError with one line a supervisor can act on."""
+    if kind not in KINDS:
+        raise ReportError(f"choose a report: {', '.join(KINDS)}")
+    start, end = _date(first, "From"), _date(last, "To")
+    if end < start:
+        raise ReportError(f"the range runs backwards: To ({end}) is before From ({start})")
+    if (end - start).days + 1 > MAX_DAYS:
+        raise ReportError(
+            f"the range is {(end - start).days + 1} days long: ask for {MAX_DAYS} days at most"
+        )
+    return ReportRequest(kind, start, end, _blank(person_id), _blank(team), _blank(site))
+
+
+def database_of(store: CentralStore) -> str:
+    """The store's database as the report sources take it (never shown or logged)."""
+    return store.engine.url.render_as_string(hide_password=False)
+
+
+def schedules(store: CentralStore) -> ScheduleBook:
+    """The schedules stored in the central database."""
+    from reports.schedule_store import ScheduleStore
+
+    with ScheduleStore.open_central(database_of(store), actor="web", clock=store.now) as stored:
+        return stored.book()
+
+
+def report_input(store: CentralStore, first: date, last: date) -> ReportInput:
+    """The people, and the events a report of shifts ``first``..``last`` can need."""
+    from reports.central_source import read_central_database
+
+    return read_central_database(database_of(store), first, last)
+
+
+def make_report(store: CentralStore, request: ReportRequest) -> Report:
+    """The report as ``clockface report`` makes it from the central database."""
+    from reports.compute import Selection, compute_attendance
+    from reports.tables import build_report
+
+    book = _stored_schedules(store)
+    source = report_input(store, request.first, request.last)
+    attendance = compute_attendance(
+        source.events,
+        source.people,
+        book,
+        request.first,
+        request.last,
+        selection=Selection(person_id=request.person_id, team=request.team, site=request.site),
+    )
+    return build_report(request.kind, attendance)
+
+
+def render(report: Report, fmt: str) -> bytes:
+    from reports.exporters import render as export
+
+    return export(report, fmt)
+
+
+def today_board(store: CentralStore, now: datetime | None = None) -> Board:
+    """Today's board at ``now`` (default: the store's clock)."""
+    from central.web.board import build_board, days_needed
+
+    moment = store.now() if now is None else now
+    book = _stored_schedules(store)
+    first, last = days_needed(book, moment)
+    source = report_input(store, first, last)
+    return build_board(source.events, source.people, book, moment)
+
+
+def _stored_schedules(store: CentralStore) -> ScheduleBook:
+    book = schedules(store)
+    if not book.sites:
+        raise ReportError(
+            "no schedules are stored yet: an administrator adds them with "
+            "`clockface schedule import FILE --central-db DATABASE`"
+        )
+    return book
+
+
+def _date(text: str | None, label: str) -> date:
+    if not text:
+        raise ReportError(f"give the {label} date, YYYY-MM-DD")
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise ReportError(f"{label}: {text[:40]!r} is not a date YYYY-MM-DD") from None
+
+
+def _blank(text: str | None) -> str | None:
+    if text is None or not text.strip():
+        return None
+    return text.strip()

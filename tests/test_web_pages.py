@@ -1,0 +1,551 @@
+"""The supervisors' web page over a real uvicorn server on loopback, spoken to with httpx.
+
+Sign-in, sessions and refusals run on SQLite and PostgreSQL; the board and reports on
+SQLite, with the database filled through the real paths (sites, kiosk and people through
+the store, schedules through ScheduleStore, events posted by the kiosk API). The store's
+clock is a settable one: "now" is Monday 4 March 2024, 10:30 in Berlin.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from central.app import create_app
+from central.config import CentralConfig
+from central.store import CentralStore
+from central.web import data
+from central.web.accounts import Accounts
+from central.web.sessions import Sessions
+from tests.postgres import postgres_cluster, postgres_url  # noqa: F401
+
+NOW = datetime(2024, 3, 4, 9, 30, tzinfo=UTC)  # Monday, 10:30 in Berlin
+PASSWORD = "correct horse battery"
+EVIL = "<script>alert(1)</script>"
+SCHEDULES = """
+[sites.HQ]
+timezone = "Europe/Berlin"
+
+[[shifts]]
+team = "office"
+site = "HQ"
+days = "mon-fri"
+start = "09:00"
+end = "17:00"
+grace_late = 5
+grace_early = 5
+
+[[shifts]]
+team = "evening"
+site = "HQ"
+days = "mon-fri"
+start = "14:00"
+end = "22:00"
+grace_late = 5
+
+[[days_off]]
+person = "dan"
+from = 2024-03-04
+note = "leave"
+"""
+PEOPLE = (
+    ("ada", "Ada Lovelace", "office"),
+    ("bob", "Bob Baker", "office"),
+    ("carl", "Carl Chen", "office"),
+    ("dan", "Dan Day", "office"),
+    ("eve", EVIL, "office"),
+    ("fay", "Fay Field", "evening"),
+)
+# (person, direction, UTC time): Berlin is UTC+1 in March.
+EVENTS = (
+    ("ada", "in", "2024-03-01T08:12:00"),  # Friday: 12 minutes late
+    ("ada", "out", "2024-03-01T16:01:00"),
+    ("bob", "in", "2024-03-01T07:58:00"),
+    ("bob", "out", "2024-03-01T15:30:00"),  # 30 minutes early
+    ("ada", "in", "2024-03-04T07:55:00"),  # today: on time, then left
+    ("bob", "in", "2024-03-04T08:20:00"),  # today: 20 minutes late, in now
+    ("eve", "in", "2024-03-04T08:03:00"),  # on time (within the grace), in now
+    ("ada", "out", "2024-03-04T09:00:00"),
+)
+SECURITY_HEADERS = {
+    "cache-control": "no-store",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+    "x-content-type-options": "nosniff",
+}
+
+
+class Clock:
+    """A clock that stands still until moved."""
+
+    def __init__(self, now: datetime = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@contextmanager
+def serving(store: CentralStore, config: CentralConfig) -> Iterator[str]:
+    """A uvicorn server in a thread on a free loopback port; yields its base URL."""
+    app = create_app(store, config)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="critical", access_log=False, lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(20)
+        sock.close()
+
+
+@dataclass
+class Site:
+    """A running service over a store with a settable clock, and one supervisor."""
+
+    store: CentralStore
+    clock: Clock
+    base: str
+    database: str
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.base, timeout=30, follow_redirects=False)
+
+
+@contextmanager
+def running(database: str, config: CentralConfig | None = None) -> Iterator[Site]:
+    clock = Clock()
+    with (
+        CentralStore.open(database, actor="tests", clock=clock) as store,
+        serving(store, config or CentralConfig(database=database)) as base,
+    ):
+        Accounts(store).add("ada", PASSWORD)
+        yield Site(store, clock, base, database)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return str(tmp_path / "central.db")
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def site(database: str) -> Iterator[Site]:
+    with running(database) as s:
+        yield s
+
+
+@pytest.fixture
+def lite(tmp_path: Path) -> Iterator[Site]:
+    with running(str(tmp_path / "central.db")) as s:
+        yield s
+
+
+def fill(site: Site) -> None:
+    """Sites, a kiosk, people, schedules and the kiosk's events, by the real paths."""
+    from reports.schedule_files import parse_toml
+    from reports.schedule_store import ScheduleStore
+
+    store = site.store
+    store.add_site("HQ", "Europe/Berlin")
+    token = store.create_kiosk("door-1", "HQ").token
+    for pid, name, team in PEOPLE:
+        store.add_person(pid, name, team)
+    with ScheduleStore.open_central(data.database_of(store), actor="tests") as schedules:
+        schedules.import_book(parse_toml(SCHEDULES), replace=False)
+    post_events(site.base, token, EVENTS)
+
+
+def post_events(base: str, token: str, events: tuple[tuple[str, str, str], ...]) -> None:
+    """The events, replayed by a kiosk through ``POST /v1/events``."""
+    body: dict[str, Any] = {
+        "sent_utc": NOW.isoformat(),
+        "events": [
+            {
+                "event_id": str(uuid.uuid4()),
+                "log_id": "door-1-log",
+                "seq": seq,
+                "person_id": pid,
+                "direction": direction,
+                "utc": f"{at}Z",
+                "tz": "Europe/Berlin",
+                "distance": 0.3,
+                "margin": 0.2,
+                "frames": 3,
+                "software_version": "0.1.0",
+                "clock_synced": True,
+            }
+            for seq, (pid, direction, at) in enumerate(events, start=1)
+        ],
+    }
+    answer = httpx.post(
+        f"{base}/v1/events", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    )
+    assert answer.status_code == 200, answer.text
+    assert {r["status"] for r in answer.json()["results"]} == {"accepted"}
+
+
+def login_token(client: httpx.Client) -> str:
+    page = client.get("/login")
+    assert page.status_code == 200, page.text
+    found = re.search(r'name="login_token" value="([0-9a-f]{64})"', page.text)
+    assert found, page.text
+    return found.group(1)
+
+
+def sign_in(client: httpx.Client, name: str = "ada", password: str = PASSWORD) -> httpx.Response:
+    token = login_token(client)
+    return client.post("/login", data={"name": name, "password": password, "login_token": token})
+
+
+def csrf_of(page: httpx.Response) -> str:
+    found = re.search(r'name="csrf_token" value="([A-Za-z0-9_-]{43})"', page.text)
+    assert found, page.text
+    return found.group(1)
+
+
+def assert_secure(response: httpx.Response) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers.get(name) == value, (response.url, name, response.headers)
+    csp = response.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+    assert "script-src" not in csp and "'unsafe-inline'" not in csp
+
+
+def cookie_header(response: httpx.Response, name: str) -> str:
+    found = [v for v in response.headers.get_list("set-cookie") if v.startswith(f"{name}=")]
+    assert len(found) == 1, response.headers.get_list("set-cookie")
+    return found[0]
+
+
+def assert_to_login(response: httpx.Response) -> None:
+    assert response.status_code == 303, (response.status_code, response.text[:300])
+    assert response.headers["location"] == "/login"
+    assert_secure(response)
+
+
+# --------------------------------------------------------------------- sign-in
+def test_nothing_is_readable_without_a_session(lite: Site) -> None:
+    with lite.client() as client:
+        for path in (
+            "/",
+            "/report",
+            "/report?kind=late&from=2024-03-01&to=2024-03-04",
+            "/report/download?kind=late&from=2024-03-01&to=2024-03-04&format=csv",
+        ):
+            assert_to_login(client.get(path))
+        client.cookies.set("clockface_session", "x" * 43)
+        assert_to_login(client.get("/"))
+        page = client.get("/login")
+    assert page.status_code == 200 and "<form" in page.text and 'type="password"' in page.text
+    assert_secure(page)
+    cookie = cookie_header(page, "clockface_login").lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and "path=/login" in cookie
+    assert "secure" not in cookie
+    css = httpx.get(f"{lite.base}/web/web.css")
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    assert "openapi" not in css.text and "/login" not in httpx.get(f"{lite.base}/openapi.json").text
+
+
+def test_sign_in_a_page_and_sign_out(site: Site) -> None:
+    with site.client() as client:
+        signed = sign_in(client)
+        assert signed.status_code == 303 and signed.headers["location"] == "/", signed.text
+        assert_secure(signed)
+        cookie = cookie_header(signed, "clockface_session")
+        token = cookie.split(";")[0].split("=", 1)[1]
+        lowered = cookie.lower()
+        assert "httponly" in lowered and "samesite=strict" in lowered and "path=/" in lowered
+        assert "secure" not in lowered and len(token) == 43
+        assert client.get("/login").headers.get("location") == "/"  # signed in already
+        page = client.get("/report")
+        assert page.status_code == 200 and 'id="user">ada<' in page.text
+        assert_secure(page)
+        csrf = csrf_of(page)
+
+        refused = client.post("/logout", data={})
+        assert refused.status_code == 403 and "nothing was done" in refused.text
+        assert_secure(refused)
+        wrong = client.post("/logout", data={"csrf_token": "A" * 43})
+        assert wrong.status_code == 403
+        assert client.get("/report").status_code == 200  # still signed in
+
+        out = client.post("/logout", data={"csrf_token": csrf})
+        assert_to_login(out)
+        assert (
+            'clockface_session=""' in out.headers["set-cookie"]
+            or "Max-Age=0" in (out.headers["set-cookie"])
+        )
+        client.cookies.set("clockface_session", token)  # the old cookie is worth nothing now
+        assert_to_login(client.get("/report"))
+    actions = [(a.action, a.subject) for a in site.store.audit() if a.kind == "supervisor"]
+    assert actions[-2:] == [("login", "ada"), ("logout", "ada")]
+
+
+def test_wrong_passwords_and_the_lock_out(site: Site) -> None:
+    with site.client() as client:
+        for _ in range(5):
+            wrong = sign_in(client, password="not the password")
+            assert wrong.status_code == 401 and "Not signed in" in wrong.text
+            assert "clockface_session" not in wrong.headers.get("set-cookie", "")
+        locked = sign_in(client)  # the right password, but locked
+        assert locked.status_code == 401
+        unknown = sign_in(client, name="nobody")
+        assert unknown.status_code == 401
+        assert re.sub(r'value="[^"]*"', "", unknown.text) == re.sub(
+            r'value="[^"]*"', "", locked.text
+        ).replace('"ada"', '"nobody"')  # the same page whatever the reason
+        site.clock.advance(minutes=15)
+        assert sign_in(client).status_code == 303
+
+
+def test_the_sign_in_form_needs_its_own_token(lite: Site) -> None:
+    with lite.client() as client, lite.client() as other:
+        token = login_token(other)
+        no_cookie = client.post(
+            "/login", data={"name": "ada", "password": PASSWORD, "login_token": token}
+        )
+        assert no_cookie.status_code == 403 and "sign in again" in no_cookie.text
+        login_token(client)  # a cookie of its own, but the other's token
+        mixed = client.post(
+            "/login", data={"name": "ada", "password": PASSWORD, "login_token": token}
+        )
+        assert mixed.status_code == 403
+        nothing = client.post("/login", data={"name": "ada", "password": PASSWORD})
+        assert nothing.status_code == 403
+        as_json = client.post(
+            "/login", json={"name": "ada", "password": PASSWORD, "login_token": login_token(client)}
+        )
+        assert as_json.status_code == 403
+        assert "clockface_session" not in client.cookies
+        assert sign_in(client).status_code == 303  # and the real form works
+    failures = [a for a in lite.store.audit() if a.kind == "supervisor" and a.action == "login"]
+    assert len(failures) == 1  # refused forms never reach the password check
+
+
+@pytest.fixture
+def hourly(database: str) -> Iterator[Site]:
+    """A service whose sessions last an hour at most (web_session_hours = 1)."""
+    config = CentralConfig(database=database, web_session_hours=1, web_idle_minutes=20)
+    with running(database, config) as s:
+        yield s
+
+
+def test_sessions_expire_when_idle_and_at_the_end_of_their_lifetime(hourly: Site) -> None:
+    site = hourly
+    with site.client() as client:
+        assert sign_in(client).status_code == 303
+        site.clock.advance(minutes=19, seconds=59)
+        assert client.get("/report").status_code == 200
+        site.clock.advance(minutes=19, seconds=59)
+        assert client.get("/report").status_code == 200  # each request starts the idle time
+        site.clock.advance(minutes=20)
+        expired = client.get("/report")
+        assert_to_login(expired)
+        assert "clockface_session" in expired.headers.get("set-cookie", "")  # cleared
+
+        assert sign_in(client).status_code == 303
+        for _ in range(3):
+            site.clock.advance(minutes=19, seconds=59)
+            assert client.get("/report").status_code == 200
+        site.clock.advance(seconds=3)  # an hour after sign-in
+        assert_to_login(client.get("/report"))
+
+
+def test_a_disabled_account_is_signed_out_at_once(site: Site) -> None:
+    with site.client() as client:
+        assert sign_in(client).status_code == 303
+        assert client.get("/report").status_code == 200
+        Accounts(site.store).disable("ada")
+        assert_to_login(client.get("/report"))
+        assert sign_in(client).status_code == 401
+        Accounts(site.store).enable("ada")
+        assert sign_in(client).status_code == 303
+        ada = Accounts(site.store).get("ada")
+        assert Sessions(site.store).count(ada.id) == 1
+
+
+def test_the_cookie_is_secure_over_https_or_when_configured(tmp_path: Path) -> None:
+    with running(str(tmp_path / "a.db")) as plain, plain.client() as client:
+        # uvicorn believes X-Forwarded-Proto from a proxy on 127.0.0.1 (its default).
+        client.headers["X-Forwarded-Proto"] = "https"
+        page = client.get("/login")
+        assert "secure" in cookie_header(page, "clockface_login").lower()
+    config = CentralConfig(database=str(tmp_path / "b.db"), web_secure_cookies=True)
+    with running(config.database, config) as strict, strict.client() as client:
+        page = client.get("/login")
+        assert "secure" in cookie_header(page, "clockface_login").lower()
+        nonce = client.cookies["clockface_login"]
+        token = re.search(r'name="login_token" value="([0-9a-f]{64})"', page.text)
+        assert token
+        # httpx keeps a Secure cookie from plain http: send it back by hand.
+        signed = httpx.post(
+            f"{strict.base}/login",
+            data={"name": "ada", "password": PASSWORD, "login_token": token.group(1)},
+            headers={"Cookie": f"clockface_login={nonce}"},
+        )
+        assert signed.status_code == 303
+        assert "secure" in cookie_header(signed, "clockface_session").lower()
+
+
+# --------------------------------------------------------------------- the board
+def test_todays_board_shows_who_is_in_late_not_arrived_and_off(lite: Site) -> None:
+    fill(lite)
+    with lite.client() as client:
+        assert sign_in(client).status_code == 303
+        page = client.get("/")
+    assert page.status_code == 200, page.text
+    assert_secure(page)
+    text = page.text
+    assert EVIL not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert '<meta http-equiv="refresh" content="60">' in text
+    assert "Monday 2024-03-04, 10:30 (Europe/Berlin)" in text
+
+    def people(kind: str) -> list[str]:
+        table = re.search(rf'<table class="{kind}">(.*?)</table>', text, re.S)
+        return re.findall(r'data-person="([^"]+)"', table.group(1)) if table else []
+
+    assert people("in-now") == ["eve", "bob"]  # by name: "<" before "B"
+    assert people("late") == ["bob"]
+    assert people("not-arrived") == ["carl"]
+    assert people("expected") == ["fay"]
+    assert people("off") == ["dan"]
+    late = re.search(r'<tr data-person="bob">(.*?)</tr>', text.split('class="late"')[1], re.S)
+    assert (
+        late
+        and "<td>10:20</td>" not in late.group(1)
+        and '<td class="num">20</td>' in (late.group(1))
+    )
+    assert "<td>09:20</td>" in late.group(1)  # arrived 09:20 local
+    assert "5 scheduled, 2 in now, 1 late, 1 not arrived, 1 off" in text
+
+
+def test_the_board_agrees_with_the_late_report_for_today(lite: Site) -> None:
+    fill(lite)
+    board = data.today_board(lite.store)
+    (hq,) = board.sites
+    made = data.make_report(lite.store, data.report_request("late", "2024-03-04", "2024-03-04"))
+    assert [(a.person.person_id, a.late_minutes) for a in hq.late] == [
+        (r[1], r[-1]) for r in made.table.rows
+    ]
+    absent = data.make_report(lite.store, data.report_request("absent", "2024-03-04", "2024-03-04"))
+    assert {r[1] for r in absent.table.rows} == {"carl", "fay"}  # fay: not yet, but no arrival
+    lite.clock.advance(hours=4)  # 14:30: fay is now late to arrive
+    later = data.today_board(lite.store)
+    assert [w.person.person_id for w in later.sites[0].not_arrived] == ["carl", "fay"]
+
+
+def test_the_board_without_schedules_says_so(lite: Site) -> None:
+    with lite.client() as client:
+        assert sign_in(client).status_code == 303
+        page = client.get("/")
+    assert page.status_code == 200 and "No schedules are stored yet" in page.text
+
+
+# --------------------------------------------------------------------- reports
+def test_a_report_page_and_its_downloads(lite: Site) -> None:
+    from openpyxl import load_workbook
+
+    fill(lite)
+    query = {"kind": "late", "from": "2024-02-26", "to": "2024-03-04"}
+    expected = data.make_report(lite.store, data.report_request("late", "2024-02-26", "2024-03-04"))
+    assert [(r[0], r[1], r[-1]) for r in expected.table.rows] == [
+        (date(2024, 3, 1), "ada", 12),
+        (date(2024, 3, 4), "bob", 20),
+    ]
+    with lite.client() as client:
+        assert sign_in(client).status_code == 303
+        page = client.get("/report", params=query)
+        assert page.status_code == 200, page.text
+        assert_secure(page)
+        table = page.text.split('id="report"')[1].split("</table>")[0]
+        rows = re.findall(r"<tr>(.*?)</tr>", table.split("<tbody>")[1])
+        assert len(rows) == 2 and "ada" in rows[0] and "bob" in rows[1]
+        assert 'id="download-csv"' in page.text and 'id="download-xlsx"' in page.text
+
+        csv = client.get("/report/download", params={**query, "format": "csv"})
+        assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+        assert csv.headers["content-disposition"] == (
+            'attachment; filename="clockface-late-2024-02-26-to-2024-03-04.csv"'
+        )
+        assert_secure(csv)
+        assert csv.content == data.render(expected, "csv")
+
+        xlsx = client.get("/report/download", params={**query, "format": "xlsx"})
+        assert xlsx.status_code == 200 and xlsx.headers["content-disposition"].endswith('.xlsx"')
+        ours = load_workbook(io.BytesIO(xlsx.content))
+        theirs = load_workbook(io.BytesIO(data.render(expected, "xlsx")))
+        assert ours.sheetnames == theirs.sheetnames
+        for name in ours.sheetnames:
+            assert [list(r) for r in ours[name].iter_rows(values_only=True)] == [
+                list(r) for r in theirs[name].iter_rows(values_only=True)
+            ]
+
+        one = client.get("/report/download", params={**query, "person": "bob", "format": "csv"})
+        assert one.text.count("\n") == 2 and "bob" in one.text  # header and bob's row
+
+        summary = client.get("/report", params={**query, "kind": "summary"})
+        assert summary.status_code == 200
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in summary.text and EVIL not in summary.text
+
+
+BAD_REQUESTS = (
+    ({"kind": "late", "from": "2024-13-01", "to": "2024-03-04"}, "is not a date"),
+    ({"kind": "late", "from": "yesterday", "to": "2024-03-04"}, "is not a date"),
+    ({"kind": "late", "from": "2024-03-04", "to": "2024-03-01"}, "runs backwards"),
+    ({"kind": "late", "from": "2023-01-01", "to": "2024-01-02"}, "366 days at most"),
+    ({"kind": "nonsense", "from": "2024-03-01", "to": "2024-03-04"}, "choose a report"),
+    ({"kind": "late", "to": "2024-03-04"}, "give the from date"),
+)
+
+
+def test_bad_report_requests_are_a_message_with_400(lite: Site) -> None:
+    fill(lite)
+    with lite.client() as client:
+        assert sign_in(client).status_code == 303
+        for params, words in BAD_REQUESTS:
+            page = client.get("/report", params=params)
+            assert page.status_code == 400 and words in page.text.lower(), page.text
+            assert 'role="alert"' in page.text and "Traceback" not in page.text
+            assert_secure(page)
+            download = client.get("/report/download", params={**params, "format": "csv"})
+            assert download.status_code == 400 and words in download.text.lower()
+            assert "content-disposition" not in download.headers
+        fmt = client.get(
+            "/report/download",
+            params={"kind": "late", "from": "2024-03-01", "to": "2024-03-04", "format": "pdf"},
+        )
+        assert fmt.status_code == 400 and "csv or xlsx" in fmt.text
+        year = client.get(
+            "/report", params={"kind": "late", "from": "2023-03-05", "to": "2024-03-04"}
+        )
+        assert year.status_code == 200, year.text  # 366 days, 29 February included
