@@ -30,23 +30,13 @@ from hardware.feedback import Greeting
 from hardware.sources import FakeSource
 from kiosk.screen import Screen
 from recognition.faces import Box
+from tests.chromium import chromium
 from tests.shared_faces import faces_dir
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
-CI = os.environ.get("CLOCKFACE_REQUIRE_POSTGRES") == "1"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 pytestmark = pytest.mark.slow
@@ -54,19 +44,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.is_file():
-        if CI:
-            pytest.fail(f"{CHROMIUM} is missing: CI must install it (apt-get install chromium)")
-        pytest.skip(f"{CHROMIUM} is not installed here (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        # Playwright gives the browser a fresh temporary profile (--user-data-dir).
-        found = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield found
-        finally:
-            found.close()
+    with chromium() as found:
+        yield found
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ import pytest
 
 from central.config import CentralConfig
 from central.store import CentralStore
+from tests.chromium import chromium
 from tests.test_web_pages import (
     EVENTS,
     EVIL,
@@ -43,17 +44,6 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
-CI = os.environ.get("CLOCKFACE_REQUIRE_POSTGRES") == "1"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 FIRST, LAST = "2024-02-26", "2024-03-04"
 
 pytestmark = pytest.mark.slow
@@ -61,19 +51,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.is_file():
-        if CI:
-            pytest.fail(f"{CHROMIUM} is missing: CI must install it (apt-get install chromium)")
-        pytest.skip(f"{CHROMIUM} is not installed here (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        # Playwright gives the browser a fresh temporary profile (--user-data-dir).
-        found = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield found
-        finally:
-            found.close()
+    with chromium() as found:
+        yield found
 
 
 @pytest.fixture
