@@ -26,7 +26,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
@@ -109,6 +109,12 @@ class KioskOut(_Model):
     clock_flagged: bool
     gallery_version: int | None
     backlog: int = Field(description="events sent past a gap: max seq minus contiguous seq")
+    chain_state: Literal["none", "verified", "unchained", "broken"] = Field(
+        description="the kiosk's event chain: none (no events yet), verified, unchained "
+        "(events came without a chain) or broken (an event does not follow from the one "
+        "before it: edited, inserted or deleted)"
+    )
+    chain_break_seq: int | None = Field(description="the first seq whose chain fails")
 
 
 class KioskToken(_Model):
@@ -700,6 +706,8 @@ def _kiosk_out(k: KioskInfo) -> KioskOut:
         clock_flagged=k.clock_flagged,
         gallery_version=k.gallery_version,
         backlog=k.backlog,
+        chain_state=k.chain_state,
+        chain_break_seq=k.chain_break_seq,
     )
 
 

@@ -208,7 +208,7 @@ def kiosk_add(config_path: str | None, database: str | None, name: str, site_nam
 @kiosk.command("list")
 @_common
 def kiosk_list(config_path: str | None, database: str | None) -> None:
-    """List the kiosks: site, last contact, backlog, clock, revoked."""
+    """List the kiosks: site, last contact, backlog, clock, event chain, revoked."""
     with _open(config_path, database) as store:
         found = store.kiosks()
     for k in found:
@@ -220,7 +220,7 @@ def kiosk_list(config_path: str | None, database: str | None) -> None:
         state = f"revoked {_when(k.revoked_utc)}" if k.revoked else "active"
         click.echo(
             f"{k.name:<20} {k.site:<16} last seen {_when(k.last_seen_utc):<20} "
-            f"backlog {k.backlog:<6} {clock:<28} {state}"
+            f"backlog {k.backlog:<6} {clock:<28} chain {k.chain_text:<24} {state}"
         )
     click.echo(f"{len(found)} kiosk{'' if len(found) == 1 else 's'}")
 

@@ -2,7 +2,8 @@
 
 Counters of this process (events accepted, duplicates, conflicts, ingest batches) and
 gauges read from the database when scraped (per kiosk: last contact, backlog, clock
-skew and flag; the roster version). Kiosks are named; people never are.
+skew and flag, the tamper-evident chain's state; the roster version). Kiosks are named;
+people never are.
 """
 
 from __future__ import annotations
@@ -95,6 +96,21 @@ def _kiosk_gauges(kiosks: Iterable[KioskInfo]) -> list[str]:
         "clockface_kiosk_roster_version",
         "The roster version the kiosk last reported holding.",
         [(k.name, k.gallery_version) for k in live if k.gallery_version is not None],
+    )
+    out += _gauge(
+        "clockface_kiosk_chain_break",
+        "1 when an event of the kiosk's log does not follow its tamper-evident chain.",
+        [(k.name, int(k.chain_state == "broken")) for k in live],
+    )
+    out += _gauge(
+        "clockface_kiosk_chain_break_seq",
+        "The first seq where the kiosk's chain breaks (the lowest over its logs).",
+        [(k.name, k.chain_break_seq) for k in live if k.chain_break_seq is not None],
+    )
+    out += _gauge(
+        "clockface_kiosk_chain_unchained",
+        "1 when the kiosk sent events without a chain: its log cannot be verified.",
+        [(k.name, int(k.unchained_seq is not None)) for k in live],
     )
     return out
 

@@ -48,6 +48,20 @@ Version 2 (schedules and the supervisors' web page):
 - ``web_sessions``: signed-in browsers, by the SHA-256 of the session cookie (never the
   cookie itself), with the form token that guards their POSTs, when they were last seen
   and when they expire at the latest.
+
+Version 3 (the kiosk logs' tamper-evident chain, :mod:`clockface.chain`):
+
+- ``events.chain``: the chain value the kiosk sent with the event (NULL: it sent none),
+  ``events.recorded_kiosk_id``: the kiosk database's own id, which the chain covers (the
+  event belongs to ``events.kiosk_id``, the kiosk of the token, whatever it says).
+- ``kiosk_logs.chain_seq``: every event of the log up to this seq has had its chain
+  checked (it follows ``contiguous_seq``); ``chain_head``: the chain of event
+  ``chain_seq`` (NULL there: unknown, the event came without one);
+  ``chain_break_seq``: the first seq whose chain does not follow from the event before
+  it and the event itself (NULL: none); ``unchained_seq``: the first seq that came with
+  no chain (NULL: none). A break is kept, never cleared: it is evidence.
+- Events stored before version 3 have no chain: a log that held some is marked unchained
+  from seq 1 (checked as far as ``contiguous_seq``), so it never reads "verified".
 """
 
 from __future__ import annotations
@@ -64,6 +78,7 @@ MIGRATIONS_TABLE = "central_migrations"
 # pg_advisory_xact_lock key: "CLKC" (clockface central), so two servers migrate once.
 ADVISORY_LOCK_KEY = 0x434C4B43
 TIME_TEXT = 27  # len("2024-05-01T07:57:03.120000Z")
+CHAIN_TEXT = 64  # clockface.chain: SHA-256 as lowercase hex
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,9 +305,39 @@ def _v2(conn: sa.Connection) -> None:
         metadata.tables[name].create(conn)
 
 
+def _v3_columns(metadata: sa.MetaData) -> None:
+    """Version 3's new columns, added to version 1's tables on ``metadata``."""
+    events, logs = metadata.tables["events"], metadata.tables["kiosk_logs"]
+    events.append_column(sa.Column("chain", sa.String(CHAIN_TEXT), nullable=True))
+    events.append_column(sa.Column("recorded_kiosk_id", sa.String(200), nullable=True))
+    logs.append_column(
+        sa.Column("chain_seq", sa.BigInteger, nullable=False, server_default=sa.text("0"))
+    )
+    logs.append_column(sa.Column("chain_head", sa.String(CHAIN_TEXT), nullable=True))
+    logs.append_column(sa.Column("chain_break_seq", sa.BigInteger, nullable=True))
+    logs.append_column(sa.Column("unchained_seq", sa.BigInteger, nullable=True))
+
+
+def _v3(conn: sa.Connection) -> None:
+    for statement in (
+        f"ALTER TABLE events ADD COLUMN chain VARCHAR({CHAIN_TEXT})",
+        "ALTER TABLE events ADD COLUMN recorded_kiosk_id VARCHAR(200)",
+        "ALTER TABLE kiosk_logs ADD COLUMN chain_seq BIGINT NOT NULL DEFAULT 0",
+        f"ALTER TABLE kiosk_logs ADD COLUMN chain_head VARCHAR({CHAIN_TEXT})",
+        "ALTER TABLE kiosk_logs ADD COLUMN chain_break_seq BIGINT",
+        "ALTER TABLE kiosk_logs ADD COLUMN unchained_seq BIGINT",
+        # Events held before version 3 came without a chain: such a log is unchained
+        # from seq 1, and checked (as far as it can be) up to its contiguous seq.
+        "UPDATE kiosk_logs SET chain_seq = contiguous_seq, unchained_seq = 1"
+        " WHERE contiguous_seq > 0",
+    ):
+        conn.execute(sa.text(statement))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "sites, kiosks, tokens, roster, erasures, events, audit", _v1),
     Migration(2, "schedules, supervisors, web sessions", _v2),
+    Migration(3, "the kiosk logs' tamper-evident chain: events.chain, kiosk_logs.chain_*", _v3),
 )
 
 
@@ -301,6 +346,7 @@ def current_tables() -> sa.MetaData:
     metadata = sa.MetaData()
     _v1_tables(metadata)
     _v2_tables(metadata)
+    _v3_columns(metadata)
     return metadata
 
 

@@ -20,6 +20,13 @@ PostgreSQL (``postgresql+psycopg://...``, or ``postgresql://...``, rewritten). S
   identical) or ``conflict`` (it differs, or another event holds its log+seq; nothing
   stored). Each kiosk log's ``contiguous_seq`` then advances as far as the seqs held
   are contiguous, and is the answer's ``high_water_seq``.
+- **The chain** (:mod:`clockface.chain`). As a log's events become contiguous, each
+  one's chain is recomputed from the one before it and compared with the chain the
+  kiosk sent (from the batch itself, or read back when events came out of order). The
+  first seq where it fails (``chain_break_seq``) and the first that came without a
+  chain (``unchained_seq``) are kept in ``kiosk_logs``, a break is audited; neither
+  stops ingest: the events are evidence. :meth:`CentralStore.chain_logs` and
+  ``KioskInfo.chain_state`` report it.
 - **Roster methods** as :class:`kiosk.store.Roster` (same signatures, errors and return
   types), so enrollment can run against the central database; ``remove_person`` is an
   erasure that reaches every kiosk.
@@ -58,6 +65,7 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from central import migrations, tokens
+from clockface import chain
 from clockface.errors import (
     AuthenticationError,
     CentralConflictError,
@@ -93,6 +101,7 @@ from sync.protocol import (
 
 FloatArray = npt.NDArray[np.float32]
 AuditKind = Literal["person", "site", "kiosk", "admin", "ingest"]
+ChainState = Literal["none", "verified", "unchained", "broken"]
 
 DEFAULT_BUSY_TIMEOUT_S = 5.0
 DEFAULT_CLOCK_SKEW_SECONDS = 120.0
@@ -126,10 +135,47 @@ class KioskInfo:
     clock_flagged: bool
     gallery_version: int | None
     backlog: int
+    chain_state: ChainState = "none"
+    chain_break_seq: int | None = None  # the lowest over the kiosk's logs
+    unchained_seq: int | None = None  # the lowest over the kiosk's logs
 
     @property
     def revoked(self) -> bool:
         return self.revoked_utc is not None
+
+    @property
+    def chain_text(self) -> str:
+        """The chain's state in a few words, for ``central kiosk list``."""
+        return _chain_text(self.chain_state, self.chain_break_seq, self.unchained_seq, None)
+
+
+@dataclass(frozen=True, slots=True)
+class LogChain:
+    """How one kiosk log's tamper-evident chain (:mod:`clockface.chain`) checks out.
+
+    ``chain_seq``: every event up to this seq has had its chain checked (the service
+    checks as events become contiguous, so it follows ``contiguous_seq``).
+    ``chain_break_seq``: the first seq whose chain does not follow from the event before
+    it and the event itself: that event, or one before it, differs from what the kiosk
+    chained. ``unchained_seq``: the first seq that came without a chain (the events after
+    it can be checked only from the next chained one on). Both are kept for good.
+    """
+
+    kiosk: str
+    log_id: str
+    contiguous_seq: int
+    max_seq: int
+    chain_seq: int
+    chain_break_seq: int | None
+    unchained_seq: int | None
+
+    @property
+    def state(self) -> ChainState:
+        return _chain_state(self.chain_seq, self.chain_break_seq, self.unchained_seq)
+
+    def describe(self) -> str:
+        """The state in a few words: "verified through seq 120", "BROKEN at seq 57"."""
+        return _chain_text(self.state, self.chain_break_seq, self.unchained_seq, self.chain_seq)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +252,8 @@ class StoredEvent:
     software_version: str
     clock_synced: bool | None
     received_utc: datetime
+    chain: str | None = None  # as the kiosk sent it; None: it sent none
+    recorded_kiosk_id: str | None = None  # the kiosk database's own id (chained)
 
 
 @dataclass(frozen=True, slots=True)
@@ -703,7 +751,9 @@ class CentralStore:
         flagged = abs(skew) > self._skew_bound
         wire = batch.events
         for event in wire:
-            if "\x00" in event.log_id + event.person_id + event.software_version:
+            if "\x00" in event.log_id + event.person_id + event.software_version + (
+                event.kiosk_id or ""
+            ):
                 raise CentralValueError(
                     f"event {event.event_id}: text must not contain NUL characters; "
                     "nothing was stored"
@@ -752,7 +802,8 @@ class CentralStore:
                 }
                 for i in undecided:
                     mine = _content(_event_row(wire[i], kiosk_id, now))
-                    status[i] = "duplicate" if stored.get(wire[i].event_id) == mine else "conflict"
+                    same = _same_event(stored.get(wire[i].event_id), mine)
+                    status[i] = "duplicate" if same else "conflict"
             high_water: dict[str, int] = {}
             for log in log_ids:
                 if log in foreign:
@@ -775,11 +826,15 @@ class CentralStore:
                 else:
                     contiguous = self._advance(conn, log, int(old.contiguous_seq))
                 top = max([int(old.max_seq), contiguous, *accepted])
-                conn.execute(
-                    sa.update(logs)
-                    .where(logs.c.log_id == log)
-                    .values(contiguous_seq=contiguous, max_seq=top)
-                )
+                values: dict[str, Any] = {"contiguous_seq": contiguous, "max_seq": top}
+                if contiguous > old.chain_seq:
+                    sent = {
+                        row["seq"]: row
+                        for row in rows
+                        if row["log_id"] == log and row["event_id"] in inserted
+                    }
+                    values |= self._check_chain(conn, old, contiguous, sent, kiosk_name, now)
+                conn.execute(sa.update(logs).where(logs.c.log_id == log).values(**values))
                 high_water[log] = contiguous
             conn.execute(
                 sa.update(kiosks)
@@ -821,6 +876,76 @@ class CentralStore:
         if row.revoked_utc is not None:
             raise CentralValueError(f"kiosk {kiosk!r} is revoked")
         return int(row.id), kiosk
+
+    def _check_chain(
+        self,
+        conn: sa.Connection,
+        log: Any,
+        through: int,
+        sent: Mapping[int, Mapping[str, Any]],
+        kiosk_name: str,
+        now: str,
+    ) -> dict[str, Any]:
+        """Check the chain of the log's events after ``log.chain_seq`` up to ``through``
+        (all held); returns the ``kiosk_logs`` values to set. The first break and the
+        first unchained event are kept, a break audited too; neither stops ingest."""
+        after = int(log.chain_seq)
+        previous: str | None = chain.genesis(log.log_id) if after == 0 else log.chain_head
+        broken = None if log.chain_break_seq is None else int(log.chain_break_seq)
+        unchained = None if log.unchained_seq is None else int(log.unchained_seq)
+        first_break: int | None = None
+        first_unchained: int | None = None
+        for seq, fields, claimed in self._chain_events(conn, log.log_id, after, through, sent):
+            if claimed is None:
+                if unchained is None and first_unchained is None:
+                    first_unchained = seq
+            elif previous is not None and broken is None and first_break is None:
+                try:
+                    expected = None if fields is None else chain.link(previous, fields)
+                except ValueError:
+                    expected = None
+                if expected != claimed:
+                    first_break = seq
+            previous = claimed
+        values: dict[str, Any] = {"chain_seq": through, "chain_head": previous}
+        if first_unchained is not None:
+            values["unchained_seq"] = first_unchained
+        if first_break is not None:
+            values["chain_break_seq"] = first_break
+            detail = f"log {log.log_id}: the chain breaks at seq {first_break}"
+            self._audit(conn, "ingest", "chain_break", kiosk_name, detail, now)
+        return values
+
+    def _chain_events(
+        self,
+        conn: sa.Connection,
+        log_id: str,
+        after: int,
+        through: int,
+        sent: Mapping[int, Mapping[str, Any]],
+    ) -> Iterator[tuple[int, chain.EventFields | None, str | None]]:
+        """The log's events after seq ``after`` up to ``through``, in seq order, as
+        (seq, chained fields, chain sent): from the batch just sent when it holds them all
+        (the usual case), else read back. Fields are None when they cannot be chained
+        (no ``kiosk_id`` came with the chain)."""
+        if sum(1 for seq in sent if after < seq <= through) == through - after:
+            for seq in range(after + 1, through + 1):
+                row = sent[seq]
+                yield seq, _chained_fields(row), row["chain"]
+            return
+        events = self._t["events"]
+        while after < through:
+            rows = conn.execute(
+                sa.select(events)
+                .where(events.c.log_id == log_id, events.c.seq > after, events.c.seq <= through)
+                .order_by(events.c.seq)
+                .limit(_SEQ_CHUNK)
+            ).all()
+            for r in rows:
+                yield int(r.seq), _chained_fields(r._mapping), r.chain
+            if not rows:
+                return
+            after = int(rows[-1].seq)
 
     def _advance(self, conn: sa.Connection, log_id: str, contiguous: int) -> int:
         """The highest seq up to which every event of the log is held, from ``contiguous``."""
@@ -893,10 +1018,41 @@ class CentralStore:
                 software_version=r.software_version,
                 clock_synced=r.clock_synced,
                 received_utc=_parse(r.received_utc),
+                chain=r.chain,
+                recorded_kiosk_id=r.recorded_kiosk_id,
             )
             for r in rows[:limit]
         ]
         return found, len(rows) > limit
+
+    def chain_logs(self, kiosk: str | None = None) -> list[LogChain]:
+        """Every kiosk log's chain state (of one kiosk, if named), by kiosk then log id.
+
+        :attr:`KioskInfo.chain_state` sums it up per kiosk (``kiosks()``)."""
+        logs, kiosks = self._t["kiosk_logs"], self._t["kiosks"]
+        query = sa.select(logs, kiosks.c.name.label("kiosk_name")).join(
+            kiosks, kiosks.c.id == logs.c.kiosk_id
+        )
+        with self._read("reading the kiosk logs") as conn:
+            if kiosk is not None:
+                kiosk = _known_name(kiosk, "kiosk")
+                known = conn.execute(sa.select(kiosks.c.id).where(kiosks.c.name == kiosk)).first()
+                if known is None:
+                    raise CentralNotFoundError(f"no kiosk {kiosk!r}")
+                query = query.where(kiosks.c.name == kiosk)
+            rows = conn.execute(query.order_by(kiosks.c.name, logs.c.log_id)).all()
+        return [
+            LogChain(
+                kiosk=r.kiosk_name,
+                log_id=r.log_id,
+                contiguous_seq=int(r.contiguous_seq),
+                max_seq=int(r.max_seq),
+                chain_seq=int(r.chain_seq),
+                chain_break_seq=_opt_int(r.chain_break_seq),
+                unchained_seq=_opt_int(r.unchained_seq),
+            )
+            for r in rows
+        ]
 
     def event_count(self) -> int:
         with self._read("counting events") as conn:
@@ -1595,14 +1751,25 @@ class CentralStore:
 
     def _kiosk_infos(self, conn: sa.Connection, name: str | None = None) -> list[KioskInfo]:
         kiosks, sites, logs = self._t["kiosks"], self._t["sites"], self._t["kiosk_logs"]
-        backlog = (
-            sa.select(sa.func.coalesce(sa.func.sum(logs.c.max_seq - logs.c.contiguous_seq), 0))
-            .where(logs.c.kiosk_id == kiosks.c.id)
-            .scalar_subquery()
-        )
-        query = sa.select(kiosks, sites.c.name.label("site_name"), backlog.label("backlog")).join(
-            sites, sites.c.id == kiosks.c.site_id
-        )
+
+        def over_logs(value: sa.ColumnElement[Any], label: str) -> sa.Label[Any]:
+            return (
+                sa.select(value)
+                .where(logs.c.kiosk_id == kiosks.c.id)
+                .scalar_subquery()
+                .label(label)
+            )
+
+        query = sa.select(
+            kiosks,
+            sites.c.name.label("site_name"),
+            over_logs(
+                sa.func.coalesce(sa.func.sum(logs.c.max_seq - logs.c.contiguous_seq), 0), "backlog"
+            ),
+            over_logs(sa.func.coalesce(sa.func.max(logs.c.chain_seq), 0), "chain_checked"),
+            over_logs(sa.func.min(logs.c.chain_break_seq), "chain_break"),
+            over_logs(sa.func.min(logs.c.unchained_seq), "chain_unchained"),
+        ).join(sites, sites.c.id == kiosks.c.site_id)
         if name is not None:
             query = query.where(kiosks.c.name == name)
         rows = conn.execute(query.order_by(kiosks.c.name)).all()
@@ -1617,6 +1784,11 @@ class CentralStore:
                 clock_flagged=bool(r.clock_flagged),
                 gallery_version=None if r.gallery_version is None else int(r.gallery_version),
                 backlog=int(r.backlog),
+                chain_state=_chain_state(
+                    int(r.chain_checked), _opt_int(r.chain_break), _opt_int(r.chain_unchained)
+                ),
+                chain_break_seq=_opt_int(r.chain_break),
+                unchained_seq=_opt_int(r.chain_unchained),
             )
             for r in rows
         ]
@@ -1734,6 +1906,54 @@ def _person(row: Any) -> Person:
     )
 
 
+def _chained_fields(row: Mapping[Any, Any]) -> chain.EventFields | None:
+    """An event row (as inserted, or read back) as the chain covers it; None when it
+    cannot be chained (no kiosk id came with it)."""
+    kiosk_id = row["recorded_kiosk_id"]
+    if kiosk_id is None:
+        return None
+    margin, synced = row["margin"], row["clock_synced"]
+    return chain.EventFields(
+        str(row["event_id"]),
+        row["log_id"],
+        int(row["seq"]),
+        kiosk_id,
+        row["person_id"],
+        row["direction"],
+        row["utc"],
+        row["tz"],
+        float(row["distance"]),
+        None if margin is None else float(margin),
+        int(row["frames"]),
+        row["software_version"],
+        None if synced is None else bool(synced),
+    )
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _chain_state(checked: int, broken: int | None, unchained: int | None) -> ChainState:
+    if broken is not None:
+        return "broken"
+    if unchained is not None:
+        return "unchained"
+    return "verified" if checked > 0 else "none"
+
+
+def _chain_text(
+    state: ChainState, broken: int | None, unchained: int | None, checked: int | None
+) -> str:
+    if state == "broken":
+        return f"BROKEN at seq {broken}"
+    if state == "unchained":
+        return f"unchained from seq {unchained}"
+    if state == "verified":
+        return "verified" if checked is None else f"verified through seq {checked}"
+    return "no events yet"
+
+
 def _event_row(event: WireEvent, kiosk_id: int, received: str) -> dict[str, Any]:
     return {
         "event_id": event.event_id,
@@ -1750,6 +1970,8 @@ def _event_row(event: WireEvent, kiosk_id: int, received: str) -> dict[str, Any]
         "software_version": event.software_version,
         "clock_synced": event.clock_synced,
         "received_utc": received,
+        "chain": event.chain,
+        "recorded_kiosk_id": event.kiosk_id,
     }
 
 
@@ -1766,11 +1988,25 @@ _CONTENT = (
     "frames",
     "software_version",
     "clock_synced",
+    "chain",
+    "recorded_kiosk_id",
 )
 
 
+def _same_event(stored: tuple[Any, ...] | None, sent: tuple[Any, ...]) -> bool:
+    """Whether an event sent again is the one held: the same content, and the same chain
+    unless the one held came without any (a kiosk upgraded to chaining between sending
+    it and hearing the answer: the service keeps what it first got)."""
+    if stored is None:
+        return False
+    if stored == sent:
+        return True
+    return stored[-2] is None and stored[:-2] == sent[:-2]
+
+
 def _content(row: Any) -> tuple[Any, ...]:
-    """What must be equal for a resent event to be a duplicate (all but received_utc)."""
+    """What must be equal for a resent event to be a duplicate (all but received_utc;
+    the chain fields last)."""
     mapping: Mapping[str, Any] = row if isinstance(row, dict) else row._mapping
     out = []
     for key in _CONTENT:
@@ -1795,6 +2031,7 @@ __all__ = [
     "ErasureStatus",
     "IssuedKiosk",
     "KioskInfo",
+    "LogChain",
     "PersonRecord",
     "Principal",
     "Site",

@@ -45,6 +45,17 @@ Version 3 (schedules stored with the roster):
 - ``schedule_sites``, ``holidays``, ``shift_patterns``, ``days_off``: work schedules for
   the reports, the same tables as the central database's
   (:mod:`clockface.schedule_tables`), written out here as SQLite DDL with CHECKs.
+
+Version 4 (the tamper-evident event log):
+
+- ``events.chain``: 64 lowercase hex digits, SHA-256 over the previous event's chain (the
+  log's genesis value for seq 1) and the event's immutable fields (:mod:`clockface.chain`
+  defines it, for the kiosk and the central service alike). ``append_event`` computes it
+  inside the insert's transaction. Immutable like the rest of the event
+  (``events_no_update`` recreated to cover it).
+- The step chains the events already there, in seq order, **as they stood at the
+  upgrade**: the chain proves nothing about what happened to them before it. A row a
+  step-3 database held in any state is chained as found.
 """
 
 from __future__ import annotations
@@ -55,6 +66,7 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
+from clockface import chain
 from clockface.errors import StoreError
 
 # PRAGMA application_id: "CLKF". Marks the file as a clockface kiosk database, so a
@@ -303,10 +315,82 @@ _V3 = _statements(
 )
 
 
+_V4_SQL = _statements(
+    """
+    ALTER TABLE events ADD COLUMN chain TEXT
+        CHECK (chain IS NULL OR (length(chain) = 64 AND chain NOT GLOB '*[^0-9a-f]*'))
+    """,
+    "DROP TRIGGER events_no_update",
+)
+
+_V4_GUARD = _statements(
+    """
+    CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+    WHEN NEW.event_id IS NOT OLD.event_id
+      OR NEW.seq IS NOT OLD.seq
+      OR NEW.kiosk_id IS NOT OLD.kiosk_id
+      OR NEW.person_id IS NOT OLD.person_id
+      OR NEW.direction IS NOT OLD.direction
+      OR NEW.utc IS NOT OLD.utc
+      OR NEW.tz IS NOT OLD.tz
+      OR NEW.distance IS NOT OLD.distance
+      OR NEW.margin IS NOT OLD.margin
+      OR NEW.frames IS NOT OLD.frames
+      OR NEW.software_version IS NOT OLD.software_version
+      OR NEW.clock_synced IS NOT OLD.clock_synced
+      OR NEW.chain IS NOT OLD.chain
+      OR OLD.acked_utc IS NOT NULL
+      OR NEW.acked_utc IS NULL
+    BEGIN
+      SELECT RAISE(ABORT, 'events are append-only: only acked_utc may be set, once');
+    END
+    """,
+)
+
+# The triggers that keep the event log append-only, as of the newest version.
+EVENT_TRIGGERS = ("events_next_seq", "events_no_delete", "events_no_update")
+
+
+def _v4(db: Database) -> None:
+    """Add ``events.chain`` and chain the events already there, as they stand."""
+    _V4_SQL(db)
+    (log_id,) = db.execute("SELECT value FROM settings WHERE key = 'log_id'").fetchone()
+    rows = db.execute(
+        "SELECT event_id, seq, kiosk_id, person_id, direction, utc, tz, distance, margin,"
+        " frames, software_version, clock_synced FROM events ORDER BY seq"
+    ).fetchall()
+    fields = (
+        chain.EventFields(
+            event_id=event_id,
+            log_id=log_id,
+            seq=seq,
+            kiosk_id=kiosk_id,
+            person_id=pid,
+            direction=direction,
+            utc=utc,
+            tz=tz,
+            distance=distance,
+            margin=margin,
+            frames=frames,
+            software_version=version,
+            clock_synced=None if synced is None else bool(synced),
+        )
+        for (event_id, seq, kiosk_id, pid, direction, utc, tz, distance, margin, frames, version,
+             synced) in rows
+    )  # fmt: skip
+    links = list(chain.chained(log_id, fields))
+    db.conn.executemany(
+        "UPDATE events SET chain = ? WHERE seq = ?",
+        zip(links, (row[1] for row in rows), strict=True),
+    )
+    _V4_GUARD(db)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "roster, templates, audit log, events outbox, settings", _V1),
     Migration(2, "events.clock_synced, sync state, parked events, log id", _v2),
     Migration(3, "schedules: sites, holidays, shift patterns, days off", _V3),
+    Migration(4, "events.chain: the tamper-evident chain of the event log", _v4),
 )
 
 

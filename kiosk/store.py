@@ -40,6 +40,13 @@ Syncing with the central service (schema version 2; the agent is ``sync/agent.py
 - ``sync_state()`` holds what ``clockface sync status`` shows: the attached service, the
   gallery version, the last success and the last error.
 
+The tamper-evident chain (schema version 4, :mod:`clockface.chain`): every event carries
+``chain``, SHA-256 over the previous event's chain and its own immutable fields, computed
+by ``append_event`` in the insert's transaction and immutable afterwards (trigger).
+``verify_chain`` walks the whole log and names each edited, inserted or deleted row by
+its seq (``clockface kiosk verify-log``); the sync agent sends the chain along, and the
+central service checks it too.
+
 A store is one connection: use it from one thread; give each process its own.
 """
 
@@ -62,6 +69,8 @@ import numpy as np
 import numpy.typing as npt
 from sqlite_utils import Database
 
+from clockface import chain
+from clockface.chain import ChainCheck
 from clockface.errors import (
     DuplicatePersonError,
     RosterManagedError,
@@ -100,6 +109,7 @@ FloatArray = npt.NDArray[np.float32]
 DEFAULT_BUSY_TIMEOUT_S = 5.0
 CENTRAL_ACTOR = "central"  # the audit log's actor for changes from the central service
 _MAX_SYNC_ERROR = 500  # characters of the last sync error kept
+_UNKNOWN_PREVIOUS = "0" * chain.CHAIN_HEX_DIGITS  # after a row with no chain (never by clockface)
 
 
 # --------------------------------------------------------------------- records
@@ -150,6 +160,7 @@ class Event:
     software_version: str
     acked_utc: datetime | None
     clock_synced: bool | None = None  # None: recorded before the kiosk checked its clock
+    chain: str | None = None  # clockface.chain: this event's link; None only outside clockface
 
     @property
     def local_time(self) -> datetime:
@@ -214,6 +225,35 @@ class GalleryUpdate:
     @property
     def changed(self) -> bool:
         return bool(self.added or self.replaced or self.erased or self.dropped)
+
+
+@dataclass(frozen=True, slots=True)
+class LogCheck:
+    """What :meth:`KioskStore.verify_chain` found: the chain walk and which of the
+    triggers that keep the log append-only are missing."""
+
+    chain: ChainCheck
+    missing_triggers: tuple[str, ...]
+
+    @property
+    def intact(self) -> bool:
+        return self.chain.intact and not self.missing_triggers
+
+    def lines(self) -> list[str]:
+        """What ``clockface kiosk verify-log`` prints: one line when intact, else one
+        line per problem."""
+        if self.intact:
+            return [
+                f"{self.chain.events} event{'' if self.chain.events == 1 else 's'}, "
+                f"chain intact through seq {self.chain.last_seq:g}"
+            ]
+        out = [problem.message for problem in self.chain.problems]
+        if self.missing_triggers:
+            out.append(
+                "the triggers that keep events append-only are missing "
+                f"({', '.join(self.missing_triggers)}): the file was edited outside clockface"
+            )
+        return out
 
 
 # --------------------------------------------------------------------- interfaces
@@ -284,7 +324,7 @@ _PERSON_SELECT = """
 """
 _EVENT_COLUMNS = (
     "event_id, seq, kiosk_id, person_id, direction, utc, tz, distance, margin, frames, "
-    "software_version, acked_utc, clock_synced"
+    "software_version, acked_utc, clock_synced, chain"
 )
 _NOT_PARKED = "NOT EXISTS (SELECT 1 FROM parked WHERE parked.event_id = events.event_id)"
 _SYNC_STATE_COLUMNS = (
@@ -689,23 +729,47 @@ class KioskStore:
         synced = self._probe_clock() if clock_synced is None else clock_synced
         event_id = str(uuid.uuid4())
         with self._writing("recording an event"):
-            (seq,) = self._one("SELECT coalesce(max(seq), 0) + 1 FROM events")
+            last = self._all("SELECT seq, chain FROM events ORDER BY seq DESC LIMIT 1")
+            seq, previous = (1, chain.genesis(self._log_id)) if not last else last[0]
+            if last:
+                seq = int(seq) + 1
+                if not chain.is_chain(previous):
+                    # The log was written outside clockface (verify-log names the row):
+                    # still record the event, linked from a known value, never lose it.
+                    previous = _UNKNOWN_PREVIOUS
+            fields = chain.EventFields(
+                event_id=event_id,
+                log_id=self._log_id,
+                seq=seq,
+                kiosk_id=self._kiosk_id,
+                person_id=pid,
+                direction=direction,
+                utc=iso_utc(at),
+                tz=tz,
+                distance=distance,
+                margin=margin,
+                frames=int(frames),
+                software_version=version,
+                clock_synced=synced,
+            )
+            link = chain.link(previous, fields)
             self._db.execute(
                 f"INSERT INTO events ({_EVENT_COLUMNS})"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
                 [
                     event_id,
                     seq,
                     self._kiosk_id,
                     pid,
                     direction,
-                    iso_utc(at),
+                    fields.utc,
                     tz,
                     distance,
                     margin,
                     int(frames),
                     version,
                     None if synced is None else int(synced),
+                    link,
                 ],
             )
         return Event(
@@ -722,6 +786,7 @@ class KioskStore:
             software_version=version,
             acked_utc=None,
             clock_synced=synced,
+            chain=link,
         )
 
     def events(
@@ -818,6 +883,31 @@ class KioskStore:
                 f"SELECT count(*) FROM events WHERE acked_utc IS NULL AND {_NOT_PARKED}"
             )
         return int(count)
+
+    def verify_chain(self) -> LogCheck:
+        """Walk the whole event log and check its chain (:mod:`clockface.chain`).
+
+        Reads the rows as they are in the file, whoever wrote them, in seq order, and
+        names each problem at its seq: an edited event (its chain no longer matches), an
+        inserted or deleted one (a gap or a seq out of place, and the next event's chain
+        does not follow). Also says whether the triggers that keep the log append-only
+        are still there (someone who edits the file by hand drops them first).
+        """
+        with self._reading("checking the event log"):
+            (log_id,) = self._one("SELECT value FROM settings WHERE key = 'log_id'")
+            present = {
+                name
+                for (name,) in self._all(
+                    "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'events'"
+                )
+            }
+            cursor = self._conn.execute(
+                "SELECT event_id, seq, kiosk_id, person_id, direction, utc, tz, distance,"
+                " margin, frames, software_version, clock_synced, chain FROM events ORDER BY seq"
+            )
+            check = chain.verify_events(str(log_id), (_chained_row(row, log_id) for row in cursor))
+        missing = tuple(name for name in migrations.EVENT_TRIGGERS if name not in present)
+        return LogCheck(check, missing)
 
     # ----------------------------------------------------------------- sync
     def acked_through(self) -> int:
@@ -1373,7 +1463,7 @@ def _event(row: tuple[Any, ...]) -> Event:
     (event_id, seq, kiosk_id, pid, direction, utc, tz, distance, margin, frames, version, acked) = (
         row[:12]
     )
-    synced = row[12]
+    synced, link = row[12], row[13]
     return Event(
         event_id=event_id,
         seq=int(seq),
@@ -1388,4 +1478,29 @@ def _event(row: tuple[Any, ...]) -> Event:
         software_version=version,
         acked_utc=None if acked is None else parse_utc(acked),
         clock_synced=None if synced is None else bool(synced),
+        chain=link,
+    )
+
+
+def _chained_row(row: tuple[Any, ...], log_id: str) -> tuple[chain.EventFields, str | None]:
+    """A row of the events table as the chain covers it, values as stored."""
+    (event_id, seq, kiosk_id, pid, direction, utc, tz, distance, margin, frames) = row[:10]
+    version, synced, link = row[10:]
+    return (
+        chain.EventFields(
+            event_id=event_id,
+            log_id=log_id,
+            seq=seq,
+            kiosk_id=kiosk_id,
+            person_id=pid,
+            direction=direction,
+            utc=utc,
+            tz=tz,
+            distance=distance,
+            margin=margin,
+            frames=frames,
+            software_version=version,
+            clock_synced=None if synced is None else bool(synced),
+        ),
+        link,
     )

@@ -28,6 +28,9 @@ Failures:
 seconds after a success, a growing jittered backoff after a failure. It stops between
 requests, never between an answer and its acknowledgement.
 
+Each event goes up with its ``chain`` and the kiosk id it was chained with
+(:mod:`clockface.chain`), so the service can check the log was not changed on the way.
+
 Logs carry counts, seqs and event ids; never tokens, names or templates.
 """
 
@@ -159,6 +162,8 @@ def to_wire(event: Event, log_id: str) -> WireEvent:
         frames=event.frames,
         software_version=event.software_version,
         clock_synced=event.clock_synced,
+        kiosk_id=event.kiosk_id,
+        chain=event.chain,
     )
 
 

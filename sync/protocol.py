@@ -25,6 +25,12 @@ Conventions:
 - ``seq`` numbers events 1, 2, 3 ... within one kiosk log (``log_id``, the id the kiosk
   database generated once). The service answers with the highest seq up to which it
   holds every event of that log, so a gap is visible on both sides.
+- ``chain`` (optional, 64 lowercase hex digits) is the event's link in its log's
+  tamper-evident chain (:mod:`clockface.chain`), with ``kiosk_id``, the one field of the
+  chain the rest of the event does not carry. The clockface sync agent always sends both.
+  They are optional so that the protocol stays version 1 and a sender that does not
+  chain (a test, a tool) is still heard: the service stores its events and flags the
+  log "unchained", never "verified".
 """
 
 from __future__ import annotations
@@ -39,7 +45,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from clockface.chain import CHAIN_PATTERN
 
 PROTOCOL_VERSION = 1
 EMBEDDING_BYTES = 128 * 4
@@ -93,6 +101,7 @@ Distance = Annotated[float, Field(ge=0.0), AfterValidator(_finite)]
 Count = Annotated[int, Field(strict=True)]
 Flag = Annotated[bool, Field(strict=True)]
 Template = Annotated[str, Field(min_length=4, max_length=700), AfterValidator(_template)]
+ChainHex = Annotated[str, Field(min_length=64, max_length=64, pattern=CHAIN_PATTERN)]
 
 
 class _Model(BaseModel):
@@ -118,6 +127,24 @@ class WireEvent(_Model):
         description="false: the kiosk's clock was not synchronised when it stamped this "
         "event; null: not known (recorded before the kiosk checked)"
     )
+    kiosk_id: Identifier | None = Field(
+        default=None,
+        description="the kiosk database's own kiosk id, as the chain covers it (the service "
+        "files the event under the kiosk of the token, whatever this says); required with "
+        "chain",
+    )
+    chain: ChainHex | None = Field(
+        default=None,
+        description="the event's link in its log's tamper-evident chain: SHA-256 (hex) over "
+        "the previous event's chain and this event (clockface.chain). null: the kiosk does "
+        "not chain its log; the service then flags the log as unchained, never verified",
+    )
+
+    @model_validator(mode="after")
+    def _chain_needs_kiosk_id(self) -> WireEvent:
+        if self.chain is not None and self.kiosk_id is None:
+            raise ValueError("an event with a chain must carry its kiosk_id too")
+        return self
 
 
 class EventBatch(_Model):
