@@ -12,6 +12,9 @@ service's (HTTP, validation, storage), not the client's. The baseline is the
 one-event-per-request figure on the same database, measured in the same run; the ratios
 are against it. Every answer is checked: all events ``accepted``, and the high-water
 seq the service reports equals the last seq sent (nothing lost, nothing out of place).
+Every event carries its kiosk id and its tamper-evident chain (:mod:`clockface.chain`),
+computed before the clock starts, as the sync agent sends them, so the figure includes
+the service verifying each log's chain; ``/metrics`` must show no kiosk whose chain broke.
 
 Target to report against (issue 4): at least 5,000 events/s with batches of 500 on
 PostgreSQL.
@@ -23,6 +26,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -34,8 +38,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
+
+from clockface import chain
 
 BATCH_SIZES = (1, 100, 500, 1000)
 TARGET_BATCH = 500
@@ -111,27 +118,31 @@ def _server(database: str) -> Iterator[tuple[str, str]]:
 
 def _bodies(log_id: str, first_seq: int, events: int, batch: int) -> list[bytes]:
     start = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)
+    head = chain.genesis(log_id)
     bodies = []
     for lo in range(0, events, batch):
         items = []
         for i in range(lo, min(events, lo + batch)):
             seq = first_seq + i
-            items.append(
-                {
-                    "event_id": str(uuid.uuid4()),
-                    "log_id": log_id,
-                    "seq": seq,
-                    "person_id": f"p{seq % 1000:04d}",
-                    "direction": "in" if seq % 2 else "out",
-                    "utc": (start + timedelta(seconds=seq)).isoformat(),
-                    "tz": "Europe/Berlin",
-                    "distance": 0.31,
-                    "margin": 0.22,
-                    "frames": 3,
-                    "software_version": "bench",
-                    "clock_synced": True,
-                }
-            )
+            item: dict[str, Any] = {
+                "event_id": str(uuid.uuid4()),
+                "log_id": log_id,
+                "seq": seq,
+                "kiosk_id": "bench-kiosk",
+                "person_id": f"p{seq % 1000:04d}",
+                "direction": "in" if seq % 2 else "out",
+                "utc": start + timedelta(seconds=seq),
+                "tz": "Europe/Berlin",
+                "distance": 0.31,
+                "margin": 0.22,
+                "frames": 3,
+                "software_version": "bench",
+                "clock_synced": True,
+            }
+            head = chain.link(head, chain.EventFields.make(**item))
+            item["utc"] = item["utc"].isoformat()
+            item["chain"] = head
+            items.append(item)
         sent = datetime.now(UTC).isoformat()
         bodies.append(json.dumps({"sent_utc": sent, "events": items}).encode())
     return bodies
@@ -156,6 +167,10 @@ def measure(base: str, token: str, database: str, batch: int, events: int) -> Re
             f"batch of {batch}: {accepted} of {events} accepted, high water "
             f"{last['high_water_seq'].get(log_id)}: the service lost or refused events"
         )
+    with httpx.Client(base_url=base, timeout=60) as client:
+        metrics = client.get("/metrics").text
+    if re.search(r"^clockface_kiosk_chain_break\{[^}]*\} 1$", metrics, re.MULTILINE):
+        raise SystemExit(f"batch of {batch}: the service found the chain broken")
     return Result(database, batch, events, seconds)
 
 
