@@ -10,7 +10,9 @@ sessions of its own and is left out of the spec.
 
 - Authentication: ``Authorization: Bearer <token>``. Missing, unknown or revoked: 401
   with ``WWW-Authenticate: Bearer``. A valid token of the other kind: 403. The kiosk of
-  an event is the token's, never the body's.
+  an event is the token's, never the body's. A client (address) whose tokens failed 10
+  times within a minute gets 429 with ``Retry-After`` for a minute, even with a right
+  token (:mod:`central.ratelimit`).
 - A body larger than ``max_body_bytes`` is refused with 413 before it is parsed (by its
   Content-Length, or by counting a chunked body as it arrives).
 - Every error answer is ``{"detail": "one line"}``: 422 names the first fields that are
@@ -38,6 +40,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from central.config import CentralConfig
 from central.metrics import CONTENT_TYPE, Metrics
+from central.ratelimit import FailureLimiter
 from central.store import CentralStore, Consent, KioskInfo, PersonRecord, Principal
 from central.web.routes import web_router
 from clockface import __version__
@@ -336,6 +339,15 @@ def _validation_detail(err: RequestValidationError) -> str:
     return "; ".join(problems) + suffix
 
 
+def _unparsable(cause: BaseException | None) -> str:
+    """Why a body could not be parsed as JSON at all, on one line."""
+    if isinstance(cause, RecursionError):
+        return "body: not valid JSON here: nested too deeply"
+    if isinstance(cause, ValueError) and "integer string conversion" in str(cause):
+        return "body: not valid JSON here: a number has too many digits"
+    return "body: not valid JSON in UTF-8"
+
+
 def _status_of(err: ClockfaceError) -> int:
     if isinstance(err, AuthenticationError):
         return 401
@@ -363,8 +375,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         if err.status_code in (204, 304):
             return Response(status_code=err.status_code, headers=err.headers)
         if err.status_code == 400 and "parsing the body" in detail:
-            # FastAPI's answer to a body that is not even text: malformed, as the rest.
-            return JSONResponse({"detail": "body: not valid JSON in UTF-8"}, status_code=422)
+            # FastAPI's answer to a body json.loads could not take: malformed, as the rest.
+            return JSONResponse({"detail": _unparsable(err.__cause__)}, status_code=422)
         return JSONResponse(
             {"detail": " ".join(detail.split())}, status_code=err.status_code, headers=err.headers
         )
@@ -401,6 +413,7 @@ def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
         409: "Already exists",
         413: "Request body too large",
         422: "Malformed request",
+        429: "Too many failed token checks from this address: wait Retry-After seconds",
         503: "The database is unavailable",
     }
     return {code: {"model": Problem, "description": words[code]} for code in codes}
@@ -421,21 +434,40 @@ def _store(request: Request) -> CentralStore:
 
 
 def _principal(
-    store: CentralStore, credentials: HTTPAuthorizationCredentials | None, kind: str
+    request: Request, credentials: HTTPAuthorizationCredentials | None, kind: str
 ) -> Principal:
+    """The token's holder; 429 while the client is limited for failed checks (see
+    :mod:`central.ratelimit`), counting a token that fails as one more failure."""
     if credentials is None:
         raise AuthenticationError("a token is required: Authorization: Bearer <token>")
-    principal = store.authenticate(credentials.credentials)
+    limiter: FailureLimiter = request.app.state.auth_limiter
+    address = request.client.host if request.client is not None else None
+    wait = limiter.retry_after(address)
+    if wait is not None:
+        raise _too_many_failures(wait)
+    try:
+        principal = _store(request).authenticate(credentials.credentials)
+    except AuthenticationError:
+        limiter.failed(address)
+        raise
     if principal.kind != kind:
         raise NotAllowedError(f"this endpoint needs a {kind} token, not a {principal.kind} token")
     return principal
+
+
+def _too_many_failures(wait: int) -> StarletteHTTPException:
+    return StarletteHTTPException(
+        429,
+        detail=f"too many failed token checks from this address; try again in {wait} s",
+        headers={"Retry-After": str(wait)},
+    )
 
 
 def _kiosk_auth(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_kiosk_bearer)],
 ) -> Principal:
-    return _principal(_store(request), credentials, "kiosk")
+    return _principal(request, credentials, "kiosk")
 
 
 def _admin_auth(
@@ -443,8 +475,7 @@ def _admin_auth(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_admin_bearer)],
 ) -> CentralStore:
     """The store, naming the admin in the audit log."""
-    store = _store(request)
-    return store.with_actor(_principal(store, credentials, "admin").name)
+    return _store(request).with_actor(_principal(request, credentials, "admin").name)
 
 
 KioskAuth = Annotated[Principal, Depends(_kiosk_auth)]
@@ -452,9 +483,15 @@ Admin = Annotated[CentralStore, Depends(_admin_auth)]
 
 
 # ------------------------------------------------------------------------- the app
-def create_app(store: CentralStore, config: CentralConfig | None = None) -> FastAPI:
+def create_app(
+    store: CentralStore,
+    config: CentralConfig | None = None,
+    *,
+    auth_limiter: FailureLimiter | None = None,
+) -> FastAPI:
     """The ASGI app over ``store``; ``config`` gives the body limit (the store already
-    has the clock skew bound)."""
+    has the clock skew bound); ``auth_limiter`` limits failed token checks per client
+    (default: 10 failures a minute, :mod:`central.ratelimit`)."""
     config = config or CentralConfig()
     metrics = Metrics()
     app = FastAPI(
@@ -465,12 +502,13 @@ def create_app(store: CentralStore, config: CentralConfig | None = None) -> Fast
     )
     app.state.store = store
     app.state.metrics = metrics
+    app.state.auth_limiter = auth_limiter if auth_limiter is not None else FailureLimiter()
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     _install_error_handlers(app)
 
     # ----------------------------------------------------------------- kiosks
     kiosk_api = APIRouter(
-        prefix="/v1", tags=["kiosk"], responses=_problems(401, 403, 413, 422, 503)
+        prefix="/v1", tags=["kiosk"], responses=_problems(401, 403, 413, 422, 429, 503)
     )
 
     @kiosk_api.post("/events", response_model=IngestResponse)
@@ -504,7 +542,7 @@ def create_app(store: CentralStore, config: CentralConfig | None = None) -> Fast
 
     # ----------------------------------------------------------------- admin
     admin = APIRouter(
-        prefix="/v1/admin", tags=["admin"], responses=_problems(401, 403, 413, 422, 503)
+        prefix="/v1/admin", tags=["admin"], responses=_problems(401, 403, 413, 422, 429, 503)
     )
 
     @admin.get("/sites", response_model=list[SiteOut])

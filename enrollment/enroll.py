@@ -158,6 +158,10 @@ class Outcome:
 
 
 # --------------------------------------------------------------------- checks
+MAX_LABEL = 200
+"""The longest id, name or team: the central service's limit, so a kiosk roster syncs."""
+
+
 def check_id(value: object, what: str = "a person id") -> str:
     """An id (or name, or team) as the roster takes it: printable, no spaces around."""
     if not isinstance(value, str) or not value.strip():
@@ -166,6 +170,8 @@ def check_id(value: object, what: str = "a person id") -> str:
         raise EnrollmentError(f"{what} must not start or end with spaces: {value!r}")
     if not value.isprintable():
         raise EnrollmentError(f"{what} must hold printable characters only: {value!r}")
+    if len(value) > MAX_LABEL:
+        raise EnrollmentError(f"{what} must be at most {MAX_LABEL} characters, not {len(value):,}")
     return value
 
 

@@ -200,7 +200,7 @@ def _report_command(kind: str, summary: str) -> click.Command:
         help="csv, xlsx (a workbook), html (a printable page) or json.",
     )  # fmt: skip
     @click.option(
-        "--output", "-o", "output", type=click.Path(dir_okay=False),
+        "--output", "-o", "output", type=click.Path(),
         help="Write to this file (atomically) instead of standard output.",
     )  # fmt: skip
     @click.option("--force", is_flag=True, help="Replace --output if it exists.")
@@ -361,7 +361,7 @@ def import_(path: str, replace: bool, dry_run: bool, target: Target) -> None:
 
 @schedule.command()
 @click.option(
-    "--output", "-o", "output", type=click.Path(dir_okay=False),
+    "--output", "-o", "output", type=click.Path(),
     help="Write to this file (atomically) instead of standard output.",
 )  # fmt: skip
 @click.option("--force", is_flag=True, help="Replace --output if it exists.")

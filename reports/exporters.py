@@ -24,6 +24,7 @@ import html
 import io
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from datetime import date, datetime, time
@@ -249,6 +250,9 @@ def write_output(path: str | os.PathLike[str], data: bytes, *, force: bool = Fal
     try:
         if target.is_dir():
             raise ReportOutputError(f"cannot write {label}: it is a folder; give a file name")
+        if target.exists() and not target.is_symlink() and not stat.S_ISREG(target.stat().st_mode):
+            # --force replaces a file, never a device, a pipe or a socket (/dev/null as root).
+            raise ReportOutputError(f"cannot write {label}: not a regular file")
         if not force and (target.exists() or target.is_symlink()):
             raise ReportOutputError(f"{label} exists; choose another name or give --force")
         folder = target.parent
