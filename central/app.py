@@ -53,6 +53,7 @@ from clockface.errors import (
     NotAllowedError,
     StoreError,
     StoreValueError,
+    TemplateKeyError,
     UnknownPersonError,
 )
 from kiosk.store import NewPerson, Person
@@ -359,6 +360,8 @@ def _status_of(err: ClockfaceError) -> int:
         return 409
     if isinstance(err, StoreValueError):
         return 422
+    if isinstance(err, TemplateKeyError):
+        return 500  # the service's own set-up, not a passing outage: no Retry-After
     if isinstance(err, StoreError):
         return 503
     return 400
@@ -392,6 +395,12 @@ def _install_error_handlers(app: FastAPI) -> None:
             log.error("%s %s: %s", request.method, request.url.path, detail)
             detail = "the service's database is unavailable; try again later"
             headers["Retry-After"] = "5"
+        elif status == 500:
+            log.error("%s %s: %s", request.method, request.url.path, detail)
+            detail = (
+                "the service cannot open its stored templates (its template key); "
+                "its operator must check template_key_file"
+            )
         return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
     @app.exception_handler(OverflowError)

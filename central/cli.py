@@ -14,6 +14,7 @@ import socket
 import sys
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -57,7 +58,11 @@ def _open(config_path: str | None, database: str | None) -> CentralStore:
     from central.store import CentralStore
 
     config = _config(config_path, database=database)
-    return CentralStore.open(config.database, clock_skew_seconds=config.clock_skew_seconds)
+    return CentralStore.open(
+        config.database,
+        clock_skew_seconds=config.clock_skew_seconds,
+        key_file=config.template_key_file or None,
+    )
 
 
 def _when(moment: datetime | None) -> str:
@@ -94,7 +99,11 @@ def serve(
 
     config = _config(config_path, database=database, host=host, port=port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    with CentralStore.open(config.database, clock_skew_seconds=config.clock_skew_seconds) as store:
+    with CentralStore.open(
+        config.database,
+        clock_skew_seconds=config.clock_skew_seconds,
+        key_file=config.template_key_file or None,
+    ) as store:
         listener = _listen(config.host, config.port)
         bound_port = listener.getsockname()[1]
         shown = f"[{config.host}]" if ":" in config.host else config.host
@@ -306,6 +315,37 @@ def erasures(config_path: str | None, database: str | None) -> None:
     )
 
 
+@central.command("rotate-key")
+@_common
+@click.option(
+    "--new-key-file",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The new key: a file of 32 random bytes, mode 0600; made there if missing.",
+)
+def rotate_key(config_path: str | None, database: str | None, new_key_file: str) -> None:
+    """Re-seal every face template under a new key, in one transaction.
+
+    The current key is the config's template_key_file (or the systemd credential,
+    $CLOCKFACE_TEMPLATE_KEY_FILE, or DATABASE.key beside a SQLite database). On any
+    failure nothing changes. The old key file is left where it is, for you to destroy;
+    then set template_key_file to the new one. Kiosks are not affected: each seals the
+    templates it receives under its own key.
+    """
+    from clockface.template_key import open_or_create_key_file, rotation_report
+
+    with _open(config_path, database) as store:
+        old = store.template_key_file
+        if old is not None and old.resolve() == Path(new_key_file).resolve():
+            raise click.ClickException(f"{new_key_file} is the key in use: give a new file")
+        new, _ = open_or_create_key_file(new_key_file)
+        count = store.rotate_key(new.path)
+    sqlite_file = store.sqlite_path
+    default = sqlite_file.with_name(sqlite_file.name + ".key") if sqlite_file else None
+    for line in rotation_report(count, old, new, default=default):
+        click.echo(line)
+
+
 # --------------------------------------------------------------------- supervisors
 def _accounts(config_path: str | None, database: str | None) -> tuple[CentralStore, Accounts]:
     from datetime import timedelta
@@ -314,7 +354,11 @@ def _accounts(config_path: str | None, database: str | None) -> tuple[CentralSto
     from central.web.accounts import Accounts, LoginPolicy
 
     config = _config(config_path, database=database)
-    store = CentralStore.open(config.database, clock_skew_seconds=config.clock_skew_seconds)
+    store = CentralStore.open(
+        config.database,
+        clock_skew_seconds=config.clock_skew_seconds,
+        key_file=config.template_key_file or None,
+    )
     policy = LoginPolicy(
         max_failed=config.web_max_failed_logins,
         lockout=timedelta(minutes=config.web_lockout_minutes),

@@ -46,6 +46,7 @@ class CentralConfig:
     web_lockout_minutes: int = 15
     web_secure_cookies: bool = False
     web_refresh_seconds: int = 60
+    template_key_file: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.database, str) or not self.database.strip():
@@ -101,6 +102,10 @@ HELP: dict[str, str] = {
     "web_secure_cookies": "always mark the session cookie Secure (it is anyway on requests "
     "that came over https); true behind a TLS proxy that does not say so",
     "web_refresh_seconds": "how often today's board reloads itself in the browser",
+    "template_key_file": "the key that seals face templates at rest: a file of 32 random "
+    "bytes, mode 0600 (empty: the systemd credential template-key, "
+    "$CLOCKFACE_TEMPLATE_KEY_FILE, else DATABASE.key beside a SQLite database, made on "
+    "first use; PostgreSQL needs one given)",
 }
 
 _NAMES = tuple(f.name for f in dataclasses.fields(CentralConfig))

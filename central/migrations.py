@@ -62,6 +62,14 @@ Version 3 (the kiosk logs' tamper-evident chain, :mod:`clockface.chain`):
   no chain (NULL: none). A break is kept, never cleared: it is evidence.
 - Events stored before version 3 have no chain: a log that held some is marked unchained
   from seq 1 (checked as far as ``contiguous_seq``), so it never reads "verified".
+
+Version 4 (templates sealed at rest, :mod:`clockface.template_key`):
+
+- ``templates.embedding`` holds a sealed template: AES-256-GCM under a key kept outside
+  the database (549 bytes: version byte 1, key id, nonce, ciphertext and tag), bound to
+  its row's person id. No DDL: the step seals the templates already there, in place,
+  with the key the store was opened with (needed only when there are templates). The
+  key id is in every blob's header (``meta`` holds integers only).
 """
 
 from __future__ import annotations
@@ -73,6 +81,7 @@ import sqlalchemy as sa
 
 from clockface import schedule_tables
 from clockface.errors import CentralStoreError
+from clockface.template_key import TemplateKey
 
 MIGRATIONS_TABLE = "central_migrations"
 # pg_advisory_xact_lock key: "CLKC" (clockface central), so two servers migrate once.
@@ -334,11 +343,40 @@ def _v3(conn: sa.Connection) -> None:
         conn.execute(sa.text(statement))
 
 
+def _v4_sealing(key: Callable[[], TemplateKey] | None) -> Callable[[sa.Connection], None]:
+    """Step 4 with the key that seals the templates already there (None: refuse if any)."""
+
+    def apply(conn: sa.Connection) -> None:
+        rows = conn.execute(
+            sa.text("SELECT id, person_id, embedding FROM templates ORDER BY id")
+        ).all()
+        if not rows:
+            return
+        if key is None:
+            raise CentralStoreError("sealing the templates needs the template key")
+        sealer = key()
+        conn.execute(
+            sa.text("UPDATE templates SET embedding = :blob WHERE id = :id"),
+            [{"id": i, "blob": sealer.seal(pid, bytes(blob))} for i, pid, blob in rows],
+        )
+
+    return apply
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "sites, kiosks, tokens, roster, erasures, events, audit", _v1),
     Migration(2, "schedules, supervisors, web sessions", _v2),
     Migration(3, "the kiosk logs' tamper-evident chain: events.chain, kiosk_logs.chain_*", _v3),
+    Migration(4, "templates sealed with AES-256-GCM, the key outside", _v4_sealing(None)),
 )
+
+
+def with_template_key(key: Callable[[], TemplateKey]) -> tuple[Migration, ...]:
+    """:data:`MIGRATIONS` with step 4 sealing existing templates under ``key()`` (called
+    only when there are templates to seal)."""
+    return tuple(
+        Migration(m.version, m.name, _v4_sealing(key)) if m.version == 4 else m for m in MIGRATIONS
+    )
 
 
 def current_tables() -> sa.MetaData:

@@ -30,6 +30,14 @@ PostgreSQL (``postgresql+psycopg://...``, or ``postgresql://...``, rewritten). S
 - **Roster methods** as :class:`kiosk.store.Roster` (same signatures, errors and return
   types), so enrollment can run against the central database; ``remove_person`` is an
   erasure that reaches every kiosk.
+- **Templates sealed at rest** (schema version 4, :mod:`clockface.template_key`):
+  AES-256-GCM under a key outside the database (``key_file`` / the config's
+  ``template_key_file``, the systemd credential ``template-key``,
+  ``$CLOCKFACE_TEMPLATE_KEY_FILE``, else ``<file>.key`` beside a SQLite database, made on
+  first use; PostgreSQL has no default). Read only when templates are, so events and
+  reports need no key. The gallery sent to kiosks is opened here and travels as
+  plaintext base64 over the sync connection (its own trust boundary, TLS); each kiosk
+  seals it under its own key. ``rotate_key`` re-seals every template in one transaction.
 - **Errors.** Every database error comes out as one line: ``CentralStoreError`` (naming
   the database, never a password); refused values are ``CentralValueError`` (or the
   roster's ``StoreValueError`` / ``DuplicatePersonError`` / ``UnknownPersonError``).
@@ -75,6 +83,13 @@ from clockface.errors import (
     DuplicatePersonError,
     StoreValueError,
     UnknownPersonError,
+)
+from clockface.template_key import (
+    KeySource,
+    TemplateKey,
+    check_key_id,
+    key_source,
+    load_key_file,
 )
 from clockface.values import (
     as_templates,
@@ -409,8 +424,10 @@ class CentralStore:
         actor: str,
         clock: Callable[[], datetime],
         clock_skew_seconds: float,
+        keys: KeySource | None = None,
     ) -> None:
         """Use ``CentralStore.open``: this takes an engine on a migrated database."""
+        self._keys = keys or key_source(None, database=target.path)
         self._engine = engine
         self._target = target
         self._actor = actor
@@ -428,13 +445,18 @@ class CentralStore:
         clock: Callable[[], datetime] | None = None,
         clock_skew_seconds: float = DEFAULT_CLOCK_SKEW_SECONDS,
         busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
+        key_file: str | os.PathLike[str] | None = None,
     ) -> CentralStore:
         """Open (and create, and migrate) the central database.
 
         ``database``: a SQLite file path (created with mode 0600, its folder too) or a
         ``postgresql://`` URL. ``actor``: who the audit log names (default: the OS user).
         ``clock``: the current time, timezone-aware. ``clock_skew_seconds``: a kiosk whose
-        clock is off by more than this is flagged.
+        clock is off by more than this is flagged. ``key_file``: the key that seals the
+        templates at rest (:mod:`clockface.template_key` gives where it is looked for when
+        not given; for SQLite the default ``<database>.key`` is created on first use, for
+        PostgreSQL there is no default). It is read only when templates are read, written
+        or sealed by a schema step, so events and reports need no key.
         """
         target = resolve_database(database)
         actor = check_text(actor if actor is not None else os_user(), "an actor")
@@ -452,8 +474,14 @@ class CentralStore:
             engine = _sqlite_engine(target, busy_timeout_s)
         else:
             engine = _postgres_engine(target)
+        keys = key_source(None if key_file is None else Path(key_file), database=target.path)
         store = cls(
-            engine, target=target, actor=actor, clock=now, clock_skew_seconds=clock_skew_seconds
+            engine,
+            target=target,
+            actor=actor,
+            clock=now,
+            clock_skew_seconds=clock_skew_seconds,
+            keys=keys,
         )
         # SQLite answers "database is locked" at once, without waiting out the busy
         # timeout, when processes opening a new file together race to switch it to WAL
@@ -467,7 +495,7 @@ class CentralStore:
                             conn,
                             where=target.describe(),
                             applied_utc=store._now(),
-                            steps=migrations.MIGRATIONS,
+                            steps=migrations.with_template_key(keys.get),
                         )
                     break
                 except CentralStoreError as err:
@@ -493,6 +521,17 @@ class CentralStore:
         """The engine on the migrated database, for modules that keep tables of their own
         (schedules, supervisors' sessions); they write their own audit entries."""
         return self._engine
+
+    @property
+    def template_key_file(self) -> Path | None:
+        """Where the key that seals the templates is looked for (None: PostgreSQL and no
+        key given)."""
+        return self._keys.path
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file, or None for PostgreSQL."""
+        return self._target.path
 
     @property
     def where(self) -> str:
@@ -1331,10 +1370,15 @@ class CentralStore:
             old = self._require(conn, pid)
             _check_template_count(pid, old.template_count + len(rows))
             version = self._bump(conn)
+            key = self._template_key(conn)
             conn.execute(
                 sa.insert(templates),
                 [
-                    {"person_id": pid, "embedding": row.tobytes(), "created_utc": now}
+                    {
+                        "person_id": pid,
+                        "embedding": key.seal(pid, row.tobytes()),
+                        "created_utc": now,
+                    }
                     for row in rows
                 ],
             )
@@ -1417,10 +1461,15 @@ class CentralStore:
                     erased = True
                 self._insert_person(conn, pid, name, team, active=active, now=now)
                 if len(rows):
+                    key = self._template_key(conn)
                     conn.execute(
                         sa.insert(templates_t),
                         [
-                            {"person_id": pid, "embedding": row.tobytes(), "created_utc": now}
+                            {
+                                "person_id": pid,
+                                "embedding": key.seal(pid, row.tobytes()),
+                                "created_utc": now,
+                            }
                             for row in rows
                         ],
                     )
@@ -1506,12 +1555,19 @@ class CentralStore:
         templates = self._t["templates"]
         with self._read("reading templates") as conn:
             self._require(conn, pid)
-            blobs = conn.execute(
-                sa.select(templates.c.embedding)
-                .where(templates.c.person_id == pid)
-                .order_by(templates.c.id)
-            ).scalars()
-            return from_blobs([bytes(b) for b in blobs])
+            blobs = (
+                conn.execute(
+                    sa.select(templates.c.embedding)
+                    .where(templates.c.person_id == pid)
+                    .order_by(templates.c.id)
+                )
+                .scalars()
+                .all()
+            )
+            if not blobs:
+                return from_blobs([])
+            key = self._template_key(conn)
+            return from_blobs([key.open(pid, bytes(b)) for b in blobs])
 
     def load_gallery(self, *, threshold: float, margin: float) -> Gallery:
         """A Gallery of the templates of the active people (read in one statement)."""
@@ -1524,7 +1580,10 @@ class CentralStore:
                 .where(people.c.active.is_(True))
                 .order_by(templates.c.id)
             ).all()
-        gallery.add_many([r[0] for r in rows], from_blobs([bytes(r[1]) for r in rows]))
+            key = self._template_key(conn) if rows else None
+        if key is not None:
+            opened = [key.open(r[0], bytes(r[1])) for r in rows]
+            gallery.add_many([r[0] for r in rows], from_blobs(opened))
         return gallery
 
     def audit_log(self, person_id: str | None = None) -> list[AuditEntry]:
@@ -1739,6 +1798,7 @@ class CentralStore:
     def _wire_templates(self, conn: sa.Connection, ids: Sequence[str]) -> dict[str, list[str]]:
         templates = self._t["templates"]
         out: dict[str, list[str]] = {}
+        key: TemplateKey | None = None
         for start in range(0, len(ids), 500):
             chunk = list(ids[start : start + 500])
             for pid, blob in conn.execute(
@@ -1746,7 +1806,11 @@ class CentralStore:
                 .where(templates.c.person_id.in_(chunk))
                 .order_by(templates.c.id)
             ):
-                out.setdefault(pid, []).append(base64.b64encode(bytes(blob)).decode("ascii"))
+                # Opened here: the wire carries plaintext templates over the (TLS)
+                # connection, and each kiosk seals them under its own key.
+                key = key or self._template_key(conn)
+                plain = key.open(pid, bytes(blob))
+                out.setdefault(pid, []).append(base64.b64encode(plain).decode("ascii"))
         return out
 
     def _kiosk_infos(self, conn: sa.Connection, name: str | None = None) -> list[KioskInfo]:
@@ -1803,6 +1867,52 @@ class CentralStore:
             raise CentralStoreError(
                 f"{self.where}: {what or doing + ' failed'}: {explain(err)}"
             ) from err
+
+    def _template_key(self, conn: sa.Connection) -> TemplateKey:
+        """The key, within a transaction on ``conn``; a missing default key is created only
+        while the database holds no templates, and a key that did not seal the templates
+        there is refused before it seals any more."""
+        templates = self._t["templates"]
+        held = conn.execute(sa.select(templates.c.embedding).limit(1)).scalar()
+        key = self._keys.get(may_create=held is None)
+        if held is not None:
+            check_key_id(key, bytes(held)[1:9])
+        return key
+
+    def rotate_key(self, new_key_file: str | os.PathLike[str]) -> int:
+        """Re-seal every template under the key in ``new_key_file`` in one transaction
+        (any failure changes nothing); returns how many. The old key file is left as it
+        is, for the operator to destroy; open the store with the new key from now on."""
+        new = load_key_file(Path(new_key_file))
+        templates = self._t["templates"]
+        with self._write("rotating the template key") as conn:
+            rows = conn.execute(
+                sa.select(templates.c.id, templates.c.person_id, templates.c.embedding)
+                .order_by(templates.c.id)
+                .with_for_update()
+            ).all()
+            if rows:
+                old = self._template_key(conn)
+                conn.execute(
+                    sa.update(templates)
+                    .where(templates.c.id == sa.bindparam("row_id"))
+                    .values(embedding=sa.bindparam("blob")),
+                    [
+                        {"row_id": i, "blob": new.seal(pid, old.open(pid, bytes(blob)))}
+                        for i, pid, blob in rows
+                    ],
+                )
+            self._audit(
+                conn,
+                "admin",
+                "rotate_template_key",
+                f"key id {new.key_id.hex()}",
+                f"{len(rows)} templates resealed",
+                self._now(),
+            )
+        self._keys = KeySource(new.path, create_if_missing=False)
+        self._checkpoint()
+        return len(rows)
 
     @contextmanager
     def _read(self, doing: str, *, snapshot: bool = False) -> Iterator[sa.Connection]:

@@ -22,6 +22,7 @@ these at the boundary, ``from err``.
     │   │       └── CentralConflictError   a name or id already taken on the service
     │   ├── UnknownPersonError (LookupError)  a person id the roster does not hold
     │   ├── CentralStoreError              the central database unreachable, newer, failing
+    │   ├── TemplateKeyError               the template key missing, loose, or not this one
     │   └── RosterManagedError             a kiosk's roster is managed by the central service
     ├── EnrollmentError (ValueError)       an enrollment refused: bad photos, a face enrolled twice
     │   └── ImportFolderError              an import folder, manifest.csv or person.toml unusable
@@ -238,3 +239,8 @@ class SupervisorNotFoundError(SupervisorError, LookupError):
 class LoginRefusedError(ClockfaceError, PermissionError):
     """A sign-in refused: a wrong name or password, a locked or disabled account. The
     message says no more than that (which of them is in the audit log only)."""
+
+
+class TemplateKeyError(StoreError):
+    """The key that seals templates at rest is missing, loosely protected or does not open
+    the stored templates (clockface.template_key)."""

@@ -340,6 +340,45 @@ def verify_log(db_path: str) -> None:
         raise click.exceptions.Exit(1)
 
 
+@kiosk.command("rotate-key")
+@db_option("The kiosk's SQLite database whose templates to re-seal.")
+@click.option(
+    "--key-file",
+    type=click.Path(dir_okay=False),
+    help="The key the templates are sealed with now [default: the systemd credential "
+    "template-key, $CLOCKFACE_TEMPLATE_KEY_FILE, else DB.key beside the database].",
+)
+@click.option(
+    "--new-key-file",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The new key: a file of 32 random bytes, mode 0600; made there if missing.",
+)
+def rotate_key(db_path: str, key_file: str | None, new_key_file: str) -> None:
+    """Re-seal every face template under a new key, in one transaction.
+
+    On any failure nothing changes. The old key file is left where it is, for you to
+    destroy; from then on the kiosk needs the new one. Works on a kiosk whose roster the
+    central service manages too (it changes no roster, only how it is sealed), which is
+    why it lives here and not under ``enroll``.
+    """
+    from clockface.template_key import open_or_create_key_file, rotation_report
+    from kiosk.store import KioskStore
+
+    database = Path(db_path)
+    if not database.is_file():
+        raise click.ClickException(f"no kiosk database at {database}: check --db")
+    with KioskStore.open(database, key_file=key_file) as store:
+        old = store.template_key_file
+        if old is not None and old.resolve() == Path(new_key_file).resolve():
+            raise click.ClickException(f"{new_key_file} is the key in use: give a new file")
+        new, _ = open_or_create_key_file(new_key_file)
+        count = store.rotate_key(new.path)
+    default = database.with_name(database.name + ".key")
+    for line in rotation_report(count, old, new, default=default):
+        click.echo(line)
+
+
 def _setup_logging() -> None:
     """INFO and up to stderr: with syslog priorities when stderr is the journal."""
     from hardware.watchdog import JournalFormatter, under_journal

@@ -56,6 +56,13 @@ Version 4 (the tamper-evident event log):
 - The step chains the events already there, in seq order, **as they stood at the
   upgrade**: the chain proves nothing about what happened to them before it. A row a
   step-3 database held in any state is chained as found.
+Version 5 (templates sealed at rest, :mod:`clockface.template_key`):
+
+- ``templates.embedding`` holds a sealed template: AES-256-GCM under a key kept outside
+  the database, 549 bytes (version byte 1, key id, nonce, ciphertext and tag), bound to
+  its row's person id. The table is rebuilt for its new CHECK; the step seals the
+  templates already there with the key the store was opened with (the step needs it
+  only when there are templates), and records its id as ``settings.template_key_id``.
 """
 
 from __future__ import annotations
@@ -68,6 +75,7 @@ from sqlite_utils import Database
 
 from clockface import chain
 from clockface.errors import StoreError
+from clockface.template_key import SEALED_BYTES, TemplateKey
 
 # PRAGMA application_id: "CLKF". Marks the file as a clockface kiosk database, so a
 # store never migrates some other application's SQLite file.
@@ -386,12 +394,61 @@ def _v4(db: Database) -> None:
     _V4_GUARD(db)
 
 
+def _v5_sealing(key: Callable[[], TemplateKey] | None) -> Callable[[Database], None]:
+    """Step 5 with the key that seals the templates already there (None: refuse if any)."""
+
+    def apply(db: Database) -> None:
+        rows = db.execute(
+            "SELECT id, person_id, embedding, created_utc FROM templates ORDER BY id"
+        ).fetchall()
+        if rows and key is None:
+            raise StoreError("sealing the templates needs the template key")
+        db.execute(
+            f"""
+            CREATE TABLE templates_v5 (
+                id INTEGER PRIMARY KEY,
+                person_id TEXT NOT NULL REFERENCES people (person_id) ON DELETE CASCADE,
+                embedding BLOB NOT NULL
+                    CHECK (typeof(embedding) = 'blob' AND length(embedding) = {SEALED_BYTES}
+                           AND substr(embedding, 1, 1) = x'01'),
+                created_utc TEXT NOT NULL CHECK (created_utc GLOB {_UTC_GLOB})
+            )
+            """
+        )
+        if rows:
+            assert key is not None
+            sealer = key()
+            db.conn.executemany(
+                "INSERT INTO templates_v5 (id, person_id, embedding, created_utc)"
+                " VALUES (?, ?, ?, ?)",
+                ((i, pid, sealer.seal(pid, bytes(blob)), utc) for i, pid, blob, utc in rows),
+            )
+            db.execute(
+                "INSERT INTO settings (key, value) VALUES ('template_key_id', ?)",
+                [sealer.key_id.hex()],
+            )
+        db.execute("DROP TABLE templates")
+        db.execute("ALTER TABLE templates_v5 RENAME TO templates")
+        db.execute("CREATE INDEX templates_person ON templates (person_id)")
+
+    return apply
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "roster, templates, audit log, events outbox, settings", _V1),
     Migration(2, "events.clock_synced, sync state, parked events, log id", _v2),
     Migration(3, "schedules: sites, holidays, shift patterns, days off", _V3),
     Migration(4, "events.chain: the tamper-evident chain of the event log", _v4),
+    Migration(5, "templates sealed with AES-256-GCM, the key outside", _v5_sealing(None)),
 )
+
+
+def with_template_key(key: Callable[[], TemplateKey]) -> tuple[Migration, ...]:
+    """:data:`MIGRATIONS` with step 5 sealing existing templates under ``key()`` (called
+    only when there are templates to seal)."""
+    return tuple(
+        Migration(m.version, m.name, _v5_sealing(key)) if m.version == 5 else m for m in MIGRATIONS
+    )
 
 
 def latest_version(steps: tuple[Migration, ...] = MIGRATIONS) -> int:

@@ -47,6 +47,15 @@ by ``append_event`` in the insert's transaction and immutable afterwards (trigge
 its seq (``clockface kiosk verify-log``); the sync agent sends the chain along, and the
 central service checks it too.
 
+Templates sealed at rest (schema version 5, :mod:`clockface.template_key`): each template
+is AES-256-GCM sealed under a key kept outside the database (``key_file``, the systemd
+credential ``template-key``, ``$CLOCKFACE_TEMPLATE_KEY_FILE``, else ``<db>.key`` made on
+first use), bound to its person id. The key is read only when templates are, so events
+and sync state work without it; a key that did not seal the templates there is refused
+with one line before it reads or seals any. ``rotate_key`` re-seals all of them in one
+transaction. The sync wire carries templates in plaintext over its own connection
+(TLS): ``apply_gallery`` seals them here under this kiosk's key.
+
 A store is one connection: use it from one thread; give each process its own.
 """
 
@@ -77,6 +86,13 @@ from clockface.errors import (
     StoreError,
     StoreValueError,
     UnknownPersonError,
+)
+from clockface.template_key import (
+    KeySource,
+    TemplateKey,
+    check_key_id,
+    key_source,
+    load_key_file,
 )
 from clockface.values import (
     TEMPLATE_DTYPE,
@@ -349,8 +365,10 @@ class KioskStore:
         clock: Callable[[], datetime],
         clock_status: Callable[[], bool | None] = _clock_synced,
         log_id: str = "",
+        keys: KeySource | None = None,
     ) -> None:
         """Use ``KioskStore.open``: this takes a database that is already migrated."""
+        self._keys = keys or key_source(None, database=path)
         self._db = db
         self._conn = db.conn
         self._path = path
@@ -370,6 +388,7 @@ class KioskStore:
         busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
         clock: Callable[[], datetime] | None = None,
         clock_status: Callable[[], bool | None] | None = None,
+        key_file: str | Path | None = None,
     ) -> KioskStore:
         """Open the kiosk database at ``path``, creating it (and its folder) if needed.
 
@@ -380,6 +399,11 @@ class KioskStore:
         whether that clock is synchronised, True / False / None for not known (default:
         :func:`hardware.clock.clock_synced`, which asks the kernel); ``append_event``
         asks it for every event unless told.
+
+        ``key_file``: the key that seals the templates at rest (:mod:`clockface.template_key`
+        gives where it is looked for when not given; the default, ``<path>.key``, is
+        created on first use). It is read only when templates are read or written, so
+        events and sync state need no key.
         """
         where = Path(path)
         if kiosk_id is not None:
@@ -396,13 +420,14 @@ class KioskStore:
                 "check the path and its permissions"
             ) from err
         _create_private(where)
+        keys = key_source(key_file, database=where)
         try:
             conn = sqlite3.connect(where, timeout=busy_timeout_s, isolation_level=None)
         except sqlite3.Error as err:
             raise StoreError(f"{where}: cannot open: {_explain(err)}") from err
         try:
             db = Database(conn, execute_plugins=False)
-            kid, log_id = _prepare(db, where, kiosk_id, busy_timeout_s, iso_utc(now()))
+            kid, log_id = _prepare(db, where, kiosk_id, busy_timeout_s, iso_utc(now()), keys)
         except BaseException as err:
             conn.close()
             if isinstance(err, sqlite3.Error):
@@ -416,6 +441,7 @@ class KioskStore:
             clock=now,
             clock_status=clock_status or _clock_synced,
             log_id=log_id,
+            keys=keys,
         )
 
     # ----------------------------------------------------------------- lifecycle
@@ -431,6 +457,11 @@ class KioskStore:
     def log_id(self) -> str:
         """This database's own id, generated once: the wire protocol's ``log_id``."""
         return self._log_id
+
+    @property
+    def template_key_file(self) -> Path | None:
+        """Where the key that seals this database's templates is looked for."""
+        return self._keys.path
 
     @property
     def actor(self) -> str:
@@ -540,9 +571,10 @@ class KioskStore:
         now = self._now()
         with self._roster_writing("adding templates"):
             self._require(pid)
+            key = self._template_key()
             self._conn.executemany(
                 "INSERT INTO templates (person_id, embedding, created_utc) VALUES (?, ?, ?)",
-                ((pid, row.tobytes(), now) for row in rows),
+                ((pid, key.seal(pid, row.tobytes()), now) for row in rows),
             )
             self._changed("add_templates", pid, f"{len(rows)} added", now)
         return len(rows)
@@ -607,10 +639,11 @@ class KioskStore:
                 )
                 self._changed("add", pid, None, now)
                 if len(rows):
+                    key = self._template_key()
                     self._conn.executemany(
                         "INSERT INTO templates (person_id, embedding, created_utc)"
                         " VALUES (?, ?, ?)",
-                        ((pid, row.tobytes(), now) for row in rows),
+                        ((pid, key.seal(pid, row.tobytes()), now) for row in rows),
                     )
                     self._changed("add_templates", pid, f"{len(rows)} added", now)
                 if not active:
@@ -658,7 +691,10 @@ class KioskStore:
             rows = self._all(
                 "SELECT embedding FROM templates WHERE person_id = ? ORDER BY id", [pid]
             )
-        return from_blobs([blob for (blob,) in rows])
+            key = self._template_key() if rows else None
+        if key is None:
+            return from_blobs([])
+        return from_blobs([key.open(pid, blob) for (blob,) in rows])
 
     def load_gallery(self, *, threshold: float, margin: float) -> Gallery:
         """A Gallery of the templates of the active people (read in one statement)."""
@@ -669,7 +705,9 @@ class KioskStore:
                 " JOIN people p ON p.person_id = t.person_id"
                 " WHERE p.active = 1 ORDER BY t.id"
             )
-        gallery.add_many([pid for pid, _ in rows], from_blobs([blob for _, blob in rows]))
+            key = self._template_key() if rows else None
+        if key is not None:
+            gallery.add_many([pid for pid, _ in rows], from_blobs(key.open_many(rows)))
         return gallery
 
     def audit_log(self, person_id: str | None = None) -> list[AuditEntry]:
@@ -1131,9 +1169,13 @@ class KioskStore:
                     self._db.execute("DELETE FROM templates WHERE person_id = ?", [step.person_id])
                     action = "update"
                     replaced += 1
+                key = self._template_key()
                 self._conn.executemany(
                     "INSERT INTO templates (person_id, embedding, created_utc) VALUES (?, ?, ?)",
-                    ((step.person_id, row.tobytes(), now) for row in step.templates),
+                    (
+                        (step.person_id, key.seal(step.person_id, row.tobytes()), now)
+                        for row in step.templates
+                    ),
                 )
                 self._changed(
                     action,
@@ -1189,6 +1231,37 @@ class KioskStore:
                 f"{self._path}: this kiosk is attached to the central service at {held}, "
                 f"not {url}; run `clockface sync detach` first to change services"
             )
+
+    def rotate_key(self, new_key_file: str | Path) -> int:
+        """Re-seal every template under the key in ``new_key_file`` in one transaction
+        (any failure changes nothing); returns how many. The old key file is left as it
+        is, for the operator to destroy; open the store with the new key from now on."""
+        new = load_key_file(new_key_file)
+        with self._writing("rotating the template key"):
+            rows = self._all("SELECT id, person_id, embedding FROM templates ORDER BY id")
+            old = self._template_key() if rows else None
+            resealed = [
+                (new.seal(pid, old.open(pid, blob)), i) for i, pid, blob in rows if old is not None
+            ]
+            self._conn.executemany("UPDATE templates SET embedding = ? WHERE id = ?", resealed)
+            self._db.execute(
+                "INSERT INTO settings (key, value) VALUES ('template_key_id', ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [new.key_id.hex()],
+            )
+        self._keys = KeySource(new.path, create_if_missing=False)
+        with self._reading("checkpointing after a key rotation"):
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        return len(resealed)
+
+    def _template_key(self) -> TemplateKey:
+        """The key, within a read or a transaction; a missing default key is created only
+        while the database holds no templates."""
+        held = self._all("SELECT substr(embedding, 2, 8) FROM templates LIMIT 1")
+        key = self._keys.get(may_create=not held)
+        if held:
+            check_key_id(key, bytes(held[0][0]))
+        return key
 
     @contextmanager
     def _roster_writing(self, doing: str) -> Iterator[None]:
@@ -1367,7 +1440,12 @@ def _plan_gallery(pages: Sequence[GalleryDelta]) -> _GalleryPlan:
 
 # --------------------------------------------------------------------- opening
 def _prepare(
-    db: Database, where: Path, kiosk_id: str | None, busy_timeout_s: float, now: str
+    db: Database,
+    where: Path,
+    kiosk_id: str | None,
+    busy_timeout_s: float,
+    now: str,
+    keys: KeySource,
 ) -> tuple[str, str]:
     """Check, configure and migrate a freshly connected database; returns the kiosk id
     and the log id."""
@@ -1395,7 +1473,9 @@ def _prepare(
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA secure_delete = ON")
-    migrations.migrate(db, where=str(where), applied_utc=now, steps=migrations.MIGRATIONS)
+    migrations.migrate(
+        db, where=str(where), applied_utc=now, steps=migrations.with_template_key(keys.get)
+    )
     conn.execute("BEGIN IMMEDIATE")
     try:
         row = conn.execute("SELECT value FROM settings WHERE key = 'kiosk_id'").fetchone()

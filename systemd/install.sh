@@ -20,7 +20,10 @@
 #      checkout (dlib from the prebuilt dlib-bin wheel; numpy < 2, which the apt
 #      picamera2 stack is built against)
 #   4. default config files with comments in /etc/clockface, never overwriting one
-#      that exists, and an empty kiosk-token (the central service's token goes there)
+#      that exists, an empty kiosk-token (the central service's token goes there), and
+#      template-key (central-template-key with --with-central): 32 random bytes, mode
+#      0600, that seal the face templates at rest (the units' LoadCredential=); never
+#      overwritten (`clockface kiosk rotate-key` / `central rotate-key` replace a key)
 #   5. the systemd units, installed and enabled (start them after `kiosk selftest`)
 set -euo pipefail
 
@@ -184,6 +187,10 @@ empty() {
     :
 }
 
+new_key() {
+    head -c 32 /dev/urandom
+}
+
 # --------------------------------------------------------------------------- checks
 
 codename="$(sed -n 's/^VERSION_CODENAME=//p' "$(on_target /etc/os-release)" 2>/dev/null)" || true
@@ -252,8 +259,11 @@ write_new "$ETC/kiosk.toml" 0644 \
     "clockface kiosk default-config, with source = \"picamera\", database = $STATE/kiosk.db" \
     kiosk_config
 write_new "$ETC/kiosk-token" 0600 "empty, for the central service's token" empty
+write_new "$ETC/template-key" 0600 "32 random bytes, the key that seals templates" new_key
 if ((WITH_CENTRAL)); then
     write_new "$ETC/central.toml" 0644 "clockface central default-config" central_config
+    write_new "$ETC/central-template-key" 0600 \
+        "32 random bytes, the key that seals the central service's templates" new_key
 fi
 
 # --------------------------------------------------------------------------- 5. units
@@ -276,3 +286,5 @@ say "Done. Next:"
 say "  sudo -u $USER_NAME $VENV/bin/clockface kiosk selftest --config $ETC/kiosk.toml"
 say "  sudo systemctl start ${units[*]}"
 say "  journalctl -u clockface-kiosk -f"
+say "Commands that read or write templates outside the services (enroll, rotate-key) need"
+say "the key the units load: give it as CLOCKFACE_TEMPLATE_KEY_FILE=$ETC/template-key (root)."

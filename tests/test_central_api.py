@@ -29,6 +29,7 @@ from recognition.gallery import EMBEDDING_DIM
 from sync.protocol import MAX_BODY_BYTES, GalleryDelta, IngestResponse, encode_template
 from tests.fakes import T0
 from tests.postgres import PostgresCluster, postgres_cluster, postgres_url  # noqa: F401
+from tests.template_keys import template_key_file  # noqa: F401
 
 
 @contextmanager
@@ -537,3 +538,34 @@ def test_the_openapi_spec_is_served_and_complete(lite: Service) -> None:
         schemas
     )
     assert "HTTPValidationError" not in schemas
+
+
+def test_a_wrong_template_key_is_a_500_for_the_operator_not_an_outage(tmp_path: Path) -> None:
+    """The service opened with another key than its templates were sealed with: template
+    reads answer 500 naming the key (no Retry-After: waiting will not help), the rest
+    keeps working, and nothing of the templates leaks."""
+    from clockface.template_key import new_key_file
+
+    database = str(tmp_path / "central.db")
+    with CentralStore.open(database, actor="tests") as store:
+        store.add_site("HQ", "Europe/Paris")
+        store.add_person("ada", "Ada")
+        store.add_templates("ada", np.full((1, 128), 0.1, dtype=np.float32))
+    other = tmp_path / "other.key"
+    new_key_file(other)
+    with (
+        CentralStore.open(database, actor="tests", key_file=other) as store,
+        serving(store) as base,
+    ):
+        token = store.create_admin("hr")
+        with httpx.Client(base_url=base, timeout=30) as http:
+            auth = {"Authorization": f"Bearer {token}"}
+            answer = http.get("/v1/admin/gallery", headers=auth)
+            assert answer.status_code == 500
+            assert "Retry-After" not in answer.headers
+            assert answer.json()["detail"] == (
+                "the service cannot open its stored templates (its template key); "
+                "its operator must check template_key_file"
+            )
+            assert http.get("/v1/admin/people", headers=auth).status_code == 200
+            assert http.get("/healthz").status_code == 200

@@ -39,6 +39,7 @@ from recognition.gallery import EMBEDDING_DIM
 from sync.protocol import EventBatch, GalleryDelta, WireEvent, decode_template
 from tests.fakes import T0, FakeClock
 from tests.postgres import postgres_cluster, postgres_url  # noqa: F401
+from tests.template_keys import template_key_file  # noqa: F401
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -191,14 +192,18 @@ def test_an_erasure_leaves_no_template_in_the_sqlite_files(tmp_path: Path) -> No
     marker = np.full((1, EMBEDDING_DIM), 0.0123456789, dtype=np.float32)
     with CentralStore.open(path, actor="a") as store:
         store.enroll("p1", "Ada", None, marker)
+        with sqlite3.connect(path) as conn:
+            (sealed,) = conn.execute("SELECT embedding FROM templates").fetchone()
+        conn.close()
 
-        def holding() -> list[str]:
+        def holding(data: bytes) -> list[str]:
             files = [p for p in tmp_path.iterdir() if p.name.startswith("central.db")]
-            return [p.name for p in files if marker.tobytes()[:64] in p.read_bytes()]
+            return [p.name for p in files if data in p.read_bytes()]
 
-        assert holding()  # the search finds the template while it is enrolled
+        assert holding(marker.tobytes()[:64]) == []  # sealed at rest: never in plaintext
+        assert holding(sealed)  # the search finds the sealed template while it is enrolled
         store.remove_person("p1")
-        assert holding() == []
+        assert holding(sealed) == []
 
 
 def test_a_garbage_sqlite_file_is_one_line_error(tmp_path: Path) -> None:

@@ -45,6 +45,7 @@ from sync.protocol import GalleryDelta
 from tests.fakes import T0
 from tests.postgres import postgres_cluster, postgres_url  # noqa: F401
 from tests.shared_faces import Analysed, faces_dir
+from tests.template_keys import template_key_file  # noqa: F401
 
 Invoke = Callable[..., Result]
 _TARGET_ENV = (

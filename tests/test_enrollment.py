@@ -222,8 +222,10 @@ def test_add_from_photos_one_template_each_then_add_photos(
         assert templates.shape == (2, EMBEDDING_DIM)
         expected = analysed.faces("obama/obama1.jpg")[0].embedding
         np.testing.assert_allclose(templates[0], expected, atol=1e-6)
-    # Nothing but the database was written: photos are never kept.
-    assert {p.name for p in db.parent.iterdir()} <= {"kiosk.db", "kiosk.db-wal", "kiosk.db-shm"}
+    # Nothing but the database (and the key that seals its templates) was written:
+    # photos are never kept.
+    written = {p.name for p in db.parent.iterdir()}
+    assert written <= {"kiosk.db", "kiosk.db-wal", "kiosk.db-shm", "kiosk.db.key"}
 
     fails(
         face_cli("add", "E1042", "--name", "Someone", photo("obama/obama2.jpg")),

@@ -36,6 +36,7 @@ from clockface.errors import (
     StoreValueError,
     UnknownPersonError,
 )
+from clockface.template_key import SEALED_BYTES, load_key_file
 from hardware.clock import FakeClockStatus, clock_state
 from kiosk import migrations
 from kiosk.store import Event, EventLog, KioskStore, NewPerson, Roster
@@ -325,8 +326,10 @@ def test_templates_round_trip_as_little_endian_float32(store: KioskStore, path: 
     assert store.get_person("e1").template_count == 4
     with raw(path) as conn:
         blobs = [b for (b,) in conn.execute("SELECT embedding FROM templates ORDER BY id")]
-    assert blobs[0] == first[0].astype("<f4").tobytes()
-    assert all(len(b) == 512 for b in blobs)
+    # Sealed at rest (clockface.template_key), under the key beside the database.
+    key = load_key_file(path.with_name(path.name + ".key"))
+    assert key.open("e1", blobs[0]) == first[0].astype("<f4").tobytes()
+    assert all(len(b) == SEALED_BYTES for b in blobs)
     store.add_person("e2", "Charles")
     assert store.templates("e2").shape == (0, EMBEDDING_DIM)
 

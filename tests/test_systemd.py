@@ -147,7 +147,10 @@ def test_the_kiosk_unit_is_notify_with_a_watchdog_restarts_and_hardening() -> No
         "PrivateTmp": ["yes"],
         "ProtectHome": ["yes"],
         "DevicePolicy": ["closed"],
-        "LoadCredential": ["kiosk-token:/etc/clockface/kiosk-token"],
+        "LoadCredential": [
+            "kiosk-token:/etc/clockface/kiosk-token",
+            "template-key:/etc/clockface/template-key",
+        ],
         "ExecStart": [
             "/opt/clockface/venv/bin/clockface kiosk run --config /etc/clockface/kiosk.toml"
         ],
@@ -172,12 +175,16 @@ def test_the_other_units_run_what_they_say() -> None:
     assert sync["ExecStart"] == [
         "/opt/clockface/venv/bin/clockface sync run --config /etc/clockface/kiosk.toml"
     ]
-    assert sync["LoadCredential"] == ["kiosk-token:/etc/clockface/kiosk-token"]
+    assert sync["LoadCredential"] == [
+        "kiosk-token:/etc/clockface/kiosk-token",
+        "template-key:/etc/clockface/template-key",
+    ]
     assert sync["User"] == ["clockface"] and sync["StateDirectory"] == ["clockface"]
     central = settings(SYSTEMD / "clockface-central.service")
     assert central["ExecStart"] == [
         "/opt/clockface/venv/bin/clockface central serve --config /etc/clockface/central.toml"
     ]
+    assert central["LoadCredential"] == ["template-key:/etc/clockface/central-template-key"]
     screen = settings(SYSTEMD / "clockface-screen.service")
     assert screen["ExecStart"] == ["/opt/clockface/bin/clockface-screen http://127.0.0.1:8471/"]
     assert screen["User"] == ["clockface-screen"]  # not the user that can read the database
@@ -282,6 +289,7 @@ def test_the_dry_run_prints_the_whole_plan_and_changes_nothing(tmp_path: Path) -
     assert plan.index(venv) < plan.index(app)
     assert any(a.startswith("write /etc/clockface/kiosk.toml (mode 0644)") for a in plan)
     assert any(a.startswith("write /etc/clockface/kiosk-token (mode 0600)") for a in plan)
+    assert any(a.startswith("write /etc/clockface/template-key (mode 0600)") for a in plan)
     for unit in ("clockface-kiosk.service", "clockface-sync.service", "clockface-screen.service"):
         assert f"install -m 0644 {SYSTEMD}/{unit} /etc/systemd/system/{unit}" in plan
     enable = (
@@ -298,6 +306,7 @@ def test_a_second_run_keeps_what_exists_and_overwrites_no_config(tmp_path: Path)
     (root / "etc/clockface").mkdir()
     (root / "etc/clockface/kiosk.toml").write_text('[kiosk]\nsource = "picamera"\n')
     (root / "etc/clockface/kiosk-token").write_text("secret\n")
+    (root / "etc/clockface/template-key").write_bytes(b"k" * 32)
     python = root / "opt/clockface/venv/bin/python"
     python.parent.mkdir(parents=True)
     python.write_text("#!/bin/sh\n")
@@ -312,6 +321,10 @@ def test_a_second_run_keeps_what_exists_and_overwrites_no_config(tmp_path: Path)
     )
     assert (
         "keep /etc/clockface/kiosk-token (it exists; install.sh never overwrites a config file)"
+        in lines
+    )
+    assert (
+        "keep /etc/clockface/template-key (it exists; install.sh never overwrites a config file)"
         in lines
     )
     assert not [a for a in plan if a.startswith("write ")]
@@ -331,6 +344,7 @@ def test_options_choose_the_parts(tmp_path: Path) -> None:
         "systemctl enable clockface-kiosk.service clockface-sync.service clockface-central.service"
     )
     assert any(a.startswith("write /etc/clockface/central.toml") for a in plan)
+    assert any(a.startswith("write /etc/clockface/central-template-key (mode 0600)") for a in plan)
     assert any(a.startswith("useradd") and a.endswith(" clockface-central") for a in plan)
 
 
