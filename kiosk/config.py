@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfoNotFoundError
 
 from clockface.config_values import from_env, from_toml
 from clockface.errors import ConfigError
-from kiosk.loop import KioskSettings
+from kiosk.loop import KioskSettings, LivenessMode
 from kiosk.policy import Mode
 
 ENV_PREFIX = "CLOCKFACE_KIOSK_"
@@ -83,6 +83,15 @@ HELP: dict[str, str] = {
     "motion_threshold": "mean grey-level change (0-255) that counts as motion; no motion "
     "and nobody in view skips detection",
     "roster_check_seconds": "how often the running kiosk checks the roster for changes",
+    "liveness": '"required": a pass is logged only if the face also looks alive, not a '
+    'photo held up (a print, a phone); one that does not is a suspected spoof. "off": '
+    "no check (loads nothing more). Measured with bench/liveness.py",
+    "liveness_min_residual": "how far the face's 68 landmarks must move unlike a flat "
+    "picture's between two frames (eye distances) to count as a living head",
+    "liveness_pairs": "pairs of frames, none sharing a frame, that must each move that much",
+    "liveness_samples": "landmark samples at most per pass; none of its pairs moving "
+    "enough by then: a suspected spoof",
+    "liveness_gap": "seconds at least between two liveness samples of a pass",
 }
 
 _TOP = ("source", "database", "realtime", "screen", "screen_port", "screen_bind", "screen_preview")
@@ -92,30 +101,37 @@ TABLES = ("kiosk", "sync", "hardware")
 _SETTINGS = {f.name: f for f in dataclasses.fields(KioskSettings)}
 
 
+_CHOICES: tuple[type[Mode] | type[LivenessMode], ...] = (Mode, LivenessMode)
+
+
 def _kind(name: str) -> type:
     if name in _TOP:
         return type(getattr(KioskConfig(), name))
     default = getattr(KioskSettings(), name)
-    return Mode if isinstance(default, Mode) else type(default)
+    return type(default)
 
 
 def _from_toml(name: str, value: object, where: str) -> object:
     kind = _kind(name)
-    if kind is Mode:
-        return _mode(str(from_toml(str, name, value, where)), name, where)
+    if kind in _CHOICES:
+        return _choice(kind, str(from_toml(str, name, value, where)), name, where)
     return from_toml(kind, name, value, where)
 
 
 def _from_env(name: str, text: str, where: str) -> object:
     kind = _kind(name)
-    return _mode(text, name, where) if kind is Mode else from_env(kind, name, text, where)
+    if kind in _CHOICES:
+        return _choice(kind, text, name, where)
+    return from_env(kind, name, text, where)
 
 
-def _mode(text: str, name: str, where: str) -> Mode:
+def _choice(kind: type, text: str, name: str, where: str) -> Mode | LivenessMode:
+    """One of an enum's values (the ``mode`` and ``liveness`` keys)."""
+    enum: type[Mode] | type[LivenessMode] = Mode if kind is Mode else LivenessMode
     try:
-        return Mode(text)
+        return enum(text)
     except ValueError:
-        choices = ", ".join(f'"{m.value}"' for m in Mode)
+        choices = ", ".join(f'"{m.value}"' for m in enum)
         raise ConfigError(f"{where}: {name} must be one of {choices}, not {text!r}") from None
 
 

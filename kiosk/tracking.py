@@ -6,7 +6,7 @@ best overlap down. A box that overlaps no track starts a new one; a track that g
 box for ``max_age`` seconds of source time has left, and is handed back as finished.
 
 Pure: boxes and source times in, tracks out. The kiosk hangs its per-pass state (votes,
-whether an event was logged) on each track.
+liveness evidence, whether an event was logged) on each track.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from kiosk.voting import Votes
 from recognition.faces import Box
+from recognition.liveness import FaceMotion
 
 
 @dataclass(eq=False)
@@ -29,7 +30,8 @@ class Track:
     hits: int = 1
     encoded_at: list[float] = field(default_factory=list)
     votes: Votes = field(default_factory=Votes)
-    decided: bool = False  # an event was logged, or the pass was judged unknown
+    decided: bool = False  # an event was logged, or the pass was judged unknown or a spoof
+    motion: FaceMotion | None = None  # liveness evidence, when the kiosk requires it
 
     def due_for_encoding(self, now: float, *, max_encodings: int, min_gap: float) -> bool:
         """Encode a few times per pass, spaced out, not on every frame."""
