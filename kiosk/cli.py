@@ -122,6 +122,12 @@ CONFIG_OPTION = click.option(
     help="Replay a video at its own pace, or as fast as the kiosk can. [default: fast]",
 )
 @click.option(
+    "--liveness",
+    type=click.Choice(["off", "required"]),
+    help="required: log a pass only if the face also moves like a living head, not a photo "
+    "held up (a suspected spoof logs nothing). [default: off]",
+)
+@click.option(
     "--screen/--no-screen",
     default=None,
     help="Serve the kiosk screen, a local web page for a full-screen browser: greetings, "
@@ -153,6 +159,7 @@ def run(
     cooldown: float | None,
     votes: int | None,
     realtime: bool | None,
+    liveness: str | None,
     screen: bool | None,
     screen_port: int | None,
     screen_bind: str | None,
@@ -170,7 +177,7 @@ def run(
     from hardware.sources import FrameSource
     from hardware.watchdog import Heartbeat, KioskHeartbeat, notifier_from_environ, status_path
     from kiosk.config import load_config
-    from kiosk.loop import Kiosk
+    from kiosk.loop import Kiosk, LivenessMode
     from kiosk.screen import Screen
     from kiosk.store import KioskStore
     from recognition.faces import FaceModels
@@ -182,6 +189,7 @@ def run(
         "mode": None if mode is None else Mode(mode),
         "cooldown_seconds": cooldown,
         "votes_required": votes,
+        "liveness": None if liveness is None else LivenessMode(liveness),
     }
     try:
         settings = dataclasses.replace(
@@ -211,7 +219,9 @@ def run(
                     timezone=settings.timezone,
                 ).start()
             )
-        store = opened.enter_context(KioskStore.open(db_path))
+        store = opened.enter_context(
+            KioskStore.open(db_path, key_file=config.template_key_file or None)
+        )
         frames = opened.enter_context(
             hardware.open_source(
                 source, realtime=realtime, detect_max_side=settings.detect_max_side
@@ -250,10 +260,14 @@ def run(
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+    spoofs = ""
+    if settings.liveness is LivenessMode.REQUIRED:
+        n = stats.suspected_spoofs
+        spoofs = f", {n} suspected spoof{'' if n == 1 else 's'}"
     click.echo(
         f"{stats.frames} frames, {stats.events} event{'' if stats.events == 1 else 's'}, "
         f"{stats.repeats} repeat passes in the cooldown, {stats.unknown_passes} unknown "
-        f"and {stats.conflicting_passes} conflicting passes"
+        f"and {stats.conflicting_passes} conflicting passes{spoofs}"
     )
 
 

@@ -42,6 +42,7 @@ class KioskConfig:
     screen_port: int = 8471
     screen_bind: str = "127.0.0.1"
     screen_preview: bool = False
+    template_key_file: str = ""
     settings: KioskSettings = field(default_factory=KioskSettings)
 
     def __post_init__(self) -> None:
@@ -62,6 +63,9 @@ HELP: dict[str, str] = {
     '"0.0.0.0" exposes the page, and any preview, to the network',
     "screen_preview": "show the camera's live picture with face boxes on the screen (kept "
     "in memory only, never written)",
+    "template_key_file": "the key that seals face templates in the database (32 bytes, "
+    'mode 0600, never inside the database); "": the systemd credential template-key, '
+    "then $CLOCKFACE_TEMPLATE_KEY_FILE, then DATABASE.key beside the database",
     "timezone": "the kiosk's IANA time zone: decides the local day of each event",
     "mode": '"in" or "out" for a kiosk at an entrance or an exit; "auto" alternates '
     "per person and day",
@@ -94,7 +98,16 @@ HELP: dict[str, str] = {
     "liveness_gap": "seconds at least between two liveness samples of a pass",
 }
 
-_TOP = ("source", "database", "realtime", "screen", "screen_port", "screen_bind", "screen_preview")
+_TOP = (
+    "source",
+    "database",
+    "realtime",
+    "screen",
+    "screen_port",
+    "screen_bind",
+    "screen_preview",
+    "template_key_file",
+)
 # The tables of kiosk.toml: [kiosk] is read here; [sync] by sync/config.py and
 # [hardware] by hardware/config.py, each refusing its own unknown keys.
 TABLES = ("kiosk", "sync", "hardware")

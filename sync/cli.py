@@ -59,7 +59,12 @@ def _database(db_path: str | None, config_path: str | None) -> str:
 def _open_store(db_path: str | None, config_path: str | None) -> KioskStore:
     from kiosk.store import KioskStore
 
-    return KioskStore.open(_database(db_path, config_path), actor="sync")
+    key_file = None
+    if config_path is not None:  # the roster it pulls is sealed with the kiosk's key
+        from kiosk.config import load_config
+
+        key_file = load_config(config_path).template_key_file or None
+    return KioskStore.open(_database(db_path, config_path), actor="sync", key_file=key_file)
 
 
 def _agent(

@@ -32,7 +32,7 @@ def test_the_default_file_documents_every_key_and_reads_back_as_the_defaults(
     tmp_path: Path,
 ) -> None:
     top = {"source", "database", "realtime", "screen", "screen_port", "screen_bind"}
-    names = {f.name for f in dataclasses.fields(KioskSettings)} | top | {"screen_preview"}
+    names = {f.name for f in dataclasses.fields(KioskSettings)} | top | {"screen_preview", "template_key_file"}
     assert set(HELP) == names
     text = default_file()
     assert set(tomllib.loads(text)["kiosk"]) == names

@@ -308,3 +308,36 @@ def test_a_printed_photo_is_logged_without_liveness_and_refused_with_it(
     else:
         assert events == [] and stats.suspected_spoofs >= 1
         assert stats.unknown_passes + stats.conflicting_passes == 0
+
+
+@pytest.mark.faces
+def test_kiosk_run_liveness_required_logs_nothing_for_the_print_and_says_so(
+    tmp_path: Path,
+    lin_template: npt.NDArray[np.float32],
+    attack_video: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The command line: `kiosk run --liveness required` on the printed photo logs no
+    event, counts the suspected spoof in its summary and warns in its log."""
+    from click.testing import CliRunner
+
+    from clockface.cli import main
+
+    database = tmp_path / "kiosk.db"
+    with KioskStore.open(database) as store:
+        store.add_person("lin_manuel_miranda", "Lin-Manuel Miranda")
+        store.add_templates("lin_manuel_miranda", lin_template)
+    result = CliRunner().invoke(
+        main,
+        ["kiosk", "run", "--db", str(database), "--source", str(attack_video),
+         "--liveness", "required"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = result.stdout.strip().splitlines()[-1]
+    assert ", 0 events, " in summary
+    spoofs = summary.rsplit(", ", 1)[-1]
+    assert spoofs.endswith(("suspected spoof", "suspected spoofs")) and spoofs[0] != "0"
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(m.startswith("suspected spoof: track") for m in warned), warned
+    with KioskStore.open(database) as store:
+        assert store.events() == []

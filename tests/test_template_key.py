@@ -479,3 +479,44 @@ def test_central_rotate_key_command(tmp_path: Path) -> None:
     wrong = CliRunner().invoke(main, [*args, "--new-key-file", str(tmp_path / "third.key")])
     assert wrong.exit_code == 1
     assert wrong.output.startswith("Error: the template key does not open")
+
+
+def test_kiosk_run_takes_the_key_from_the_config_file(db_path: Path, tmp_path: Path) -> None:
+    """`template_key_file` in kiosk.toml reaches the store `kiosk run` opens: the right
+    key loads the gallery; another key stops the kiosk with one line before any frame."""
+    key = tmp_path / "template-key"
+    new_key_file(key)
+    with KioskStore.open(db_path, key_file=key) as store:
+        store.add_person("e1", "Ada")
+        store.add_templates("e1", PLAIN)
+    assert not Path(f"{db_path}.key").exists()  # never the default beside the database
+    blank = tmp_path / "blank.mp4"
+    _blank_video(blank)
+    for key_file, ok in ((key, True), (tmp_path / "other.key", False)):
+        if not ok:
+            new_key_file(key_file)
+        config = tmp_path / f"kiosk-{ok}.toml"
+        config.write_text(
+            f'[kiosk]\ndatabase = "{db_path}"\ntemplate_key_file = "{key_file}"\n',
+            encoding="utf-8",
+        )
+        result = CliRunner().invoke(
+            main, ["kiosk", "run", "--config", str(config), "--source", str(blank)]
+        )
+        if ok:
+            assert result.exit_code == 0, result.output
+            assert result.stdout.startswith("5 frames, 0 events")
+        else:
+            assert result.exit_code == 1
+            (line,) = result.stderr.strip().splitlines()
+            assert line.startswith("Error: the template key does not open"), line
+    assert not Path(f"{db_path}.key").exists()
+
+
+def _blank_video(path: Path) -> None:
+    import cv2
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (64, 48))
+    for _ in range(5):
+        writer.write(np.zeros((48, 64, 3), dtype=np.uint8))
+    writer.release()
