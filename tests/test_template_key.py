@@ -32,6 +32,7 @@ from kiosk import migrations
 from kiosk.store import KioskStore
 from recognition.gallery import EMBEDDING_DIM
 from tests.postgres import postgres_cluster, postgres_url  # noqa: F401
+from tests.test_kiosk_ops import write_video
 
 PLAIN = np.arange(EMBEDDING_DIM, dtype="<f4") / 1000.0 + 0.25
 
@@ -490,8 +491,7 @@ def test_kiosk_run_takes_the_key_from_the_config_file(db_path: Path, tmp_path: P
         store.add_person("e1", "Ada")
         store.add_templates("e1", PLAIN)
     assert not Path(f"{db_path}.key").exists()  # never the default beside the database
-    blank = tmp_path / "blank.mp4"
-    _blank_video(blank)
+    blank = write_video(tmp_path / "blank.avi", frames=5)
     for key_file, ok in ((key, True), (tmp_path / "other.key", False)):
         if not ok:
             new_key_file(key_file)
@@ -511,12 +511,3 @@ def test_kiosk_run_takes_the_key_from_the_config_file(db_path: Path, tmp_path: P
             (line,) = result.stderr.strip().splitlines()
             assert line.startswith("Error: the template key does not open"), line
     assert not Path(f"{db_path}.key").exists()
-
-
-def _blank_video(path: Path) -> None:
-    import cv2
-
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (64, 48))
-    for _ in range(5):
-        writer.write(np.zeros((48, 64, 3), dtype=np.uint8))
-    writer.release()
