@@ -104,6 +104,44 @@ def read_central_database(
     return ReportInput(people, events)
 
 
+HeadRow = tuple[str, int, str]
+"""A kiosk log's chain head as the service checked it: (log id, chain seq, chain)."""
+LOG_COLUMNS = (
+    "event_id, log_id, seq, recorded_kiosk_id, person_id, direction, utc, tz, distance,"
+    " margin, frames, software_version, clock_synced, chain"
+)
+"""The columns of :func:`read_central_log`'s rows: the chained fields, then the chain."""
+
+
+def read_central_heads(database: str | os.PathLike[str]) -> list[HeadRow]:
+    """The chain head of every kiosk log whose chain the service has checked
+    (``kiosk_logs.chain_seq`` and ``chain_head``), by log id."""
+    with _opened(database) as reader:
+        return [(str(a), int(b), str(c)) for a, b, c in reader.heads()]
+
+
+def read_central_log(
+    database: str | os.PathLike[str], log_id: str, through: int
+) -> list[tuple[Any, ...]]:
+    """The events of one kiosk log up to seq ``through``, in seq order (``LOG_COLUMNS``)."""
+    with _opened(database) as reader:
+        return reader.log(log_id, through)
+
+
+@contextmanager
+def _opened(database: str | os.PathLike[str]) -> Iterator[_Reader]:
+    from central.store import CentralStore, resolve_database
+
+    target = resolve_database(database)
+    if target.path is not None:
+        _check_file(target.path)
+    with CentralStore.open(database) as store:
+        if target.path is not None:
+            yield _SqliteReader(target.path, store.where)
+        else:
+            yield _PostgresReader(target.url, store.where)
+
+
 def _check_file(path: Path) -> None:
     if path.is_file() and path.stat().st_size > 0:
         return
@@ -217,6 +255,14 @@ class _Reader:
         """Every event stamped at one of these stored times, with its details."""
         raise NotImplementedError
 
+    def heads(self) -> list[tuple[Any, ...]]:
+        """(log id, chain seq, chain head) of each log checked so far."""
+        raise NotImplementedError
+
+    def log(self, log_id: str, through: int) -> list[tuple[Any, ...]]:
+        """One log's events up to seq ``through``, in seq order (``LOG_COLUMNS``)."""
+        raise NotImplementedError
+
 
 _SQLITE_FLAGS = "(direction = 'in') + 2 * coalesce(clock_synced, 2)"
 _SQLITE_DETAILS = (
@@ -276,6 +322,21 @@ class _SqliteReader(_Reader):
                 marks = ", ".join("?" * len(batch))
                 found += conn.execute(_SQLITE_DETAILS.format(marks=marks), batch).fetchall()
         return found
+
+    def heads(self) -> list[tuple[Any, ...]]:
+        with self._reading() as conn:
+            return conn.execute(_HEADS).fetchall()
+
+    def log(self, log_id: str, through: int) -> list[tuple[Any, ...]]:
+        with self._reading() as conn:
+            return conn.execute(_LOG.format(mark="?"), (log_id, through)).fetchall()
+
+
+_HEADS = (
+    "SELECT log_id, chain_seq, chain_head FROM kiosk_logs"
+    " WHERE chain_seq > 0 AND chain_head IS NOT NULL ORDER BY log_id"
+)
+_LOG = f"SELECT {LOG_COLUMNS} FROM events WHERE log_id = {{mark}} AND seq <= {{mark}} ORDER BY seq"
 
 
 _PG_FLAGS = "((direction = 'in')::int + 2 * coalesce(clock_synced::int, 2))::text"
@@ -340,6 +401,14 @@ class _PostgresReader(_Reader):
     def details(self, times: Sequence[str]) -> list[DetailRow]:
         with self._reading() as conn:
             return conn.execute(_PG_DETAILS, (list(times),)).fetchall()
+
+    def heads(self) -> list[tuple[Any, ...]]:
+        with self._reading() as conn:
+            return conn.execute(_HEADS).fetchall()
+
+    def log(self, log_id: str, through: int) -> list[tuple[Any, ...]]:
+        with self._reading() as conn:
+            return conn.execute(_LOG.format(mark="%s"), (log_id, through)).fetchall()
 
 
 def _line(err: BaseException) -> str:

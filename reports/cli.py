@@ -11,6 +11,10 @@ option on the command line wins over the environment; both given either way is a
 error. Reports read the schedules stored in that database unless given a schedule file
 (``--schedules FILE``). The stores, SQLAlchemy and numpy are imported only when a command
 runs, so ``--help`` stays instant.
+
+Every report written carries a verification record (:mod:`reports.verify`; a CSV written
+with ``--output`` gets it beside it in ``FILE.verify.json``); ``report verify FILE``
+checks a report against it and, given the database, against the event logs.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from kiosk.cli import db_option
 if TYPE_CHECKING:
     from reports.schedule_store import ScheduleStore
     from reports.schedules import ScheduleBook, Shift
+    from reports.tables import Report
+    from reports.verify import ChainHead
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -216,42 +222,78 @@ def _report_command(kind: str, summary: str) -> click.Command:
         output: str | None,
         force: bool,
     ) -> None:
-        from reports.compute import Selection, compute_attendance
         from reports.exporters import render, write_output
-        from reports.tables import build_report
+        from reports.verify import make_verification, sidecar_path
 
         if last < first:
             raise click.BadParameter(f"{last} is before --from {first}", param_hint="--to")
         if output is None and fmt == "xlsx" and sys.stdout.isatty():
             raise click.UsageError("XLSX is binary: give --output FILE.xlsx")
-        book = _schedules(target, schedules_path)
-        if target.kind == "central":
-            from reports.central_source import read_central_database
-
-            source = read_central_database(target.where, first, last)
-        else:
-            from reports.sources import read_kiosk_database
-
-            source = read_kiosk_database(target.where, first, last)
-        selection = Selection(person_id=person_id, team=team, site=site)
-        chosen = sum(selection.wants(p) for p in source.people)
-        with _progress(chosen) as step:
-            attendance = compute_attendance(
-                source.events, source.people, book, first, last,
-                selection=selection, progress=step,
-            )  # fmt: skip
-        made = build_report(kind, attendance)
-        data = render(made, fmt)
+        made, heads = _make_report(
+            kind, first, last, person_id, team, site, schedules_path, target, progress=True
+        )
+        record = make_verification(
+            made, person_id=person_id, team=team, site=site, schedules=schedules_path,
+            database=target.kind, where=target.where, heads=heads,
+        )  # fmt: skip
+        data = render(made, fmt, record)
         if output is None:
             sys.stdout.flush()
             sys.stdout.buffer.write(data)
             sys.stdout.buffer.flush()
         else:
-            write_output(output, data, force=force)
+            written = write_output(output, data, force=force)
+            if fmt == "csv":  # the record goes beside a CSV: both, or neither
+                try:
+                    record_data = (record.to_text() + "\n").encode("utf-8")
+                    write_output(sidecar_path(output), record_data, force=force)
+                except BaseException:
+                    written.unlink(missing_ok=True)
+                    raise
         _tell(made.table.title, len(made.table.rows), len(made.anomalies.rows), kind, fmt, output)
 
     command.__doc__ = summary
     return click.command(kind, help=summary)(command)
+
+
+def _make_report(
+    kind: str,
+    first: date,
+    last: date,
+    person_id: str | None,
+    team: str | None,
+    site: str | None,
+    schedules_path: str | None,
+    target: Target,
+    *,
+    progress: bool,
+) -> tuple[Report, tuple[ChainHead, ...]]:
+    """One report from the target database, and the chain heads of the logs it read."""
+    from reports.compute import Selection, compute_attendance
+    from reports.tables import build_report
+
+    book = _schedules(target, schedules_path)
+    heads: tuple[ChainHead, ...] = ()
+    if target.kind == "central":
+        from reports.central_source import read_central_database
+        from reports.verify import central_heads
+
+        source = read_central_database(target.where, first, last)
+        heads = central_heads(target.where)
+    else:
+        from reports.sources import read_kiosk_database
+        from reports.verify import kiosk_heads
+
+        source = read_kiosk_database(target.where, first, last)
+        heads = kiosk_heads(target.where)
+    selection = Selection(person_id=person_id, team=team, site=site)
+    chosen = sum(selection.wants(p) for p in source.people) if progress else 0
+    with _progress(chosen) as step:
+        attendance = compute_attendance(
+            source.events, source.people, book, first, last,
+            selection=selection, progress=step,
+        )  # fmt: skip
+    return build_report(kind, attendance), heads
 
 
 class _progress:
@@ -285,6 +327,76 @@ def _tell(title: str, rows: int, anomalies: int, kind: str, fmt: str, output: st
 
 for _kind, _summary in REPORT_KINDS.items():
     report.add_command(_report_command(_kind, _summary))
+
+
+@report.command()
+@click.argument("path", metavar="FILE", type=click.Path(dir_okay=False))
+@click.option(
+    "--db", "db_path", type=click.Path(dir_okay=False), metavar="PATH",
+    help="The kiosk database the report was made from: check its chain and recompute.",
+)  # fmt: skip
+@click.option(
+    "--central-db", "central_db", metavar="PATH|URL",
+    help="The central database the report was made from: check its logs' chains and "
+    "recompute.",
+)  # fmt: skip
+@click.option(
+    "--schedules", "schedules_path", type=click.Path(dir_okay=False),
+    help="The schedule file to recompute with. [default: the one the report names, or the "
+    "database's schedules]",
+)  # fmt: skip
+def verify(
+    path: str, db_path: str | None, central_db: str | None, schedules_path: str | None
+) -> None:
+    """Check a report file (CSV, XLSX, HTML or JSON) against its verification record.
+
+    Every report written carries a record: its parameters, the database, when, the
+    chain head of each event log it read, and a SHA-256 of its rows (a CSV keeps it
+    beside it in FILE.verify.json). Without a database, this checks only that the rows
+    still hash to the recorded digest and names any edited, deleted or added row: that
+    proves little, since whoever edits a row can recompute the digest too.
+
+    With the database (--db or --central-db) it is a real check: the kiosk log's chain
+    must still hold the recorded head (the events were not rewritten since), and the
+    report computed again with the recorded parameters must give the same rows (late
+    events or changed schedules show as different rows). On the central database the
+    heads are those the service checked on ingest: each log's events up to its head are
+    read back and their chain recomputed. Exit status 0 with one
+    "verified: ..." line, else 1 with one line per problem.
+    """
+    from reports.verify import Verification, verify_report
+
+    if db_path is not None and central_db is not None:
+        raise click.UsageError("give one of --db and --central-db, not both")
+    target = None
+    if db_path is not None:
+        target = Target("kiosk", db_path)
+    elif central_db is not None:
+        target = Target("central", central_db)
+
+    def recompute(record: Verification) -> Report:
+        assert target is not None
+        made, _ = _make_report(
+            record.kind, record.first, record.last, record.person_id, record.team,
+            record.site, schedules_path or record.schedules, target, progress=False,
+        )  # fmt: skip
+        return made
+
+    outcome = verify_report(
+        path,
+        database=None if target is None else target.kind,
+        where=None if target is None else target.where,
+        recompute=None if target is None else recompute,
+    )
+    if outcome.ok:
+        what = "; ".join(outcome.checked)
+        if target is None:
+            what += " (no database given: the digest alone proves little; give --db)"
+        click.echo(f"verified: {path}: {what}")
+        return
+    for problem in outcome.problems:
+        click.echo(f"{path}: {problem}")
+    sys.exit(1)
 
 
 # --------------------------------------------------------------------- schedules

@@ -12,6 +12,10 @@ the anomalies (CSV holds one table, so its anomalies are the ``anomalies`` repor
 - JSON: ``{"report", "title", "from", "to", "columns", "rows", "anomalies"}`` with rows
   as objects; dates and times in ISO 8601.
 
+Given a verification record (:mod:`reports.verify`), JSON, XLSX and HTML carry it inside
+(a ``verification`` key, sheet, or JSON data block); CSV never does (it goes beside the
+file). Without one, the bytes are as before.
+
 :func:`write_output` writes to a temporary file beside the target, syncs it, then moves
 it into place: a reader never sees half a report, and an existing file is replaced only
 when asked (``force``).
@@ -36,6 +40,8 @@ from reports.tables import Cell, Column, Report, Table
 
 if TYPE_CHECKING:
     from openpyxl import Workbook
+
+    from reports.verify import Verification
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -70,8 +76,9 @@ def json_of(cell: Cell) -> str | int | float | None:
 
 
 # --------------------------------------------------------------------- CSV
-def to_csv(report: Report) -> bytes:
-    """The main table as CSV (formula injection neutralised)."""
+def to_csv(report: Report, verification: Verification | None = None) -> bytes:
+    """The main table as CSV (formula injection neutralised). A verification record is
+    not written into a CSV (it goes beside it: :func:`reports.verify.sidecar_path`)."""
     out = io.StringIO(newline="")
     writer = csv.writer(out)
     table = report.table
@@ -87,11 +94,11 @@ def to_csv(report: Report) -> bytes:
 
 
 # --------------------------------------------------------------------- JSON
-def to_json(report: Report) -> bytes:
+def to_json(report: Report, verification: Verification | None = None) -> bytes:
     def rows(table: Table) -> list[dict[str, str | int | float | None]]:
         return [{k: json_of(v) for k, v in record.items()} for record in table.records()]
 
-    document = {
+    document: dict[str, object] = {
         "report": report.kind,
         "title": report.title,
         "from": report.first.isoformat(),
@@ -102,6 +109,8 @@ def to_json(report: Report) -> bytes:
         "rows": rows(report.table),
         "anomalies": rows(report.anomalies),
     }
+    if verification is not None:
+        document["verification"] = verification.to_json()
     return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
@@ -124,7 +133,7 @@ p.none { font-style: italic; }
 """
 
 
-def to_html(report: Report) -> bytes:
+def to_html(report: Report, verification: Verification | None = None) -> bytes:
     title = html.escape(report.title)
     parts = [
         "<!DOCTYPE html>",
@@ -139,10 +148,17 @@ def to_html(report: Report) -> bytes:
         _html_table(report.table),
         f"<h2>{html.escape(report.anomalies.title)}</h2>",
         _html_table(report.anomalies),
+        *([] if verification is None else [_html_record(verification)]),
         "</body>",
         "</html>",
     ]
     return ("\n".join(parts) + "\n").encode("utf-8")
+
+
+def _html_record(verification: Verification) -> str:
+    from reports.verify import html_block
+
+    return html_block(verification)
 
 
 def _html_table(table: Table) -> str:
@@ -175,8 +191,9 @@ _NUMBER_FORMATS = {
 }
 
 
-def to_xlsx(report: Report) -> bytes:
-    """A workbook: the report's sheet, then an Anomalies sheet."""
+def to_xlsx(report: Report, verification: Verification | None = None) -> bytes:
+    """A workbook: the report's sheet, then an Anomalies sheet (then a verification sheet
+    holding the record's JSON text in column A, split in chunks)."""
     from openpyxl import Workbook
 
     book = Workbook()
@@ -185,6 +202,14 @@ def to_xlsx(report: Report) -> bytes:
     book.remove(first)
     for table in (report.table, report.anomalies):
         _xlsx_sheet(book, table)
+    if verification is not None:
+        from reports.verify import RECORD_KEY, XLSX_CHUNK
+
+        sheet = book.create_sheet(RECORD_KEY)
+        text = verification.to_text()
+        for start in range(0, len(text), XLSX_CHUNK):
+            # A chunk starting with "=" would be a formula: the record's JSON never does.
+            sheet.append([text[start : start + XLSX_CHUNK]])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
@@ -218,7 +243,7 @@ def _width(table: Table, index: int, column: Column) -> float:
 
 
 # --------------------------------------------------------------------- registry
-EXPORTERS: dict[str, Callable[[Report], bytes]] = {
+EXPORTERS: dict[str, Callable[[Report, Verification | None], bytes]] = {
     "csv": to_csv,
     "xlsx": to_xlsx,
     "html": to_html,
@@ -226,13 +251,14 @@ EXPORTERS: dict[str, Callable[[Report], bytes]] = {
 }
 
 
-def render(report: Report, fmt: str) -> bytes:
-    """The report in format ``fmt`` (a key of ``EXPORTERS``)."""
+def render(report: Report, fmt: str, verification: Verification | None = None) -> bytes:
+    """The report in format ``fmt`` (a key of ``EXPORTERS``), with its verification
+    record where given (:mod:`reports.verify`; never inside a CSV)."""
     try:
         export = EXPORTERS[fmt]
     except KeyError:
         raise ReportError(f"unknown format {fmt!r}: choose one of {', '.join(EXPORTERS)}") from None
-    return export(report)
+    return export(report, verification)
 
 
 # --------------------------------------------------------------------- files
