@@ -111,6 +111,30 @@ def render(report: Report, fmt: str) -> bytes:
     return export(report, fmt)
 
 
+def download(store: CentralStore, request: ReportRequest, fmt: str) -> bytes:
+    """A report's download: CSV exactly as ``clockface report ... --central-db`` prints it
+    on standard output; XLSX with its verification sheet (``clockface report verify``:
+    the parameters, the chain head of every kiosk log, per-row digests)."""
+    from reports.exporters import render as export
+    from reports.verify import central_heads, make_verification
+
+    report = make_report(store, request)
+    if fmt != "xlsx":
+        return export(report, fmt)
+    record = make_verification(
+        report,
+        person_id=request.person_id,
+        team=request.team,
+        site=request.site,
+        schedules=None,
+        database="central",
+        where=store.where,
+        heads=central_heads(database_of(store)),
+        now=store.now(),
+    )
+    return export(report, fmt, record)
+
+
 def today_board(store: CentralStore, now: datetime | None = None) -> Board:
     """Today's board at ``now`` (default: the store's clock)."""
     from central.web.board import build_board, days_needed

@@ -279,7 +279,7 @@ def web_router(store: CentralStore, config: CentralConfig) -> APIRouter:
             if fmt not in CONTENT_TYPES:
                 raise ReportError("choose a download format: csv or xlsx")
             asked = _asked(fields)
-            content = data.render(data.make_report(store, asked), fmt)
+            content = data.download(store, asked, fmt)
         except (ReportError, ScheduleError) as err:
             page = pages.report_page(
                 fields, session.supervisor, session.csrf_token, text=_sentence(err)
