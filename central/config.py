@@ -24,6 +24,7 @@ from typing import Any
 
 from clockface.config_values import from_env, from_toml
 from clockface.errors import ConfigError
+from kiosk.store import DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS
 from sync.protocol import MAX_BODY_BYTES
 
 ENV_PREFIX = "CLOCKFACE_CENTRAL_"
@@ -47,8 +48,13 @@ class CentralConfig:
     web_secure_cookies: bool = False
     web_refresh_seconds: int = 60
     template_key_file: str = ""
+    retention_days: int = DEFAULT_RETENTION_DAYS
 
     def __post_init__(self) -> None:
+        if not 1 <= self.retention_days <= MAX_RETENTION_DAYS:
+            raise ValueError(
+                f"retention_days must be 1 to {MAX_RETENTION_DAYS}, not {self.retention_days}"
+            )
         if not isinstance(self.database, str) or not self.database.strip():
             raise ValueError("database must be a file path or a postgresql:// URL")
         if not isinstance(self.host, str) or not self.host.strip():
@@ -106,6 +112,8 @@ HELP: dict[str, str] = {
     "bytes, mode 0600 (empty: the systemd credential template-key, "
     "$CLOCKFACE_TEMPLATE_KEY_FILE, else DATABASE.key beside a SQLite database, made on "
     "first use; PostgreSQL needs one given)",
+    "retention_days": "templates of people deactivated longer than this many days are "
+    "purged by clockface enroll purge --central-db (1 to 1095); every kiosk erases them too",
 }
 
 _NAMES = tuple(f.name for f in dataclasses.fields(CentralConfig))

@@ -70,6 +70,13 @@ Version 4 (templates sealed at rest, :mod:`clockface.template_key`):
   its row's person id. No DDL: the step seals the templates already there, in place,
   with the key the store was opened with (needed only when there are templates). The
   key id is in every blob's header (``meta`` holds integers only).
+
+Version 5 (retention):
+
+- ``people.deactivated_utc``: when a deactivated person was deactivated (NULL while
+  active), the clock of the retention period (``clockface enroll purge``). For people
+  already deactivated it is taken from their last ``deactivate`` audit entry, else their
+  ``updated_utc``.
 """
 
 from __future__ import annotations
@@ -343,6 +350,23 @@ def _v3(conn: sa.Connection) -> None:
         conn.execute(sa.text(statement))
 
 
+def _v5_columns(metadata: sa.MetaData) -> None:
+    """Version 5's new column, added to version 1's people on ``metadata``."""
+    metadata.tables["people"].append_column(_time("deactivated_utc", nullable=True))
+
+
+def _v5(conn: sa.Connection) -> None:
+    conn.execute(sa.text(f"ALTER TABLE people ADD COLUMN deactivated_utc VARCHAR({TIME_TEXT})"))
+    conn.execute(
+        sa.text(
+            "UPDATE people SET deactivated_utc = coalesce("
+            " (SELECT max(a.at_utc) FROM audit a WHERE a.kind = 'person'"
+            " AND a.subject = people.person_id AND a.action = 'deactivate'),"
+            " updated_utc) WHERE NOT active"
+        )
+    )
+
+
 def _v4_sealing(key: Callable[[], TemplateKey] | None) -> Callable[[sa.Connection], None]:
     """Step 4 with the key that seals the templates already there (None: refuse if any)."""
 
@@ -368,6 +392,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "schedules, supervisors, web sessions", _v2),
     Migration(3, "the kiosk logs' tamper-evident chain: events.chain, kiosk_logs.chain_*", _v3),
     Migration(4, "templates sealed with AES-256-GCM, the key outside", _v4_sealing(None)),
+    Migration(5, "people.deactivated_utc: the clock of the retention period", _v5),
 )
 
 
@@ -385,6 +410,7 @@ def current_tables() -> sa.MetaData:
     _v1_tables(metadata)
     _v2_tables(metadata)
     _v3_columns(metadata)
+    _v5_columns(metadata)
     return metadata
 
 

@@ -60,7 +60,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -100,7 +100,7 @@ from clockface.values import (
     iso_utc,
     os_user,
 )
-from kiosk.store import AuditEntry, NewPerson, Person
+from kiosk.store import AuditEntry, Consent, Expired, NewPerson, Person
 from recognition.gallery import EMBEDDING_DIM, Gallery
 from sync.protocol import (
     MAX_GALLERY_PAGE,
@@ -220,15 +220,6 @@ class Principal:
     name: str
     token_id: str
     kiosk_id: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Consent:
-    """A consent record: the signed form's reference and the privacy notice's version."""
-
-    reference: str
-    notice_version: str
-    at_utc: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -1306,6 +1297,7 @@ class CentralStore:
                 created_utc=now,
                 updated_utc=now,
                 version=version,
+                deactivated_utc=None if active else now,
             )
         )
         self._audit(conn, "person", "add", pid, None, now)
@@ -1355,7 +1347,12 @@ class CentralStore:
             conn.execute(
                 sa.update(people)
                 .where(people.c.person_id == pid)
-                .values(active=active, updated_utc=now, version=version)
+                .values(
+                    active=active,
+                    updated_utc=now,
+                    version=version,
+                    deactivated_utc=None if active else now,
+                )
             )
             self._audit(conn, "person", "reactivate" if active else "deactivate", pid, None, now)
             return self._require(conn, pid)
@@ -1508,6 +1505,63 @@ class CentralStore:
             version = self._erase(conn, pid, count, now, replaced=False)
         self._checkpoint()
         return Erasure(person_id=pid, version=version, templates=count)
+
+    def expired(self, retention_days: int, now: datetime | None = None) -> list[Expired]:
+        """The people deactivated more than ``retention_days`` before ``now`` (default:
+        the store's clock), longest deactivated first: what :meth:`purge` erases."""
+        cutoff = self._retention_cutoff(retention_days, now)
+        with self._read("reading who is past the retention period") as conn:
+            return self._expired(conn, cutoff)
+
+    def purge(self, retention_days: int, now: datetime | None = None) -> list[Expired]:
+        """Erase everyone deactivated more than ``retention_days`` before ``now``, each as
+        :meth:`erase_person` does (an erasure every kiosk receives and confirms, listed
+        by ``central erasures``), with a ``retention_purge`` audit entry; one
+        transaction. Returns who was erased."""
+        cutoff = self._retention_cutoff(retention_days, now)
+        stamp = self._now()
+        with self._write("purging people past the retention period") as conn:
+            gone = self._expired(conn, cutoff)
+            for person in gone:
+                detail = (
+                    f"erased with {person.template_count} templates, deactivated "
+                    f"{iso_utc(person.deactivated_utc)}, retention {retention_days} days"
+                )
+                self._erase(
+                    conn,
+                    person.person_id,
+                    person.template_count,
+                    stamp,
+                    replaced=False,
+                    action="retention_purge",
+                    detail=detail,
+                )
+        if gone:
+            self._checkpoint()
+        return gone
+
+    def _retention_cutoff(self, retention_days: int, now: datetime | None) -> str:
+        if isinstance(retention_days, bool) or not isinstance(retention_days, int):
+            raise StoreValueError(f"retention_days must be a whole number, not {retention_days!r}")
+        if retention_days < 1:
+            raise StoreValueError(f"retention_days must be 1 or more, not {retention_days}")
+        at = as_utc(now if now is not None else self._clock(), "now")
+        return iso_utc(at - timedelta(days=retention_days))
+
+    def _expired(self, conn: sa.Connection, cutoff: str) -> list[Expired]:
+        people, templates = self._t["people"], self._t["templates"]
+        count = (
+            sa.select(sa.func.count())
+            .select_from(templates)
+            .where(templates.c.person_id == people.c.person_id)
+            .scalar_subquery()
+        )
+        rows = conn.execute(
+            sa.select(people.c.person_id, people.c.deactivated_utc, count)
+            .where(sa.not_(people.c.active), people.c.deactivated_utc < cutoff)
+            .order_by(people.c.deactivated_utc, people.c.person_id)
+        ).all()
+        return [Expired(pid, _parse(at), int(n)) for pid, at, n in rows]
 
     def get_person(self, person_id: str) -> Person:
         pid = _check_id(person_id)
@@ -1690,7 +1744,17 @@ class CentralStore:
             ).scalar_one()
         )
 
-    def _erase(self, conn: sa.Connection, pid: str, count: int, now: str, *, replaced: bool) -> int:
+    def _erase(
+        self,
+        conn: sa.Connection,
+        pid: str,
+        count: int,
+        now: str,
+        *,
+        replaced: bool,
+        action: str = "remove",
+        detail: str | None = None,
+    ) -> int:
         people, erasures = self._t["people"], self._t["erasures"]
         version = self._bump(conn)
         conn.execute(sa.delete(people).where(people.c.person_id == pid))
@@ -1699,8 +1763,9 @@ class CentralStore:
                 version=version, person_id=pid, at_utc=now, actor=self._actor
             )
         )
-        detail = f"erased with {count} templates" + (", replaced" if replaced else "")
-        self._audit(conn, "person", "remove", pid, detail, now)
+        if detail is None:
+            detail = f"erased with {count} templates" + (", replaced" if replaced else "")
+        self._audit(conn, "person", action, pid, detail, now)
         return version
 
     def _checkpoint(self) -> None:

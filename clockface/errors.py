@@ -25,7 +25,8 @@ these at the boundary, ``from err``.
     │   ├── TemplateKeyError               the template key missing, loose, or not this one
     │   └── RosterManagedError             a kiosk's roster is managed by the central service
     ├── EnrollmentError (ValueError)       an enrollment refused: bad photos, a face enrolled twice
-    │   └── ImportFolderError              an import folder, manifest.csv or person.toml unusable
+    │   ├── ImportFolderError              an import folder, manifest.csv or person.toml unusable
+    │   └── ConsentRequiredError           no consent record where the legal basis is consent
     ├── RosterFileError (ValueError)       a roster file that is malformed or in the way
     ├── ConfigError (ValueError)           a config file or variable: unknown key, bad value
     ├── AuthenticationError (PermissionError)  a token missing, unknown or revoked
@@ -244,3 +245,9 @@ class LoginRefusedError(ClockfaceError, PermissionError):
 class TemplateKeyError(StoreError):
     """The key that seals templates at rest is missing, loosely protected or does not open
     the stored templates (clockface.template_key)."""
+
+
+# The biometric-privacy lifecycle (enrollment/lawful_basis.py, enroll purge).
+class ConsentRequiredError(EnrollmentError):
+    """An enrollment without the person's consent record where the legal basis is consent
+    (the default): give the consent, or declare another legal basis in the configuration."""

@@ -18,9 +18,10 @@ rosters (:class:`enrollment.target.RosterTarget`):
 
 An option on the command line wins over the environment; two targets given either way
 is a usage error. Consent (``--consent-ref`` and ``--notice-version`` on add and
-import) is recorded by the central roster only: with ``--db`` it is refused, and
-nothing is written. Face models, the stores, HTTP and numpy are imported only when a
-command runs, so ``--help`` stays instant.
+import) is recorded with each person enrolled. In a kiosk's own database it is required,
+unless kiosk.toml (``--config``) declares another legal basis, recorded instead
+(:mod:`enrollment.lawful_basis`); without either, nothing is enrolled. Face models, the
+stores, HTTP and numpy are imported only when a command runs, so ``--help`` stays instant.
 """
 
 from __future__ import annotations
@@ -37,11 +38,10 @@ from kiosk.cli import db_option
 from recognition.cli import DETECTOR_OPTION
 
 if TYPE_CHECKING:
-    from central.store import Consent
     from enrollment.enroll import Enroller, Outcome
-    from enrollment.folder_import import ConsentFor
+    from enrollment.lawful_basis import BasisFor
     from enrollment.target import EnrollmentRoster, RosterTarget
-    from kiosk.store import Person
+    from kiosk.store import LawfulBasis, Person
     from recognition.faces import FaceModels
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -60,13 +60,23 @@ _FORCE = click.option(
 _CONSENT_REF = click.option(
     "--consent-ref",
     metavar="REF",
-    help="The signed consent form's reference, recorded with the person (central roster "
-    "only: --central-db or --server); {id} in REF becomes the person's id.",
+    help="The signed consent form's reference, recorded with the person; {id} in REF "
+    "becomes the person's id. Required with --db unless kiosk.toml declares another "
+    "legal basis.",
 )
 _NOTICE_VERSION = click.option(
     "--notice-version",
     metavar="V",
     help="The version of the privacy notice the person was shown (with --consent-ref).",
+)
+_KIOSK_CONFIG = click.option(
+    "--config",
+    "config_path",
+    envvar="CLOCKFACE_KIOSK_CONFIG",
+    show_envvar=True,
+    type=click.Path(dir_okay=False),
+    help="With --db: the kiosk.toml whose legal_basis (and legal_basis_note) says whether "
+    "consent is needed.",
 )
 _NEW_DB = "The kiosk's SQLite database (roster and event log); created if missing."
 _EXISTING_DB = "The kiosk's SQLite database (roster and event log), as for `clockface kiosk`."
@@ -115,8 +125,9 @@ def enroll() -> None:
     templates: keep them safe.
 
     A kiosk attached to a central service takes its roster from there: enroll with
-    --server or --central-db. Consent (--consent-ref, --notice-version) is recorded by
-    the central roster only.
+    --server or --central-db. Enrolling into a kiosk's own database needs the person's
+    consent (--consent-ref, --notice-version), unless kiosk.toml declares another legal
+    basis (legal_basis, legal_basis_note).
     """
 
 
@@ -192,31 +203,61 @@ def _open(target: RosterTarget, *, create: bool = False, writing: bool = False) 
 
 
 def _consent(
-    target: RosterTarget, reference: str | None, notice_version: str | None
-) -> ConsentFor | None:
-    """Each person's consent record, from --consent-ref and --notice-version (given now)."""
-    if reference is None and notice_version is None:
-        return None
-    if reference is None or notice_version is None:
-        raise click.UsageError("give --consent-ref and --notice-version together")
-    reference, notice_version = reference.strip(), notice_version.strip()
-    if not reference or not notice_version:
-        raise click.UsageError("--consent-ref and --notice-version must not be empty")
-    if target.kind == "kiosk":
-        from clockface.errors import EnrollmentError
-        from enrollment.target import CONSENT_ONLY_CENTRAL
-
-        raise EnrollmentError(CONSENT_ONLY_CENTRAL)
+    target: RosterTarget,
+    reference: str | None,
+    notice_version: str | None,
+    config_path: str | None,
+) -> BasisFor | None:
+    """Each person's consent record, from --consent-ref and --notice-version (given now),
+    or the legal basis kiosk.toml declares. A kiosk database needs one or the other
+    (ConsentRequiredError otherwise); the central roster takes consent when given."""
     from datetime import UTC, datetime
 
-    from central.store import Consent
+    from enrollment.lawful_basis import basis_for
 
+    if reference is not None or notice_version is not None:
+        if reference is None or notice_version is None:
+            raise click.UsageError("give --consent-ref and --notice-version together")
+        if not reference.strip() or not notice_version.strip():
+            raise click.UsageError("--consent-ref and --notice-version must not be empty")
     now = datetime.now(UTC)
+    if target.kind != "kiosk":
+        if reference is None:
+            return None
+        return basis_for(reference=reference, notice_version=notice_version, now=now)
+    legal_basis, note = "consent", ""
+    if reference is None:
+        from kiosk.config import load_config
 
-    def consent_for(person_id: str) -> Consent:
-        return Consent(reference.replace("{id}", person_id), notice_version, now)
+        config = load_config(config_path)
+        legal_basis, note = config.legal_basis, config.legal_basis_note
+    from clockface.errors import ConsentRequiredError
 
-    return consent_for
+    try:
+        return basis_for(
+            reference=reference,
+            notice_version=notice_version,
+            now=now,
+            legal_basis=legal_basis,
+            legal_basis_note=note,
+        )
+    except ConsentRequiredError:
+        # A kiosk whose roster the central service manages says so first: the consent
+        # goes with the enrollment there.
+        from pathlib import Path
+
+        if Path(target.where).exists():
+            target.open(writing=True).close()
+        raise
+
+
+def _recorded(record: LawfulBasis) -> str:
+    """What was recorded with a person enrolled: their consent or another legal basis."""
+    from kiosk.store import Consent
+
+    if isinstance(record, Consent):
+        return f"consent recorded: {record.reference} (notice {record.notice_version})"
+    return f"legal basis recorded: {record.basis} ({record.note})"
 
 
 # ------------------------------------------------------------------------- helpers
@@ -263,7 +304,7 @@ def _issues(outcome: Outcome) -> list[str]:
     return [*issues[:forced], *(f"{line} (enrolled anyway: --force)" for line in issues[forced:])]
 
 
-def _report(outcome: Outcome, what: str = "photo", consent: Consent | None = None) -> None:
+def _report(outcome: Outcome, what: str = "photo", consent: LawfulBasis | None = None) -> None:
     """Print an outcome; raise EnrollmentError when nothing was written."""
     from clockface.errors import EnrollmentError
 
@@ -279,7 +320,7 @@ def _report(outcome: Outcome, what: str = "photo", consent: Consent | None = Non
         f"{_plural(total, what)}; {_plural(outcome.person.template_count, 'template')} in all"
     )
     if consent is not None:
-        click.echo(f"consent recorded: {consent.reference} (notice {consent.notice_version})")
+        click.echo(_recorded(consent))
     if outcome.rejected:
         raise SystemExit(1)
 
@@ -311,6 +352,7 @@ def _report(outcome: Outcome, what: str = "photo", consent: Consent | None = Non
 )
 @_CONSENT_REF
 @_NOTICE_VERSION
+@_KIOSK_CONFIG
 @_SKIP_BAD
 @_FORCE
 @DETECTOR_OPTION
@@ -325,6 +367,7 @@ def add(
     every: int,
     consent_ref: str | None,
     notice_version: str | None,
+    config_path: str | None,
     skip_bad: bool,
     force: bool,
     detector: str,
@@ -346,7 +389,8 @@ def add(
     best few good frames (up to 5, at least half a second apart) become templates.
 
     With --consent-ref and --notice-version, the consent record is stored with the
-    person, in the same transaction (central roster only: with --db, refused).
+    person, in the same transaction. A kiosk's own database (--db) requires them, unless
+    its kiosk.toml (--config) declares another legal basis, recorded instead.
     Photos are never stored. Exit status 0 if the person was enrolled from every photo.
     """
     from clockface.errors import EnrollmentError
@@ -357,7 +401,7 @@ def add(
         raise click.UsageError("give at least one PHOTO, or --camera SPEC")
     name = name.strip()
     team = team.strip() if team else None
-    consent_for = _consent(target, consent_ref, notice_version)
+    consent_for = _consent(target, consent_ref, notice_version, config_path)
     consent = None if consent_for is None else consent_for(person_id)
     with _open(target, create=True, writing=True) as store:
         enroller = _enroller(store)
@@ -434,6 +478,7 @@ def add_photos(
 @click.argument("folder", type=click.Path(file_okay=False))
 @_CONSENT_REF
 @_NOTICE_VERSION
+@_KIOSK_CONFIG
 @_SKIP_BAD
 @_FORCE
 @DETECTOR_OPTION
@@ -442,6 +487,7 @@ def import_(
     folder: str,
     consent_ref: str | None,
     notice_version: str | None,
+    config_path: str | None,
     skip_bad: bool,
     force: bool,
     detector: str,
@@ -464,13 +510,14 @@ def import_(
     exit status 1 if anything was rejected or not enrolled. Photos are never stored.
 
     With --consent-ref and --notice-version, each person enrolled gets a consent record
-    ({id} in REF becomes their id; central roster only: with --db, refused).
+    ({id} in REF becomes their id). A kiosk's own database (--db) requires them, unless
+    its kiosk.toml (--config) declares another legal basis, recorded instead.
     """
     from clockface.errors import EnrollmentError
     from enrollment.folder_import import import_folder, plan_import
 
     plan = plan_import(folder)
-    consent_for = _consent(target, consent_ref, notice_version)
+    consent_for = _consent(target, consent_ref, notice_version, config_path)
     with _open(target, create=True, writing=True) as store:
         enroller = _enroller(store)
         known = enroller.known_ids()
@@ -501,11 +548,17 @@ def import_(
     for note in report.notes:
         click.echo(note)
     if consent_for is not None and report.enrolled:
-        example = consent_for(report.enrolled[0].person_id)
-        click.echo(
-            f"consent recorded for each person enrolled (notice {example.notice_version}; "
-            f"e.g. {report.enrolled[0].person_id}: {example.reference})"
-        )
+        from kiosk.store import Consent
+
+        first = report.enrolled[0].person_id
+        example = consent_for(first)
+        if isinstance(example, Consent):
+            click.echo(
+                f"consent recorded for each person enrolled (notice {example.notice_version}; "
+                f"e.g. {first}: {example.reference})"
+            )
+        else:
+            click.echo(f"for each person enrolled, {_recorded(example)}")
     templates = sum(len(o.templates) for o in report.enrolled)
     click.echo(
         f"{len(report.enrolled)} enrolled ({_plural(templates, 'template')}), "
@@ -532,13 +585,32 @@ def import_(
 @click.option("--all", "show_all", is_flag=True, help="Include deactivated people.")
 @_roster_options(_EXISTING_DB)
 def list_(show_all: bool, target: RosterTarget) -> None:
-    """List the enrolled people (active ones only, unless --all)."""
+    """List the enrolled people (active ones only, unless --all).
+
+    In a kiosk's own database, people with no consent record (or other legal basis),
+    such as those enrolled before one was asked, are marked "no consent recorded".
+    """
+    from kiosk.store import KioskStore
+
     with _open(target) as store:
         everyone = store.people()
+        lacking = store.without_lawful_basis() if isinstance(store, KioskStore) else set()
     shown = [p for p in everyone if show_all or p.active]
-    rows = [("ID", "NAME", "TEAM", "TEMPLATES", *(("ACTIVE",) if show_all else ()))]
+    marked = any(p.person_id in lacking for p in shown)
+    rows = [
+        (
+            "ID",
+            "NAME",
+            "TEAM",
+            "TEMPLATES",
+            *(("ACTIVE",) if show_all else ()),
+            *(("CONSENT",) if marked else ()),
+        )
+    ]
     for p in shown:
-        extra = ("yes" if p.active else "no",) if show_all else ()
+        extra: tuple[str, ...] = ("yes" if p.active else "no",) if show_all else ()
+        if marked:
+            extra += ("no consent recorded" if p.person_id in lacking else "yes",)
         rows.append((p.person_id, p.name, p.team or "-", str(p.template_count), *extra))
     if shown:
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -557,13 +629,15 @@ def list_(show_all: bool, target: RosterTarget) -> None:
 def show(person_id: str, target: RosterTarget) -> None:
     """Show one person: name, team, templates, dates, consent and the audit trail.
 
-    Consent records are shown for the central roster (--central-db, --server). For
-    someone erased, shows the audit trail that remains.
+    Consent records (or the legal basis recorded instead) are shown for every roster.
+    For someone erased, shows the audit trail that remains.
     """
     from clockface.errors import UnknownPersonError
+    from enrollment.lawful_basis import describe
     from enrollment.target import CentralRoster
+    from kiosk.store import KioskStore
 
-    consents: tuple[Consent, ...] | None = None
+    consents: tuple[LawfulBasis, ...] | None = None
     with _open(target) as store:
         trail = store.audit_log(person_id)
         try:
@@ -572,6 +646,8 @@ def show(person_id: str, target: RosterTarget) -> None:
                 person, consents = record.person, record.consents
             else:
                 person = store.get_person(person_id)
+                if isinstance(store, KioskStore):
+                    consents = store.lawful_bases(person_id)
         except UnknownPersonError:
             if not trail:
                 raise
@@ -591,10 +667,7 @@ def show(person_id: str, target: RosterTarget) -> None:
         if consents is not None and not consents:
             click.echo(f"  {'consent':<10} none recorded")
         for consent in consents or ():
-            click.echo(
-                f"  {'consent':<10} {consent.reference} (notice {consent.notice_version}, "
-                f"given {consent.at_utc:%Y-%m-%d %H:%M:%S} UTC)"
-            )
+            click.echo(f"  {'consent':<10} {describe(consent)}")
     click.echo("audit trail:")
     for entry in trail:
         detail = f"  {entry.detail}" if entry.detail else ""
@@ -668,6 +741,98 @@ def remove(person_id: str, yes: bool, target: RosterTarget) -> None:
     )
 
 
+# ------------------------------------------------------------------------- privacy
+@enroll.group()
+def consent() -> None:
+    """Consent records: withdrawal."""
+
+
+@consent.command("withdraw")
+@click.argument("person_id", metavar="ID")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@_roster_options(_EXISTING_DB)
+def withdraw(person_id: str, yes: bool, target: RosterTarget) -> None:
+    """ID withdrew their consent: erase them, as `enroll remove` does.
+
+    Their name, team and face templates are deleted for good; the audit entry, the
+    consent record (proof of what was agreed, and when) and attendance events are kept.
+    Erased from the central roster, they are erased from every kiosk at its next sync
+    (`clockface central erasures` shows which confirmed). Asks first unless --yes.
+    """
+    with _open(target, writing=True) as store:
+        person = store.get_person(person_id)
+        if not yes:
+            click.confirm(
+                f"{_who(person)} withdrew consent: erase them and "
+                f"{_plural(person.template_count, 'face template')}? This cannot be undone",
+                abort=True,
+            )
+        count = store.remove_person(person_id)
+    everywhere = "" if target.kind == "kiosk" else "; every kiosk erases them at its next sync"
+    click.echo(
+        f"consent withdrawn: erased {person_id}: name, team and "
+        f"{_plural(count, 'face template')} deleted; the audit entry, consent record and "
+        f"attendance events are kept{everywhere}"
+    )
+
+
+@enroll.command()
+@click.option("--dry-run", is_flag=True, help="List who would be erased, and change nothing.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="The kiosk.toml (with --db; else $CLOCKFACE_KIOSK_CONFIG) or central.toml (with "
+    "--central-db; else $CLOCKFACE_CENTRAL_CONFIG) that holds retention_days.",
+)
+@_roster_options(_EXISTING_DB)
+def purge(dry_run: bool, config_path: str | None, target: RosterTarget) -> None:
+    """Erase the templates of people deactivated longer than the retention period.
+
+    The period is retention_days in kiosk.toml's [kiosk] (--db) or central.toml
+    (--central-db); default 365 days. Each person is erased as `enroll remove` does
+    (name, team and templates), with a retention_purge audit entry; attendance events
+    and consent records are kept. On the central roster each is an erasure every kiosk
+    applies and confirms (`clockface central erasures`). With --dry-run, lists who would
+    go and since when they are deactivated, and changes nothing.
+    """
+    import os
+
+    from central.store import CentralStore
+    from clockface.errors import EnrollmentError
+    from kiosk.store import KioskStore
+
+    if target.kind == "server":
+        raise EnrollmentError(
+            "enroll purge runs on the central host (--central-db), not through --server"
+        )
+    if target.kind == "kiosk":
+        from kiosk.config import load_config as kiosk_config
+
+        days = kiosk_config(config_path or os.environ.get("CLOCKFACE_KIOSK_CONFIG")).retention_days
+    else:
+        from central.config import CONFIG_ENV
+        from central.config import load_config as central_config
+
+        days = central_config(config_path or os.environ.get(CONFIG_ENV)).retention_days
+    with _open(target, writing=not dry_run) as store:
+        if not isinstance(store, KioskStore | CentralStore):  # pragma: no cover
+            raise EnrollmentError("enroll purge needs a kiosk or central database")
+        people = store.expired(days) if dry_run else store.purge(days)
+    verb = "would erase" if dry_run else "erased"
+    for person in people:
+        click.echo(
+            f"{verb} {person.person_id}: deactivated {person.deactivated_utc:%Y-%m-%d %H:%M:%S} "
+            f"UTC, {_plural(person.template_count, 'template')}"
+        )
+    summary = f"{_plural(len(people), 'person', 'people')} deactivated over {days} days"
+    click.echo(
+        f"{summary}: {'nothing changed (dry run)' if dry_run else 'erased'}"
+        if people
+        else f"nobody deactivated over {days} days: nothing to purge"
+    )
+
+
 # ------------------------------------------------------------------------- roster files
 @enroll.command()
 @click.argument("file", type=click.Path(dir_okay=False))
@@ -698,8 +863,18 @@ def export(file: str, force: bool, target: RosterTarget) -> None:
     is_flag=True,
     help="Replace people already enrolled with the file's (their templates are erased).",
 )
+@_CONSENT_REF
+@_NOTICE_VERSION
+@_KIOSK_CONFIG
 @_roster_options(_NEW_DB)
-def import_roster(file: str, replace: bool, target: RosterTarget) -> None:
+def import_roster(
+    file: str,
+    replace: bool,
+    consent_ref: str | None,
+    notice_version: str | None,
+    config_path: str | None,
+    target: RosterTarget,
+) -> None:
     """Add the people and templates of a roster FILE written by export.
 
     All or nothing: a malformed file imports nobody. People already enrolled are
@@ -709,13 +884,18 @@ def import_roster(file: str, replace: bool, target: RosterTarget) -> None:
 
     With --server, each person is one request: if one fails, those before it stay
     imported; run the same import again (people already enrolled are skipped).
+
+    As with add: --consent-ref and --notice-version record each person's consent ({id}
+    in REF becomes their id); a kiosk's own database (--db) requires them, unless its
+    kiosk.toml (--config) declares another legal basis, recorded instead.
     """
     from enrollment.roster_file import import_roster as import_people
     from enrollment.roster_file import read_roster
 
     people = read_roster(file)
+    consent_for = _consent(target, consent_ref, notice_version, config_path)
     with _open(target, create=True, writing=True) as store:
-        done = import_people(store, people, replace=replace)
+        done = import_people(store, people, replace=replace, consent_for=consent_for)
     for pid in done.skipped:
         click.echo(f"skipped {pid}: already enrolled (use --replace to replace them)")
     for pid in done.replaced:

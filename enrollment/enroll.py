@@ -25,10 +25,12 @@ imports), :mod:`enrollment.roster_file` (roster files) and :mod:`enrollment.look
   probably of someone else, refused unless ``force``.
 - **Photos are never kept.** Nothing is written but the roster: templates, not
   photos.
-- **Consent.** An enrollment into the central roster may carry a consent record (the
-  signed form's reference, the privacy notice's version), stored with the person in the
-  same transaction. A kiosk database keeps no consent records: enrolling there with a
-  consent is refused (:data:`~enrollment.target.CONSENT_ONLY_CENTRAL`), never dropped.
+- **Consent.** An enrollment may carry a consent record (the signed form's reference,
+  the privacy notice's version), stored with the person in the same transaction, in a
+  kiosk database or the central roster; or, in a kiosk database, another legal basis
+  the operator declared (:mod:`enrollment.lawful_basis`). A legal basis the roster cannot
+  record (another basis, on the central roster for now) is refused
+  (:data:`~enrollment.target.LEGAL_BASIS_ONLY_KIOSK`), never dropped.
 """
 
 from __future__ import annotations
@@ -37,24 +39,25 @@ import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from clockface.errors import EnrollmentError, ImageError, InputFileError, PhotoRejectedError
 from clockface.files import read_image
-from enrollment.target import CONSENT_ONLY_CENTRAL, CentralRoster, EnrollmentRoster, whole_roster
+from enrollment.target import (
+    LEGAL_BASIS_ONLY_KIOSK,
+    CentralRoster,
+    EnrollmentRoster,
+    whole_roster,
+)
 from hardware.sources import FrameSource, frames
-from kiosk.store import Person
+from kiosk.store import KioskStore, LawfulBasis, LegalBasis, Person
 from recognition.faces import FaceModels, RGBImage
 from recognition.gallery import DEFAULT_MARGIN, DEFAULT_THRESHOLD, Gallery
 from recognition.identify import enrollment_template
 from recognition.images import decode_image
 from recognition.quality import DEFAULT_LIMITS, QualityLimits, Reason, assess
-
-if TYPE_CHECKING:
-    from central.store import Consent
 
 FloatArray = npt.NDArray[np.float32]
 PhotoInput = str | os.PathLike[str] | tuple[str, str | os.PathLike[str] | RGBImage | bytes]
@@ -283,7 +286,7 @@ class Enroller:
         skip_bad: bool = False,
         force: bool = False,
         progress: Progress | None = None,
-        consent: Consent | None = None,
+        consent: LawfulBasis | None = None,
     ) -> Outcome:
         """Enroll someone new from photos, one template per good photo.
 
@@ -291,7 +294,7 @@ class Enroller:
         ``consent`` the roster cannot record, before any photo is read. A refused
         enrollment (rejected photos without ``skip_bad``, a duplicate face or a photo of
         someone else without ``force``) writes nothing and comes back with its
-        ``refusal``. ``consent`` is stored with the person (central rosters only).
+        ``refusal``. ``consent`` (or another legal basis) is stored with the person.
         """
         self.check_new(person_id, name, team, consent=consent)
         if not photos:
@@ -309,15 +312,20 @@ class Enroller:
         )
 
     def check_new(
-        self, person_id: str, name: str, team: str | None, *, consent: Consent | None = None
+        self,
+        person_id: str,
+        name: str,
+        team: str | None,
+        *,
+        consent: LawfulBasis | None = None,
     ) -> None:
-        """Refuse a bad id, name or team, an id the roster already holds, or a consent
-        this roster does not record (a kiosk database)."""
+        """Refuse a bad id, name or team, an id the roster already holds, or a legal basis
+        this roster does not record."""
         pid = check_id(person_id)
         check_id(name, "a name")
         _team(team)
         if consent is not None:
-            self.check_records_consent()
+            self.check_records(consent)
         if pid in self.known_ids():
             person = self.store.get_person(pid)
             raise EnrollmentError(
@@ -326,11 +334,11 @@ class Enroller:
                 f"add-photos, or choose another id"
             )
 
-    def check_records_consent(self) -> None:
-        """Refuse (EnrollmentError) if the roster keeps no consent records: a kiosk
-        database. Consent given is never silently dropped."""
-        if not isinstance(self.store, CentralRoster):
-            raise EnrollmentError(CONSENT_ONLY_CENTRAL)
+    def check_records(self, consent: LawfulBasis) -> None:
+        """Refuse (EnrollmentError) a record the roster cannot keep: a legal basis other
+        than consent outside a kiosk database (for now). Never silently dropped."""
+        if isinstance(consent, LegalBasis) and not isinstance(self.store, KioskStore):
+            raise EnrollmentError(LEGAL_BASIS_ONLY_KIOSK)
 
     def enroll_templates(
         self,
@@ -342,20 +350,22 @@ class Enroller:
         *,
         skip_bad: bool = False,
         force: bool = False,
-        consent: Consent | None = None,
+        consent: LawfulBasis | None = None,
     ) -> Outcome:
         """Enroll someone new from templates already made (photos, camera frames), with
-        their ``consent`` record if given (central rosters only)."""
+        their ``consent`` record (or other legal basis) if given."""
         self.check_new(person_id, name, team, consent=consent)
         outcome = self._judge(person_id, accepted, rejected, skip_bad=skip_bad, force=force)
         if not outcome.enrolled:
             return outcome
         embeddings = np.stack([t.embedding for t in accepted])
         store = self.store
-        if consent is not None and isinstance(store, CentralRoster):
+        if isinstance(consent, LegalBasis):
+            if not isinstance(store, KioskStore):  # check_new refused it already
+                raise EnrollmentError(LEGAL_BASIS_ONLY_KIOSK)
             person = store.enroll(person_id, name, _team(team), embeddings, consent=consent)
         else:
-            person = store.enroll(person_id, name, _team(team), embeddings)
+            person = store.enroll(person_id, name, _team(team), embeddings, consent=consent)
         self._remember(person, accepted)
         return replace(outcome, person=person)
 

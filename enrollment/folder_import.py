@@ -11,10 +11,9 @@ import csv
 import io
 import os
 import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from clockface.errors import EnrollmentError, ImportFolderError, InputFileError
 from clockface.files import read_bytes
@@ -26,12 +25,10 @@ from enrollment.enroll import (
     _os_reason,
     check_id,
 )
+from enrollment.lawful_basis import BasisFor
 
-if TYPE_CHECKING:
-    from central.store import Consent
-
-ConsentFor = Callable[[str], "Consent"]
-"""The consent record to store with a person, by person id."""
+ConsentFor = BasisFor
+"""The consent record (or other legal basis) to store with a person, by person id."""
 
 PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 """File endings a bulk import takes as photos (case-insensitive)."""
@@ -260,12 +257,12 @@ def import_folder(
 
     People already in the roster are skipped without reading their photos, so running
     an import again enrolls only those refused before (once their photos are fixed).
-    ``consent_for`` gives each person's consent record (central rosters only: refused
-    with EnrollmentError, before anything is read, by a kiosk database).
+    ``consent_for`` gives each person's consent record or other legal basis (one the
+    roster cannot record is refused with EnrollmentError, before anything is read).
     """
     report = ImportReport(notes=list(plan.notes))
-    if consent_for is not None:
-        enroller.check_records_consent()
+    if consent_for is not None and plan.people:
+        enroller.check_records(consent_for(plan.people[0].person_id))
     known = enroller.known_ids()
     for planned in plan.people:
         pid = planned.person_id

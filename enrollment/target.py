@@ -11,9 +11,10 @@
 ``--server URL``        central service     :class:`central.admin_client.AdminClient`
 ======================  ==================  =========================================
 
-The last two are also a :class:`CentralRoster`: they record consent with an enrollment,
-read the whole roster (deactivated people and templates included) in one go
-(``full_gallery``), and give a person's consent records (``person_record``).
+All three record consent with an enrollment. The last two are also a
+:class:`CentralRoster`: they read the whole roster (deactivated people and templates
+included) in one go (``full_gallery``), and give a person's consent records
+(``person_record``).
 
 A kiosk attached to a central service takes its roster from there: local roster
 writes raise :class:`~clockface.errors.RosterManagedError`. :meth:`RosterTarget.open`
@@ -34,20 +35,19 @@ import numpy as np
 import numpy.typing as npt
 
 from clockface.errors import CentralStoreError, RosterManagedError, StoreError
-from kiosk.store import NewPerson, Person, Roster
+from kiosk.store import Consent, NewPerson, Person, Roster
 from recognition.gallery import EMBEDDING_DIM
 
 if TYPE_CHECKING:
-    from central.store import Consent, PersonRecord
+    from central.store import PersonRecord
     from sync.protocol import GalleryDelta
 
 FloatArray = npt.NDArray[np.float32]
 TargetKind = Literal["kiosk", "central", "server"]
 
-CONSENT_ONLY_CENTRAL = (
-    "consent is recorded only by the central service (the kiosk database keeps no consent "
-    "records): enroll with --server or --central-db to record it, or leave out "
-    "--consent-ref and --notice-version"
+LEGAL_BASIS_ONLY_KIOSK = (
+    "a legal basis other than consent is recorded only in a kiosk database for now: on "
+    "the central roster give each person's consent (--consent-ref and --notice-version)"
 )
 
 
@@ -57,11 +57,21 @@ class EnrollmentRoster(Roster, Protocol):
     central service's admin API. Close it when done (or use it with ``with``)."""
 
     def enroll(
-        self, person_id: str, name: str, team: str | None, embeddings: npt.ArrayLike
+        self,
+        person_id: str,
+        name: str,
+        team: str | None,
+        embeddings: npt.ArrayLike,
+        *,
+        consent: Consent | None = None,
     ) -> Person: ...
 
     def enroll_many(
-        self, people: Iterable[NewPerson], *, replace: bool = False
+        self,
+        people: Iterable[NewPerson],
+        *,
+        replace: bool = False,
+        consents: Mapping[str, Consent] | None = None,
     ) -> list[Person]: ...
 
     def close(self) -> None: ...

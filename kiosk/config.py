@@ -26,6 +26,7 @@ from clockface.config_values import from_env, from_toml
 from clockface.errors import ConfigError
 from kiosk.loop import KioskSettings, LivenessMode
 from kiosk.policy import Mode
+from kiosk.store import DEFAULT_RETENTION_DAYS, LEGAL_BASES, MAX_RETENTION_DAYS
 
 ENV_PREFIX = "CLOCKFACE_KIOSK_"
 DATABASE_ENV = "CLOCKFACE_DB"
@@ -43,11 +44,35 @@ class KioskConfig:
     screen_bind: str = "127.0.0.1"
     screen_preview: bool = False
     template_key_file: str = ""
+    legal_basis: str = "consent"
+    legal_basis_note: str = ""
+    retention_days: int = DEFAULT_RETENTION_DAYS
     settings: KioskSettings = field(default_factory=KioskSettings)
 
     def __post_init__(self) -> None:
         if not 0 <= self.screen_port <= 65535:
             raise ValueError(f"screen_port must be 0 to 65535, not {self.screen_port}")
+        check_legal_basis(self.legal_basis, self.legal_basis_note)
+        if not 1 <= self.retention_days <= MAX_RETENTION_DAYS:
+            raise ValueError(
+                f"retention_days must be 1 to {MAX_RETENTION_DAYS}, not {self.retention_days}"
+            )
+
+
+def check_legal_basis(basis: str, note: str) -> None:
+    """Refuse (ValueError) a legal basis not in LEGAL_BASES, or one other than consent
+    without a note saying where it is written down."""
+    if basis not in LEGAL_BASES:
+        raise ValueError(
+            "legal_basis must be one of "
+            + ", ".join(f'"{b}"' for b in LEGAL_BASES)
+            + f", not {basis!r}"
+        )
+    if basis != "consent" and not note.strip():
+        raise ValueError(
+            f'legal_basis = "{basis}" needs legal_basis_note: where that basis is written '
+            "down (e.g. the contract clause or the law)"
+        )
 
 
 HELP: dict[str, str] = {
@@ -66,6 +91,14 @@ HELP: dict[str, str] = {
     "template_key_file": "the key that seals face templates in the database (32 bytes, "
     'mode 0600, never inside the database); "": the systemd credential template-key, '
     "then $CLOCKFACE_TEMPLATE_KEY_FILE, then DATABASE.key beside the database",
+    "legal_basis": '"consent": enrolling someone in this kiosk\'s own roster needs their '
+    "consent record (clockface enroll add --consent-ref --notice-version); another legal "
+    'basis ("employment-contract", "legal-obligation", "public-task", "vital-interests") '
+    "is recorded with each person instead, and needs legal_basis_note",
+    "legal_basis_note": "with a legal basis other than consent: where it is written down "
+    "(the contract clause, the law)",
+    "retention_days": "templates of people deactivated longer than this many days are "
+    "purged by clockface enroll purge (1 to 1095)",
     "timezone": "the kiosk's IANA time zone: decides the local day of each event",
     "mode": '"in" or "out" for a kiosk at an entrance or an exit; "auto" alternates '
     "per person and day",
@@ -107,6 +140,9 @@ _TOP = (
     "screen_bind",
     "screen_preview",
     "template_key_file",
+    "legal_basis",
+    "legal_basis_note",
+    "retention_days",
 )
 # The tables of kiosk.toml: [kiosk] is read here; [sync] by sync/config.py and
 # [hardware] by hardware/config.py, each refusing its own unknown keys.

@@ -63,6 +63,17 @@ Version 5 (templates sealed at rest, :mod:`clockface.template_key`):
   its row's person id. The table is rebuilt for its new CHECK; the step seals the
   templates already there with the key the store was opened with (the step needs it
   only when there are templates), and records its id as ``settings.template_key_id``.
+
+Version 6 (the privacy lifecycle):
+
+- ``lawful_bases``: why each person's templates may be kept: a consent record
+  (``basis = 'consent'`` with the signed form's ``reference`` and the privacy notice's
+  ``notice_version``) or another legal basis the operator declared (``basis`` with its
+  ``note``), and when. Append-only (triggers) and kept after an erasure, as proof of
+  what was agreed: no name, no foreign key to ``people``.
+- ``people.deactivated_utc``: when a deactivated person was deactivated (NULL while
+  active), the clock of the retention period. For people already deactivated it is
+  taken from their last ``deactivate`` audit entry, else their ``updated_utc``.
 """
 
 from __future__ import annotations
@@ -434,12 +445,54 @@ def _v5_sealing(key: Callable[[], TemplateKey] | None) -> Callable[[Database], N
     return apply
 
 
+_V6 = _statements(
+    f"""
+    CREATE TABLE lawful_bases (
+        id INTEGER PRIMARY KEY,
+        person_id TEXT NOT NULL CHECK (length(person_id) > 0),
+        basis TEXT NOT NULL CHECK (length(basis) > 0),
+        reference TEXT,
+        notice_version TEXT,
+        note TEXT,
+        at_utc TEXT NOT NULL CHECK (at_utc GLOB {_UTC_GLOB}),
+        CHECK (
+            (basis = 'consent' AND length(reference) > 0 AND length(notice_version) > 0
+                AND note IS NULL)
+            OR (basis <> 'consent' AND reference IS NULL AND notice_version IS NULL
+                AND length(note) > 0)
+        )
+    )
+    """,
+    "CREATE INDEX lawful_bases_person ON lawful_bases (person_id)",
+    """
+    CREATE TRIGGER lawful_bases_no_update BEFORE UPDATE ON lawful_bases
+    BEGIN SELECT RAISE(ABORT, 'lawful bases are append-only'); END
+    """,
+    """
+    CREATE TRIGGER lawful_bases_no_delete BEFORE DELETE ON lawful_bases
+    BEGIN SELECT RAISE(ABORT, 'lawful bases are append-only'); END
+    """,
+    f"""
+    ALTER TABLE people ADD COLUMN deactivated_utc TEXT
+        CHECK (deactivated_utc IS NULL OR deactivated_utc GLOB {_UTC_GLOB})
+    """,
+    """
+    UPDATE people SET deactivated_utc = coalesce(
+        (SELECT max(a.at_utc) FROM audit a
+         WHERE a.person_id = people.person_id AND a.action = 'deactivate'),
+        updated_utc)
+    WHERE active = 0
+    """,
+)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "roster, templates, audit log, events outbox, settings", _V1),
     Migration(2, "events.clock_synced, sync state, parked events, log id", _v2),
     Migration(3, "schedules: sites, holidays, shift patterns, days off", _V3),
     Migration(4, "events.chain: the tamper-evident chain of the event log", _v4),
     Migration(5, "templates sealed with AES-256-GCM, the key outside", _v5_sealing(None)),
+    Migration(6, "lawful bases (consent or another), people.deactivated_utc", _V6),
 )
 
 

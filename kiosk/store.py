@@ -56,6 +56,13 @@ with one line before it reads or seals any. ``rotate_key`` re-seals all of them 
 transaction. The sync wire carries templates in plaintext over its own connection
 (TLS): ``apply_gallery`` seals them here under this kiosk's key.
 
+The privacy lifecycle (schema version 6): an enrollment carries the person's consent
+record or another legal basis the operator declared (``lawful_bases``, append-only, kept
+after an erasure, audited as ``consent`` / ``legal_basis``); ``deactivated_utc`` dates each
+deactivation, and ``purge`` erases everyone deactivated longer than the retention period
+(audited as ``retention_purge``; ``expired`` lists them without changing anything).
+``rotate_key`` is audited with an empty person id (:data:`KIOSK_SUBJECT`).
+
 A store is one connection: use it from one thread; give each process its own.
 """
 
@@ -68,7 +75,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, get_args
@@ -119,11 +126,14 @@ if TYPE_CHECKING:
     from sync.protocol import GalleryDelta
 
 Direction = Literal["in", "out"]
-AuditAction = Literal["add", "update", "deactivate", "reactivate", "add_templates", "remove"]
+AuditAction = Literal[
+    "add", "update", "deactivate", "reactivate", "add_templates", "remove", "retention_purge"
+]
 FloatArray = npt.NDArray[np.float32]
 
 DEFAULT_BUSY_TIMEOUT_S = 5.0
 CENTRAL_ACTOR = "central"  # the audit log's actor for changes from the central service
+KIOSK_SUBJECT = ""  # the audit log's person id for a change to the kiosk, not to a person
 _MAX_SYNC_ERROR = 500  # characters of the last sync error kept
 _UNKNOWN_PREVIOUS = "0" * chain.CHAIN_HEX_DIGITS  # after a row with no chain (never by clockface)
 
@@ -194,6 +204,50 @@ class AuditEntry:
     action: str
     person_id: str
     detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    """A consent record: the signed form's reference and the privacy notice's version."""
+
+    reference: str
+    notice_version: str
+    at_utc: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LegalBasis:
+    """A legal basis other than consent the operator declared for keeping templates
+    (``basis``, e.g. ``employment-contract``; ``note``: where it is written down)."""
+
+    basis: str
+    note: str
+    at_utc: datetime
+
+
+LawfulBasis = Consent | LegalBasis  # why a person's templates may be kept
+
+# The legal bases an operator may declare (``legal_basis`` in kiosk.toml and central.toml):
+# "consent" asks each person's consent record at enrollment; the others need a note
+# saying where that basis is written down (GDPR Art. 6(1) and 9(2)).
+LEGAL_BASES = (
+    "consent",
+    "employment-contract",
+    "legal-obligation",
+    "public-task",
+    "vital-interests",
+)
+DEFAULT_RETENTION_DAYS = 365  # templates of deactivated people are purged after this
+MAX_RETENTION_DAYS = 1095  # three years: the longest retention period accepted
+
+
+@dataclass(frozen=True, slots=True)
+class Expired:
+    """Someone deactivated longer than the retention period: erased by a purge."""
+
+    person_id: str
+    deactivated_utc: datetime
+    template_count: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,6 +391,12 @@ _PERSON_SELECT = """
            (SELECT count(*) FROM templates t WHERE t.person_id = p.person_id),
            p.created_utc, p.updated_utc
     FROM people p
+"""
+_EXPIRED_SELECT = """
+    SELECT p.person_id, p.deactivated_utc,
+           (SELECT count(*) FROM templates t WHERE t.person_id = p.person_id)
+    FROM people p WHERE p.active = 0 AND p.deactivated_utc < ?
+    ORDER BY p.deactivated_utc, p.person_id
 """
 _EVENT_COLUMNS = (
     "event_id, seq, kiosk_id, person_id, direction, utc, tz, distance, margin, frames, "
@@ -557,8 +617,9 @@ class KioskStore:
             if old.active == active:
                 return old
             self._db.execute(
-                "UPDATE people SET active = ?, updated_utc = ? WHERE person_id = ?",
-                [int(active), now, pid],
+                "UPDATE people SET active = ?, updated_utc = ?, deactivated_utc = ?"
+                " WHERE person_id = ?",
+                [int(active), now, None if active else now, pid],
             )
             self._changed("reactivate" if active else "deactivate", pid, None, now)
             person = self._require(pid)
@@ -580,24 +641,42 @@ class KioskStore:
         return len(rows)
 
     def enroll(
-        self, person_id: str, name: str, team: str | None, embeddings: npt.ArrayLike
+        self,
+        person_id: str,
+        name: str,
+        team: str | None,
+        embeddings: npt.ArrayLike,
+        *,
+        consent: LawfulBasis | None = None,
     ) -> Person:
-        """Add someone with their face templates (at least one) in one transaction.
+        """Add someone with their face templates (at least one) in one transaction, with
+        their ``consent`` record (or other legal basis) if given.
 
         Both or neither: a refused template or a failed write leaves no person behind.
         """
         if np.size(embeddings) == 0:
             raise StoreValueError(f"enroll needs at least one template for {person_id!r}")
-        (person,) = self.enroll_many([NewPerson(person_id, name, team, embeddings)])
+        consents = None if consent is None else {person_id: consent}
+        (person,) = self.enroll_many(
+            [NewPerson(person_id, name, team, embeddings)], consents=consents
+        )
         return person
 
-    def enroll_many(self, people: Iterable[NewPerson], *, replace: bool = False) -> list[Person]:
+    def enroll_many(
+        self,
+        people: Iterable[NewPerson],
+        *,
+        replace: bool = False,
+        consents: Mapping[str, LawfulBasis] | None = None,
+    ) -> list[Person]:
         """Add people with their templates in one transaction: all of them or none.
 
         An id the roster already holds raises DuplicatePersonError, writing nothing,
         unless ``replace``: then that person is erased first (templates included, with a
         ``remove`` audit entry) and added anew. Each addition is audited as ``add``, then
         ``add_templates`` (when there are templates) and ``deactivate`` (when inactive).
+        ``consents``: each person's consent record or other legal basis, by person id,
+        stored with them (audited as ``consent`` or ``legal_basis``).
         """
         checked: list[tuple[str, str, str | None, npt.NDArray[Any], bool]] = []
         for new in people:
@@ -617,6 +696,10 @@ class KioskStore:
         if len(set(ids)) != len(ids):
             twice = next(pid for pid in ids if ids.count(pid) > 1)
             raise StoreValueError(f"person {twice!r} is given twice; nothing was written")
+        for pid, given in (consents or {}).items():
+            if pid not in ids:
+                raise StoreValueError(f"a consent for {pid!r}, who is not being enrolled")
+            _check_lawful_basis(given)
         now = self._now()
         erased = False
         with self._roster_writing("enrolling people"):
@@ -633,9 +716,9 @@ class KioskStore:
                     )
                     erased = True
                 self._db.execute(
-                    "INSERT INTO people (person_id, name, team, active, created_utc, updated_utc)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    [pid, name, team, int(active), now, now],
+                    "INSERT INTO people (person_id, name, team, active, created_utc, updated_utc,"
+                    " deactivated_utc) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [pid, name, team, int(active), now, now, None if active else now],
                 )
                 self._changed("add", pid, None, now)
                 if len(rows):
@@ -648,6 +731,9 @@ class KioskStore:
                     self._changed("add_templates", pid, f"{len(rows)} added", now)
                 if not active:
                     self._changed("deactivate", pid, None, now)
+                recorded = (consents or {}).get(pid)
+                if recorded is not None:
+                    self._insert_lawful_basis(pid, recorded, now)
             added = [self._require(pid) for pid in ids]
         if erased:
             with self._reading("checkpointing after an erasure"):
@@ -670,6 +756,45 @@ class KioskStore:
         with self._reading("checkpointing after an erasure"):
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
         return count
+
+    def expired(self, retention_days: int, now: datetime | None = None) -> list[Expired]:
+        """The people deactivated more than ``retention_days`` before ``now`` (default:
+        the store's clock), longest deactivated first: what :meth:`purge` erases."""
+        cutoff = iso_utc(self._cutoff(retention_days, now))
+        with self._reading("reading who is past the retention period"):
+            rows = self._all(_EXPIRED_SELECT, [cutoff])
+        return [Expired(pid, parse_utc(at), int(count)) for pid, at, count in rows]
+
+    def purge(self, retention_days: int, now: datetime | None = None) -> list[Expired]:
+        """Erase (as :meth:`remove_person`: the person and every template) everyone
+        deactivated more than ``retention_days`` before ``now``, in one transaction, each
+        with a ``retention_purge`` audit entry. Returns who was erased."""
+        cutoff = iso_utc(self._cutoff(retention_days, now))
+        stamp = self._now()
+        with self._roster_writing("purging people past the retention period"):
+            rows = self._all(_EXPIRED_SELECT, [cutoff])
+            gone = [Expired(pid, parse_utc(at), int(count)) for pid, at, count in rows]
+            for person in gone:
+                self._db.execute("DELETE FROM people WHERE person_id = ?", [person.person_id])
+                self._changed(
+                    "retention_purge",
+                    person.person_id,
+                    f"erased with {person.template_count} templates, deactivated "
+                    f"{iso_utc(person.deactivated_utc)}, retention {retention_days} days",
+                    stamp,
+                )
+        if gone:
+            with self._reading("checkpointing after an erasure"):
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        return gone
+
+    def _cutoff(self, retention_days: int, now: datetime | None) -> datetime:
+        if isinstance(retention_days, bool) or not isinstance(retention_days, int):
+            raise StoreValueError(f"retention_days must be a whole number, not {retention_days!r}")
+        if retention_days < 1:
+            raise StoreValueError(f"retention_days must be 1 or more, not {retention_days}")
+        at = as_utc(now if now is not None else self._clock(), "now")
+        return at - timedelta(days=retention_days)
 
     def get_person(self, person_id: str) -> Person:
         pid = check_text(person_id, "a person id")
@@ -709,6 +834,28 @@ class KioskStore:
         if key is not None:
             gallery.add_many([pid for pid, _ in rows], from_blobs(key.open_many(rows)))
         return gallery
+
+    def lawful_bases(self, person_id: str) -> tuple[LawfulBasis, ...]:
+        """A person id's consent records and other legal bases, oldest first (kept after
+        an erasure)."""
+        pid = check_text(person_id, "a person id")
+        with self._reading("reading consent records"):
+            rows = self._all(
+                "SELECT basis, reference, notice_version, note, at_utc FROM lawful_bases"
+                " WHERE person_id = ? ORDER BY id",
+                [pid],
+            )
+        return tuple(_lawful_basis(row) for row in rows)
+
+    def without_lawful_basis(self) -> set[str]:
+        """The ids of the people in the roster with no consent record or other legal basis
+        (people enrolled before they were recorded)."""
+        with self._reading("reading consent records"):
+            rows = self._all(
+                "SELECT person_id FROM people p WHERE NOT EXISTS"
+                " (SELECT 1 FROM lawful_bases b WHERE b.person_id = p.person_id)"
+            )
+        return {pid for (pid,) in rows}
 
     def audit_log(self, person_id: str | None = None) -> list[AuditEntry]:
         """The audit entries (of one person id, if given), oldest first."""
@@ -1249,6 +1396,18 @@ class KioskStore:
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 [new.key_id.hex()],
             )
+            # Not about one person: the audit row's person id is empty (KIOSK_SUBJECT).
+            self._db.execute(
+                "INSERT INTO audit (at_utc, actor, action, person_id, detail)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [
+                    self._now(),
+                    self._actor,
+                    "rotate_template_key",
+                    KIOSK_SUBJECT,
+                    f"key id {new.key_id.hex()}, {len(resealed)} templates resealed",
+                ],
+            )
         self._keys = KeySource(new.path, create_if_missing=False)
         with self._reading("checkpointing after a key rotation"):
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
@@ -1312,6 +1471,24 @@ class KioskStore:
         )
         self._db.execute(
             "UPDATE settings SET value = CAST(value AS INTEGER) + 1 WHERE key = 'roster_version'"
+        )
+
+    def _insert_lawful_basis(self, pid: str, given: LawfulBasis, now: str) -> None:
+        """Within a roster change: store a consent record or legal basis, audited."""
+        if isinstance(given, Consent):
+            values = ["consent", given.reference, given.notice_version, None]
+            action, detail = "consent", f"notice {given.notice_version}"
+        else:
+            values = [given.basis, None, None, given.note]
+            action, detail = "legal_basis", given.basis
+        self._db.execute(
+            "INSERT INTO lawful_bases (person_id, basis, reference, notice_version, note, at_utc)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [pid, *values, iso_utc(given.at_utc)],
+        )
+        self._db.execute(
+            "INSERT INTO audit (at_utc, actor, action, person_id, detail) VALUES (?, ?, ?, ?, ?)",
+            [now, self._actor, action, pid, detail],
         )
 
     @contextmanager
@@ -1524,6 +1701,29 @@ def _explain(err: sqlite3.Error) -> str:
     if name.startswith("SQLITE_BUSY") or name.startswith("SQLITE_LOCKED"):
         return f"{message}; another process holds the database too long"
     return message
+
+
+def _check_lawful_basis(given: object) -> None:
+    if isinstance(given, Consent):
+        check_text(given.reference, "a consent reference")
+        check_text(given.notice_version, "a notice version")
+    elif isinstance(given, LegalBasis):
+        check_text(given.basis, "a legal basis")
+        check_text(given.note, "a legal basis note")
+        if given.basis == "consent":
+            raise StoreValueError("a legal basis of consent is a Consent record")
+    else:
+        raise StoreValueError(
+            f"a consent must be a Consent or LegalBasis, not {type(given).__name__}"
+        )
+    as_utc(given.at_utc, "the consent's time")
+
+
+def _lawful_basis(row: tuple[Any, ...]) -> LawfulBasis:
+    basis, reference, notice_version, note, at = row
+    if basis == "consent":
+        return Consent(reference, notice_version, parse_utc(at))
+    return LegalBasis(basis, note, parse_utc(at))
 
 
 def _person(row: tuple[Any, ...]) -> Person:

@@ -32,7 +32,13 @@ def test_the_default_file_documents_every_key_and_reads_back_as_the_defaults(
     tmp_path: Path,
 ) -> None:
     top = {"source", "database", "realtime", "screen", "screen_port", "screen_bind"}
-    names = {f.name for f in dataclasses.fields(KioskSettings)} | top | {"screen_preview", "template_key_file"}
+    privacy = {"legal_basis", "legal_basis_note", "retention_days"}
+    names = (
+        {f.name for f in dataclasses.fields(KioskSettings)}
+        | top
+        | {"screen_preview", "template_key_file"}
+        | privacy
+    )
     assert set(HELP) == names
     text = default_file()
     assert set(tomllib.loads(text)["kiosk"]) == names
@@ -134,6 +140,10 @@ def test_kiosk_runs_from_a_config_file_and_options_override_it(tmp_path: Path) -
             str(FACES / "lin_manuel_miranda" / "lin_manuel_miranda1.png"),
             "--db",
             str(db),
+            "--consent-ref",
+            "demo",
+            "--notice-version",
+            "1",
         ],
         capture_output=True,
         text=True,

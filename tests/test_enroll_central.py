@@ -38,7 +38,7 @@ from clockface.errors import (
 )
 from enrollment.enroll import Enroller
 from enrollment.target import CentralRoster, EnrollmentRoster, RosterTarget
-from kiosk.store import KioskStore, NewPerson
+from kiosk.store import KioskStore, LegalBasis, NewPerson
 from recognition.faces import FaceModels
 from recognition.gallery import EMBEDDING_DIM
 from sync.protocol import GalleryDelta
@@ -405,20 +405,19 @@ def test_an_attached_kiosk_refuses_local_changes_before_loading_models(
         assert [(p.name, p.template_count) for p in kiosk.people()] == [("Ada", 1)]
 
 
-def test_consent_is_refused_for_a_kiosk_database_and_nothing_is_written(
-    tmp_path: Path, no_models: None
+def test_half_a_consent_is_refused_and_another_legal_basis_needs_a_kiosk_database(
+    lite: Service, tmp_path: Path, no_models: None
 ) -> None:
     db = tmp_path / "kiosk.db"
-    consent = ("--consent-ref", "CF-1", "--notice-version", "v1")
-    for args in (("add", "e1", "--name", "Ada", "photo.jpg"), ("import", str(tmp_path))):
-        fails(invoke(*args, *consent, "--db", str(db)), "consent is recorded only by the central")
-    fails(invoke("add", "e1", "--name", "Ada", "a.jpg", "--consent-ref", "X"), "together", code=2)
+    half = ("add", "e1", "--name", "Ada", "a.jpg", "--consent-ref", "X", "--db", str(db))
+    fails(invoke(*half), "together", code=2)
     assert not db.exists()
-    # The library refuses too, rather than dropping the consent.
-    with KioskStore.open(db) as kiosk:
-        given = Consent("CF-1", "v1", T0)
-        with pytest.raises(EnrollmentError, match="consent is recorded only by the central"):
-            Enroller(kiosk, None).check_new("e1", "Ada", None, consent=given)
+    # The central roster keeps consent records only (for now): another legal basis is
+    # refused by the library rather than dropped.
+    basis = LegalBasis("employment-contract", "contract clause 7", T0)
+    with pytest.raises(EnrollmentError, match="only in a kiosk database"):
+        Enroller(lite.store, None).check_new("e1", "Ada", None, consent=basis)
+    assert lite.store.people() == []
 
 
 def test_targets_from_the_environment_and_their_precedence(lite: Service, tmp_path: Path) -> None:
@@ -451,8 +450,11 @@ def test_export_and_import_roster_through_the_server(lite: Service, tmp_path: Pa
 
     kiosk_db = tmp_path / "kiosk.db"
     assert "imported 2 people (3 templates)" in ok(
-        invoke("import-roster", str(file), "--db", str(kiosk_db))
-    )
+        invoke(
+            "import-roster", str(file), "--consent-ref", "CF-{id}", "--notice-version", "1",
+            "--db", str(kiosk_db),
+        )
+    )  # fmt: skip
     with KioskStore.open(kiosk_db) as kiosk:
         assert kiosk.templates("e1").tobytes() == odd.tobytes()
         assert [(p.person_id, p.active) for p in kiosk.people()] == [("e1", True), ("e2", False)]

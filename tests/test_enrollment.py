@@ -16,6 +16,7 @@ import stat
 from base64 import b64encode
 from collections.abc import Callable
 from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -39,7 +40,7 @@ from enrollment.enroll import Enroller
 from enrollment.folder_import import plan_import
 from enrollment.lookalikes import look_alikes
 from enrollment.roster_file import parse_roster
-from kiosk.store import KioskStore, NewPerson
+from kiosk.store import Consent, KioskStore, NewPerson
 from recognition.gallery import DEFAULT_MARGIN, DEFAULT_THRESHOLD, EMBEDDING_DIM, Gallery
 from tests.fakes import FakeClock
 from tests.shared_faces import Analysed, faces_dir
@@ -54,9 +55,18 @@ def db(tmp_path: Path) -> Path:
     return tmp_path / "db" / "kiosk.db"
 
 
+# These tests enroll into a kiosk database as an operator who declared a legal basis other
+# than consent (kiosk.toml's legal_basis, here through the environment); consent itself,
+# required by default, is tested in tests/test_consent.py.
+DECLARED_BASIS = {
+    "CLOCKFACE_KIOSK_LEGAL_BASIS": "employment-contract",
+    "CLOCKFACE_KIOSK_LEGAL_BASIS_NOTE": "employment contract, clause 7",
+}
+
+
 def _invoker(db: Path) -> Invoke:
     def invoke(*args: str, input: str | None = None) -> Result:
-        runner = CliRunner(env={"CLOCKFACE_DB": str(db)})
+        runner = CliRunner(env={"CLOCKFACE_DB": str(db), **DECLARED_BASIS})
         return runner.invoke(main, ["enroll", *args], input=input)
 
     return invoke
@@ -466,14 +476,15 @@ def test_import_with_a_bad_manifest_is_one_line_and_writes_nothing(
 def test_list_show_update_deactivate_reactivate_remove(cli: Invoke, db: Path) -> None:
     fails(cli("list"), "no database at", "CLOCKFACE_DB")
     with open_store(db) as store:
-        store.enroll("e1", "Ada Lovelace", "Engines", vectors(3))
-        store.enroll("e2", "Bob", None, vectors(1, seed=1))
+        consent = Consent("CF-1", "2024-01", datetime(2024, 3, 1, 9, tzinfo=UTC))
+        store.enroll("e1", "Ada Lovelace", "Engines", vectors(3), consent=consent)
+        store.enroll("e2", "Bob", None, vectors(1, seed=1))  # as before consent was asked
 
     out = ok(cli("list"))
     assert out.splitlines() == [
-        "ID  NAME          TEAM     TEMPLATES",
-        "e1  Ada Lovelace  Engines  3",
-        "e2  Bob           -        1",
+        "ID  NAME          TEAM     TEMPLATES  CONSENT",
+        "e1  Ada Lovelace  Engines  3          yes",
+        "e2  Bob           -        1          no consent recorded",
         "2 people listed",
     ]
     out = ok(cli("update", "e2", "--name", "Robert", "--team", "Ops"))
@@ -485,19 +496,24 @@ def test_list_show_update_deactivate_reactivate_remove(cli: Invoke, db: Path) ->
     assert "deactivated e2 (Robert)" in ok(cli("deactivate", "e2"))
     out = ok(cli("list"))
     assert "e2" not in out and "1 deactivated not shown (--all)" in out
-    assert "e2  Robert        -        1          no" in ok(cli("list", "--all"))
+    assert "e2  Robert        -        1          no      no consent recorded" in ok(
+        cli("list", "--all")
+    )
     assert "reactivated e2 (Robert)" in ok(cli("reactivate", "e2"))
 
     out = ok(cli("show", "e1"))
-    assert out.splitlines()[:6] == [
+    assert out.splitlines()[:7] == [
         "e1: Ada Lovelace",
         "  team       Engines",
         "  active     yes",
         "  templates  3",
         "  created    2024-03-04 08:00:02 UTC",
         "  updated    2024-03-04 08:00:02 UTC",
+        "  consent    CF-1 (notice 2024-01, given 2024-03-01 09:00:00 UTC)",
     ]
     assert "hr-admin  add_templates  3 added" in out
+    assert "hr-admin  consent  notice 2024-01" in out
+    assert "  consent    none recorded" in ok(cli("show", "e2"))
 
     # Removing asks first; "no" erases nothing.
     result = cli("remove", "e1", input="n\n")
@@ -566,7 +582,12 @@ def test_export_then_import_roster_round_trips_bit_for_bit(
     out = ok(cli("import-roster", str(file), "--db", str(fresh), "--replace"))
     assert "replaced e1" in out and "replaced e2" in out
     with open_store(fresh) as store:
-        assert [e.action for e in store.audit_log("e1")][-3:] == ["remove", "add", "add_templates"]
+        assert [e.action for e in store.audit_log("e1")][-4:] == [
+            "remove",
+            "add",
+            "add_templates",
+            "legal_basis",  # the legal basis DECLARED_BASIS declares, recorded anew
+        ]
 
 
 def good_document() -> dict[str, object]:
@@ -651,14 +672,21 @@ def test_a_roster_template_of_nan_is_refused() -> None:
 
 # ---------------------------------------------------------------- help
 def enroll_commands() -> list[str]:
+    """Every command of ``clockface enroll``, a group's as "group command"."""
     group = enrollment.cli.enroll
     assert isinstance(group, click.Group)
-    return sorted(group.commands)
+    names = []
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            names += [f"{name} {sub}" for sub in command.commands]
+        else:
+            names.append(name)
+    return sorted(names)
 
 
 @pytest.mark.parametrize("name", enroll_commands())
 def test_every_enroll_command_has_help(cli: Invoke, name: str) -> None:
-    out = ok(cli(name, "--help"))
+    out = ok(cli(*name.split(), "--help"))
     assert out.startswith(f"Usage: main enroll {name} ")
     assert "--db" in out and "CLOCKFACE_DB" in out
 
@@ -672,11 +700,13 @@ def test_help_documents_the_policies(cli: Invoke) -> None:
         "add",
         "add-photos",
         "check",
+        "consent withdraw",
         "deactivate",
         "export",
         "import",
         "import-roster",
         "list",
+        "purge",
         "reactivate",
         "remove",
         "show",

@@ -129,7 +129,8 @@ def test_broken_images_enroll_nothing_and_leave_the_database_untouched(
     photo = tmp_path / name
     photo.write_bytes(make())
     before = sha256(kiosk_db)
-    result = run("enroll", "add", "p9", "--name", "Zed", "--db", str(kiosk_db), str(photo))
+    result = run("enroll", "add", "p9", "--name", "Zed", "--db", str(kiosk_db),
+                 "--consent-ref", "t", "--notice-version", "1", str(photo))  # fmt: skip
     line = one_error_line(result)
     assert "nothing enrolled for p9" in line and words in line, line
     assert sha256(kiosk_db) == before

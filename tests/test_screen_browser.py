@@ -188,6 +188,7 @@ def test_the_screen_greets_lin_from_the_replayed_clip(page: Page, tmp_path: Path
     env = {**os.environ, "CLOCKFACE_DB": str(tmp_path / "kiosk.db")}
     enrolled = subprocess.run(
         [sys.executable, "-m", "clockface", "enroll", "add", "lin", "--name", "Lin-Manuel Miranda",
+         "--consent-ref", "test", "--notice-version", "1",
          str(faces / "lin_manuel_miranda" / "lin_manuel_miranda1.png")],
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
