@@ -42,7 +42,6 @@ import os
 from collections.abc import Iterable, Mapping
 from datetime import UTC
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 from urllib.parse import quote
 
@@ -52,6 +51,7 @@ import numpy.typing as npt
 import pydantic
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
+from clockface.closing import Closing
 from clockface.errors import (
     AdminApiError,
     AdminUnavailableError,
@@ -229,7 +229,7 @@ def _path_id(person_id: str) -> str:
 
 
 # --------------------------------------------------------------------- the client
-class AdminClient:
+class AdminClient(Closing):
     """The central service at ``server`` as an HR admin (bearer ``token``) sees it."""
 
     def __init__(self, http: httpx.Client, server: str, token: str, *, owns: bool = False) -> None:
@@ -254,17 +254,6 @@ class AdminClient:
         """Close the connections (if this client made them); closing twice is harmless."""
         if self._owns:
             self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:  # never the token
         return f"AdminClient({self._server!r})"

@@ -62,8 +62,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -74,6 +73,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from central import migrations, tokens
 from clockface import chain
+from clockface.closing import Closing
 from clockface.errors import (
     AuthenticationError,
     CentralConflictError,
@@ -402,7 +402,7 @@ def explain(err: BaseException) -> str:
 
 
 # --------------------------------------------------------------------- the store
-class CentralStore:
+class CentralStore(Closing):
     """The central database. Open it with ``CentralStore.open(database)``; close it,
     or use it as a context manager. :meth:`with_actor` gives a view that names another
     person in the audit log and shares the connections."""
@@ -545,17 +545,6 @@ class CentralStore:
         """Close every pooled connection; closing twice is harmless."""
         if self._owner:
             self._engine.dispose()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"CentralStore({self.where!r})"

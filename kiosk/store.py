@@ -77,8 +77,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, get_args
+from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -87,6 +86,7 @@ from sqlite_utils import Database
 
 from clockface import chain
 from clockface.chain import ChainCheck
+from clockface.closing import Closing
 from clockface.errors import (
     DuplicatePersonError,
     RosterManagedError,
@@ -409,7 +409,7 @@ _SYNC_STATE_COLUMNS = (
 )
 
 
-class KioskStore:
+class KioskStore(Closing):
     """The roster replica and the event log of one kiosk, in one SQLite file.
 
     Open it with ``KioskStore.open(path)``; close it, or use it as a context manager.
@@ -531,17 +531,6 @@ class KioskStore:
     def close(self) -> None:
         """Close the database; closing twice is harmless."""
         self._conn.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"KioskStore({str(self._path)!r}, kiosk_id={self._kiosk_id!r})"

@@ -40,12 +40,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 
 from clockface import schedule_tables
+from clockface.closing import Closing
 from clockface.errors import CentralStoreError, ScheduleError, StoreError, UnknownPersonError
 from clockface.values import as_utc, iso_utc, system_clock
 from reports import schedule_files
@@ -184,7 +184,7 @@ def day_off_from_fields(fields: Mapping[str, str], where: str = "the new day off
 
 
 # --------------------------------------------------------------------- the store
-class ScheduleStore:
+class ScheduleStore(Closing):
     """The schedule tables of one database, kiosk or central. Use ``open_kiosk`` or
     ``open_central``; close it, or use it as a context manager."""
 
@@ -302,17 +302,6 @@ class ScheduleStore:
             self._central.close()
         else:
             self._engine.dispose()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"ScheduleStore({self._kind}, {self._where!r})"
