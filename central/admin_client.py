@@ -40,6 +40,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self, TypeVar
@@ -63,12 +64,12 @@ from clockface.errors import (
     UnknownPersonError,
 )
 from clockface.values import as_templates, check_text
-from kiosk.store import AuditEntry, NewPerson, Person
+from kiosk.store import AuditEntry, Consent, LawfulBasis, LegalBasis, NewPerson, Person
 from recognition.gallery import EMBEDDING_DIM, Gallery
 from sync.protocol import GalleryDelta, decode_template, encode_template
 
 if TYPE_CHECKING:
-    from central.store import Consent, PersonRecord
+    from central.store import PersonRecord
 
 TOKEN_ENV = "CLOCKFACE_ADMIN_TOKEN"
 """The environment variable that may hold the admin token itself."""
@@ -157,9 +158,36 @@ class _PersonOut(_Answer):
 
 
 class _ConsentOut(_Answer):
-    reference: str
-    notice_version: str
+    basis: str = "consent"
+    reference: str | None
+    notice_version: str | None
+    note: str | None = None
     at_utc: AwareDatetime
+
+    def record(self) -> LawfulBasis:
+        at = self.at_utc.astimezone(UTC)
+        if self.basis == "consent":
+            if not self.reference or not self.notice_version:
+                raise AdminApiError("the service answered a consent without its reference")
+            return Consent(self.reference, self.notice_version, at)
+        return LegalBasis(self.basis, self.note or "", at)
+
+
+class _Policy(_Answer):
+    legal_basis: str
+    legal_basis_note: str
+    retention_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePolicy:
+    """What the service's operator configured (central.toml): the legal basis recorded
+    with enrollments that carry no consent ("consent": none; they are refused), its
+    note, and the retention period in days."""
+
+    legal_basis: str
+    legal_basis_note: str
+    retention_days: int
 
 
 class _PersonDetail(_PersonOut):
@@ -189,6 +217,14 @@ class _AuditOut(_Answer):
 
 _People = pydantic.TypeAdapter(list[_PersonOut])
 _Audit = pydantic.TypeAdapter(list[_AuditOut])
+
+
+def _consent_body(consent: Consent) -> dict[str, str]:
+    return {
+        "reference": consent.reference,
+        "notice_version": consent.notice_version,
+        "at_utc": consent.at_utc.isoformat(),
+    }
 
 
 def _person(p: _PersonOut) -> Person:
@@ -273,19 +309,45 @@ class AdminClient(Closing):
         return self.person_record(person_id).person
 
     def person_record(self, person_id: str) -> PersonRecord:
-        """A person, the roster version of their last change, and their consent records."""
-        from central.store import Consent, PersonRecord
+        """A person, the roster version of their last change, and their consent records
+        (and other legal bases)."""
+        from central.store import PersonRecord
 
         response = self._request("GET", f"/v1/admin/people/{_path_id(person_id)}")
         detail = self._model(response, _PersonDetail)
         return PersonRecord(
             person=_person(detail),
             version=detail.version,
-            consents=tuple(
-                Consent(c.reference, c.notice_version, c.at_utc.astimezone(UTC))
-                for c in detail.consents
-            ),
+            consents=tuple(c.record() for c in detail.consents),
         )
+
+    def lawful_bases(self, person_id: str) -> tuple[LawfulBasis, ...]:
+        """A person's consent records and other legal bases, oldest first."""
+        return self.person_record(person_id).consents
+
+    def policy(self) -> ServicePolicy:
+        """The service's configured legal basis and retention (``GET /v1/admin/policy``)."""
+        answer = self._model(self._request("GET", "/v1/admin/policy"), _Policy)
+        return ServicePolicy(answer.legal_basis, answer.legal_basis_note, answer.retention_days)
+
+    def record_consent(self, person_id: str, consent: LawfulBasis) -> None:
+        """Record the consent of someone already enrolled; a legal basis other than
+        consent must be the one the service declares (its central.toml), which it records."""
+        if not isinstance(consent, Consent):
+            self._check_declared(consent, self.policy())
+        self._request(
+            "POST",
+            f"/v1/admin/people/{_path_id(person_id)}/consents",
+            body=_consent_body(consent) if isinstance(consent, Consent) else None,
+        )
+
+    @staticmethod
+    def _check_declared(given: LegalBasis, declared: ServicePolicy) -> None:
+        if given.basis != declared.legal_basis:
+            raise StoreValueError(
+                f"the central service records the legal basis {declared.legal_basis!r} "
+                f"(its central.toml), not {given.basis!r}; nothing was written"
+            )
 
     def full_gallery(self) -> GalleryDelta:
         """Every person with their templates, deactivated ones too (``GET /v1/admin/gallery``)."""
@@ -378,10 +440,10 @@ class AdminClient(Closing):
         team: str | None,
         embeddings: npt.ArrayLike,
         *,
-        consent: Consent | None = None,
+        consent: LawfulBasis | None = None,
     ) -> Person:
         """Add someone with their face templates (at least one), and their consent record
-        if given, in one request: both or neither."""
+        (or the service's legal basis) in one request: both or neither."""
         if np.size(embeddings) == 0:
             raise StoreValueError(f"enroll needs at least one template for {person_id!r}")
         consents = None if consent is None else {person_id: consent}
@@ -395,13 +457,16 @@ class AdminClient(Closing):
         people: Iterable[NewPerson],
         *,
         replace: bool = False,
-        consents: Mapping[str, Consent] | None = None,
+        consents: Mapping[str, LawfulBasis] | None = None,
     ) -> list[Person]:
         """Add people with their templates, one request each (see the module doc).
 
         An id the roster already holds raises DuplicatePersonError before anything is
         written, unless ``replace``: then that person is erased first (an erasure every
-        kiosk receives) and added anew. ``consents``: consent records by person id.
+        kiosk receives) and added anew. ``consents``: consent records by person id; a
+        legal basis other than consent must be the one the service declares (its
+        central.toml), which the service records itself. The service refuses a person
+        with neither (422).
         """
         bodies = []
         for new in people:
@@ -426,14 +491,15 @@ class AdminClient(Closing):
         if len(set(ids)) != len(ids):
             twice = next(pid for pid in ids if ids.count(pid) > 1)
             raise StoreValueError(f"person {twice!r} is given twice; nothing was written")
+        declared: ServicePolicy | None = None
         for pid, consent in (consents or {}).items():
             if pid not in ids:
                 raise StoreValueError(f"a consent for {pid!r}, who is not being enrolled")
-            bodies[ids.index(pid)]["consent"] = {
-                "reference": consent.reference,
-                "notice_version": consent.notice_version,
-                "at_utc": consent.at_utc.isoformat(),
-            }
+            if isinstance(consent, Consent):
+                bodies[ids.index(pid)]["consent"] = _consent_body(consent)
+                continue
+            declared = declared or self.policy()
+            self._check_declared(consent, declared)
         held = {p.person_id for p in self.people()} if bodies else set()
         taken = [pid for pid in ids if pid in held]
         if taken and not replace:

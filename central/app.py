@@ -41,7 +41,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from central.config import CentralConfig
 from central.metrics import CONTENT_TYPE, Metrics
 from central.ratelimit import FailureLimiter
-from central.store import CentralStore, Consent, KioskInfo, PersonRecord, Principal
+from central.store import CentralStore, KioskInfo, PersonRecord, Principal
 from central.web.routes import web_router
 from clockface import __version__
 from clockface.errors import (
@@ -50,13 +50,15 @@ from clockface.errors import (
     CentralNotFoundError,
     ClockfaceError,
     DuplicatePersonError,
+    EnrollmentError,
     NotAllowedError,
     StoreError,
     StoreValueError,
     TemplateKeyError,
     UnknownPersonError,
 )
-from kiosk.store import NewPerson, Person
+from enrollment.lawful_basis import basis_for
+from kiosk.store import Consent, LawfulBasis, NewPerson, Person
 from sync.protocol import (
     MAX_GALLERY_PAGE,
     EventBatch,
@@ -139,9 +141,25 @@ class ConsentIn(_Model):
 
 
 class ConsentOut(_Model):
-    reference: str
-    notice_version: str
+    """A consent record (``basis`` "consent", with its reference and notice version) or
+    another legal basis the operator declared (``basis`` and ``note``)."""
+
+    basis: str = Field(default="consent", description='"consent" or the declared legal basis')
+    reference: str | None = Field(description="the consent form's reference (consent only)")
+    notice_version: str | None = Field(description="the privacy notice shown (consent only)")
+    note: str | None = Field(default=None, description="where another basis is written down")
     at_utc: datetime
+
+
+class PolicyOut(_Model):
+    """What the operator configured about keeping face templates (central.toml)."""
+
+    legal_basis: str = Field(
+        description='"consent": each enrollment needs a consent record; another basis is '
+        "recorded with each person enrolled without one"
+    )
+    legal_basis_note: str
+    retention_days: int = Field(description="deactivated people's templates are purged after")
 
 
 class PersonIn(_Model):
@@ -152,7 +170,11 @@ class PersonIn(_Model):
     team: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     active: bool = True
     templates: list[Template] = Field(default_factory=list, max_length=100)
-    consent: ConsentIn | None = None
+    consent: ConsentIn | None = Field(
+        default=None,
+        description="required with templates, unless the service declares another legal "
+        "basis (GET /v1/admin/policy); that basis is then recorded",
+    )
 
 
 class PersonPatch(_Model):
@@ -358,7 +380,7 @@ def _status_of(err: ClockfaceError) -> int:
         return 404
     if isinstance(err, DuplicatePersonError | CentralConflictError):
         return 409
-    if isinstance(err, StoreValueError):
+    if isinstance(err, StoreValueError | EnrollmentError):
         return 422
     if isinstance(err, TemplateKeyError):
         return 500  # the service's own set-up, not a passing outage: no Retry-After
@@ -600,20 +622,46 @@ def create_app(
 
     @admin.post("/people", response_model=PersonDetail, status_code=201, responses=_problems(409))
     def add_person(person: PersonIn, db: Admin) -> PersonDetail:
-        """Enroll a person with their templates and consent, all or nothing."""
+        """Enroll a person with their templates and consent, all or nothing. Templates
+        need the person's consent, unless the service declares another legal basis (GET
+        /v1/admin/policy), then recorded with them: 422 otherwise."""
         embeddings = (
             np.stack([decode_template(t) for t in person.templates])
             if person.templates
             else np.empty((0, 128), dtype=np.float32)
         )
-        consents = None
-        if person.consent is not None:
-            consents = {person.person_id: _consent(person.consent, db.now())}
+        consents: dict[str, LawfulBasis] = {}
+        if person.templates or person.consent or config.legal_basis != "consent":
+            # Templates are kept only with a lawful basis; a person without any (a name
+            # to add templates to later) needs none yet.
+            basis = _lawful_basis(person.consent, config, db.now())
+            consents[person.person_id] = basis(person.person_id)
         db.enroll_many(
             [NewPerson(person.person_id, person.name, person.team, embeddings, person.active)],
             consents=consents,
         )
         return _person_detail(db.person_record(person.person_id))
+
+    @admin.post(
+        "/people/{person_id}/consents",
+        response_model=PersonDetail,
+        status_code=201,
+        responses=_problems(404),
+    )
+    def record_consent(person_id: str, db: Admin, consent: ConsentIn | None = None) -> PersonDetail:
+        """Record the consent of someone already enrolled (before consent was asked); with
+        no body, the legal basis the service declares (422 if that is consent)."""
+        db.record_consent(person_id, _lawful_basis(consent, config, db.now())(person_id))
+        return _person_detail(db.person_record(person_id))
+
+    @admin.get("/policy", response_model=PolicyOut)
+    def policy(db: Admin) -> PolicyOut:
+        """The legal basis enrollments are recorded under, and the retention period."""
+        return PolicyOut(
+            legal_basis=config.legal_basis,
+            legal_basis_note=config.legal_basis_note,
+            retention_days=config.retention_days,
+        )
 
     @admin.patch("/people/{person_id}", response_model=PersonDetail, responses=_problems(404))
     def patch_person(person_id: str, patch: PersonPatch, db: Admin) -> PersonDetail:
@@ -637,6 +685,15 @@ def create_app(
         "/people/{person_id}/templates", response_model=TemplatesAdded, responses=_problems(404)
     )
     def add_templates(person_id: str, body: TemplatesIn, db: Admin) -> TemplatesAdded:
+        """More templates for someone enrolled, who must have a consent record (or
+        another legal basis) recorded."""
+        if not db.lawful_bases(person_id):
+            db.get_person(person_id)  # 404 for nobody
+            raise StoreValueError(
+                f"{person_id} has no consent record (enrolled before one was asked): record "
+                f"it first (POST /v1/admin/people/{person_id}/consents, or clockface enroll "
+                "consent record); no templates were added"
+            )
         added = db.add_templates(person_id, np.stack([decode_template(t) for t in body.templates]))
         record = db.person_record(person_id)
         return TemplatesAdded(added=added, person=_person_out(record.person, record.version))
@@ -651,8 +708,17 @@ def create_app(
 
     @admin.get("/gallery", response_model=GalleryDelta)
     def full_gallery(db: Admin) -> GalleryDelta:
-        """Every person with their templates (for the duplicate-face check)."""
-        return db.full_gallery()
+        """Every person with their templates (for the duplicate-face check, or a roster
+        export): audited, as it hands out every template."""
+        gallery = db.full_gallery()
+        people, templates = len(gallery.people), sum(len(p.templates) for p in gallery.people)
+        db.audit_read(
+            "gallery_read",
+            "gallery",
+            f"{people} {'person' if people == 1 else 'people'}, "
+            f"{templates} template{'' if templates == 1 else 's'}",
+        )
+        return gallery
 
     @admin.get("/erasures", response_model=list[ErasureStatusOut])
     def list_erasures(db: Admin) -> list[ErasureStatusOut]:
@@ -775,14 +841,35 @@ def _person_detail(record: PersonRecord) -> PersonDetail:
     p = record.person
     return PersonDetail(
         **_person_out(p, record.version).model_dump(),
-        consents=[
-            ConsentOut(reference=c.reference, notice_version=c.notice_version, at_utc=c.at_utc)
-            for c in record.consents
-        ],
+        consents=[_consent_out(c) for c in record.consents],
     )
 
 
-def _consent(given: ConsentIn, now: datetime) -> Consent:
-    return Consent(
-        reference=given.reference, notice_version=given.notice_version, at_utc=given.at_utc or now
+def _consent_out(record: LawfulBasis) -> ConsentOut:
+    if isinstance(record, Consent):
+        return ConsentOut(
+            reference=record.reference, notice_version=record.notice_version, at_utc=record.at_utc
+        )
+    return ConsentOut(
+        basis=record.basis,
+        reference=None,
+        notice_version=None,
+        note=record.note,
+        at_utc=record.at_utc,
+    )
+
+
+def _lawful_basis(
+    given: ConsentIn | None, config: CentralConfig, now: datetime
+) -> Callable[[str], LawfulBasis]:
+    """The consent given, or the legal basis central.toml declares; without either,
+    ConsentRequiredError (422), so nobody is enrolled without a lawful basis."""
+    return basis_for(
+        reference=None if given is None else given.reference,
+        notice_version=None if given is None else given.notice_version,
+        now=now if given is None or given.at_utc is None else given.at_utc,
+        legal_basis=config.legal_basis,
+        legal_basis_note=config.legal_basis_note,
+        where="the service's central.toml [central]",
+        option="consent (reference, notice_version) in the request",
     )

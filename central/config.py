@@ -24,6 +24,7 @@ from typing import Any
 
 from clockface.config_values import from_env, from_toml
 from clockface.errors import ConfigError
+from kiosk.config import check_legal_basis
 from kiosk.store import DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS
 from sync.protocol import MAX_BODY_BYTES
 
@@ -48,9 +49,12 @@ class CentralConfig:
     web_secure_cookies: bool = False
     web_refresh_seconds: int = 60
     template_key_file: str = ""
+    legal_basis: str = "consent"
+    legal_basis_note: str = ""
     retention_days: int = DEFAULT_RETENTION_DAYS
 
     def __post_init__(self) -> None:
+        check_legal_basis(self.legal_basis, self.legal_basis_note)
         if not 1 <= self.retention_days <= MAX_RETENTION_DAYS:
             raise ValueError(
                 f"retention_days must be 1 to {MAX_RETENTION_DAYS}, not {self.retention_days}"
@@ -112,6 +116,13 @@ HELP: dict[str, str] = {
     "bytes, mode 0600 (empty: the systemd credential template-key, "
     "$CLOCKFACE_TEMPLATE_KEY_FILE, else DATABASE.key beside a SQLite database, made on "
     "first use; PostgreSQL needs one given)",
+    "legal_basis": '"consent": enrolling someone in the central roster (the admin API, '
+    "clockface enroll --server or --central-db) needs their consent record "
+    '(--consent-ref --notice-version); another legal basis ("employment-contract", '
+    '"legal-obligation", "public-task", "vital-interests") is recorded with each person '
+    "instead, and needs legal_basis_note",
+    "legal_basis_note": "with a legal basis other than consent: where it is written down "
+    "(the contract clause, the law)",
     "retention_days": "templates of people deactivated longer than this many days are "
     "purged by clockface enroll purge --central-db (1 to 1095); every kiosk erases them too",
 }

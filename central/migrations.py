@@ -77,6 +77,15 @@ Version 5 (retention):
   active), the clock of the retention period (``clockface enroll purge``). For people
   already deactivated it is taken from their last ``deactivate`` audit entry, else their
   ``updated_utc``.
+
+Version 6 (a legal basis other than consent):
+
+- ``legal_bases``: per person, a legal basis other than consent that the operator
+  declared (``legal_basis`` in central.toml, e.g. ``employment-contract``) with its
+  ``note`` (where that basis is written down), when it applied (``at_utc``), when and by
+  whom it was recorded. Kept after an erasure, like ``consents``: proof of why the
+  templates were held, with no name. A person's lawful bases are their consents and
+  these together.
 """
 
 from __future__ import annotations
@@ -367,6 +376,25 @@ def _v5(conn: sa.Connection) -> None:
     )
 
 
+def _v6_tables(metadata: sa.MetaData) -> sa.Table:
+    """Version 6's new table, on ``metadata``."""
+    return sa.Table(
+        "legal_bases",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("person_id", sa.String(200), nullable=False, index=True),
+        sa.Column("basis", sa.String(40), nullable=False),
+        sa.Column("note", sa.String(1000), nullable=False),
+        _time("at_utc"),
+        _time("recorded_utc"),
+        sa.Column("actor", sa.String(200), nullable=False),
+    )
+
+
+def _v6(conn: sa.Connection) -> None:
+    _v6_tables(sa.MetaData()).create(conn)
+
+
 def _v4_sealing(key: Callable[[], TemplateKey] | None) -> Callable[[sa.Connection], None]:
     """Step 4 with the key that seals the templates already there (None: refuse if any)."""
 
@@ -393,6 +421,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "the kiosk logs' tamper-evident chain: events.chain, kiosk_logs.chain_*", _v3),
     Migration(4, "templates sealed with AES-256-GCM, the key outside", _v4_sealing(None)),
     Migration(5, "people.deactivated_utc: the clock of the retention period", _v5),
+    Migration(6, "legal_bases: a legal basis other than consent, per person", _v6),
 )
 
 
@@ -411,6 +440,7 @@ def current_tables() -> sa.MetaData:
     _v2_tables(metadata)
     _v3_columns(metadata)
     _v5_columns(metadata)
+    _v6_tables(metadata)
     return metadata
 
 

@@ -100,7 +100,16 @@ from clockface.values import (
     iso_utc,
     os_user,
 )
-from kiosk.store import AuditEntry, Consent, Expired, NewPerson, Person
+from kiosk.store import (
+    LEGAL_BASES,
+    AuditEntry,
+    Consent,
+    Expired,
+    LawfulBasis,
+    LegalBasis,
+    NewPerson,
+    Person,
+)
 from recognition.gallery import EMBEDDING_DIM, Gallery
 from sync.protocol import (
     MAX_GALLERY_PAGE,
@@ -224,11 +233,12 @@ class Principal:
 
 @dataclass(frozen=True, slots=True)
 class PersonRecord:
-    """A person, the roster version of their last change, and their consent records."""
+    """A person, the roster version of their last change, and their consent records
+    (and any other legal basis recorded for them), oldest first."""
 
     person: Person
     version: int
-    consents: tuple[Consent, ...]
+    consents: tuple[LawfulBasis, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -1138,6 +1148,13 @@ class CentralStore(Closing):
             ],
         )
 
+    def audit_read(self, action: str, subject: str, detail: str) -> None:
+        """An audit entry for a read that hands out biometric data in bulk (the whole
+        gallery with its templates): who read it, when, and how much."""
+        now = self._now()
+        with self._write("auditing a read") as conn:
+            self._audit(conn, "admin", action, subject, detail, now)
+
     def full_gallery(self) -> GalleryDelta:
         """Every current person with their templates (deactivated ones too), as a delta
         from version 0 without erasures: the HR laptop's duplicate-face check."""
@@ -1383,10 +1400,10 @@ class CentralStore(Closing):
         team: str | None,
         embeddings: npt.ArrayLike,
         *,
-        consent: Consent | None = None,
+        consent: LawfulBasis | None = None,
     ) -> Person:
         """Add someone with their face templates (at least one) in one transaction, and
-        their consent record if given. Both or neither."""
+        their consent record (or other legal basis) if given. Both or neither."""
         if np.size(embeddings) == 0:
             raise StoreValueError(f"enroll needs at least one template for {person_id!r}")
         consents = None if consent is None else {person_id: consent}
@@ -1400,14 +1417,17 @@ class CentralStore(Closing):
         people: Iterable[NewPerson],
         *,
         replace: bool = False,
-        consents: Mapping[str, Consent] | None = None,
+        consents: Mapping[str, LawfulBasis] | None = None,
     ) -> list[Person]:
         """Add people with their templates in one transaction: all of them or none.
 
         An id the roster already holds raises DuplicatePersonError, writing nothing,
         unless ``replace``: then that person is erased first (an erasure every kiosk
         receives) and added anew. Each person takes one roster version. ``consents``:
-        consent records by person id, stored with them.
+        consent records (or other legal bases) by person id, stored with them. Which
+        enrollments need one is the entry points' rule (the admin API, ``clockface
+        enroll``), which know the configured legal basis; the store records what it is
+        given.
         """
         checked: list[tuple[str, str, str | None, npt.NDArray[Any], bool]] = []
         for new in people:
@@ -1470,8 +1490,9 @@ class CentralStore(Closing):
             self._checkpoint()
         return added
 
-    def record_consent(self, person_id: str, consent: Consent) -> None:
-        """Record a person's consent (the signed form's reference, the notice version)."""
+    def record_consent(self, person_id: str, consent: LawfulBasis) -> None:
+        """Record a person's consent (the signed form's reference, the notice version),
+        or another legal basis, for someone already in the roster."""
         pid = _check_id(person_id)
         _check_consent(consent)
         now = self._now()
@@ -1560,20 +1581,32 @@ class CentralStore(Closing):
     def person_record(self, person_id: str) -> PersonRecord:
         """A person with the version of their last change and their consent records."""
         pid = _check_id(person_id)
-        people, consents = self._t["people"], self._t["consents"]
+        people = self._t["people"]
         with self._read("reading a person", snapshot=True) as conn:
             person = self._require(conn, pid)
             version = conn.execute(
                 sa.select(people.c.version).where(people.c.person_id == pid)
             ).scalar_one()
-            given = conn.execute(
-                sa.select(consents).where(consents.c.person_id == pid).order_by(consents.c.id)
-            ).all()
-        return PersonRecord(
-            person=person,
-            version=int(version),
-            consents=tuple(Consent(r.reference, r.notice_version, _parse(r.at_utc)) for r in given),
+            bases = self._lawful_bases(conn, pid)
+        return PersonRecord(person=person, version=int(version), consents=bases)
+
+    def lawful_bases(self, person_id: str) -> tuple[LawfulBasis, ...]:
+        """A person id's consent records and other legal bases, oldest first; kept after
+        an erasure, so an erased id still shows why its templates were held."""
+        pid = _check_id(person_id)
+        with self._read("reading consent records", snapshot=True) as conn:
+            return self._lawful_bases(conn, pid)
+
+    def without_lawful_basis(self) -> set[str]:
+        """The ids of the people in the roster with no consent record or other legal
+        basis (enrolled before one was asked)."""
+        people, consents, bases = self._t["people"], self._t["consents"], self._t["legal_bases"]
+        query = sa.select(people.c.person_id).where(
+            ~sa.exists().where(consents.c.person_id == people.c.person_id),
+            ~sa.exists().where(bases.c.person_id == people.c.person_id),
         )
+        with self._read("reading consent records") as conn:
+            return {str(pid) for pid in conn.execute(query).scalars()}
 
     def people(self, *, active_only: bool = False) -> list[Person]:
         """Everyone in the roster (or the active only), by person id."""
@@ -1788,7 +1821,34 @@ class CentralStore(Closing):
             )
         )
 
-    def _insert_consent(self, conn: sa.Connection, pid: str, consent: Consent, now: str) -> None:
+    def _lawful_bases(self, conn: sa.Connection, pid: str) -> tuple[LawfulBasis, ...]:
+        consents, bases = self._t["consents"], self._t["legal_bases"]
+        found: list[tuple[str, int, LawfulBasis]] = [
+            (r.recorded_utc, r.id, Consent(r.reference, r.notice_version, _parse(r.at_utc)))
+            for r in conn.execute(sa.select(consents).where(consents.c.person_id == pid))
+        ]
+        found += [
+            (r.recorded_utc, r.id, LegalBasis(r.basis, r.note, _parse(r.at_utc)))
+            for r in conn.execute(sa.select(bases).where(bases.c.person_id == pid))
+        ]
+        return tuple(record for *_, record in sorted(found, key=lambda f: (f[0], f[1])))
+
+    def _insert_consent(
+        self, conn: sa.Connection, pid: str, consent: LawfulBasis, now: str
+    ) -> None:
+        if isinstance(consent, LegalBasis):
+            conn.execute(
+                sa.insert(self._t["legal_bases"]).values(
+                    person_id=pid,
+                    basis=consent.basis,
+                    note=consent.note,
+                    at_utc=iso_utc(consent.at_utc),
+                    recorded_utc=now,
+                    actor=self._actor,
+                )
+            )
+            self._audit(conn, "person", "legal_basis", pid, consent.basis, now)
+            return
         conn.execute(
             sa.insert(self._t["consents"]).values(
                 person_id=pid,
@@ -2051,8 +2111,18 @@ def _check_template_count(pid: str, count: int) -> None:
 
 
 def _check_consent(consent: object) -> None:
+    if isinstance(consent, LegalBasis):
+        if consent.basis not in LEGAL_BASES or consent.basis == "consent":
+            raise StoreValueError(
+                f"a legal basis must be one of {', '.join(LEGAL_BASES[1:])}, not {consent.basis!r}"
+            )
+        _check_label(consent.note, "a legal basis note", 1000)
+        as_utc(consent.at_utc, "the legal basis's time")
+        return
     if not isinstance(consent, Consent):
-        raise StoreValueError(f"a consent must be a Consent, not {type(consent).__name__}")
+        raise StoreValueError(
+            f"a consent must be a Consent or LegalBasis, not {type(consent).__name__}"
+        )
     _check_label(consent.reference, "a consent reference", MAX_TEXT)
     _check_label(consent.notice_version, "a notice version", 100)
     as_utc(consent.at_utc, "the consent's time")

@@ -17,18 +17,22 @@ rosters (:class:`enrollment.target.RosterTarget`):
   value (it would show in ``ps``).
 
 An option on the command line wins over the environment; two targets given either way
-is a usage error. Consent (``--consent-ref`` and ``--notice-version`` on add and
-import) is recorded with each person enrolled. In a kiosk's own database it is required,
-unless kiosk.toml (``--config``) declares another legal basis, recorded instead
-(:mod:`enrollment.lawful_basis`); without either, nothing is enrolled. Face models, the
+is a usage error. Consent (``--consent-ref`` and ``--notice-version`` on add, import and
+import-roster) is recorded with each person enrolled. It is required unless the
+configuration declares another legal basis, recorded instead
+(:mod:`enrollment.lawful_basis`): kiosk.toml for a kiosk's own database, central.toml for
+the central database (``--config``), the service's own central.toml over ``--server``.
+Without either, nothing is enrolled. Face models, the
 stores, HTTP and numpy are imported only when a command runs, so ``--help`` stays instant.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
@@ -61,22 +65,22 @@ _CONSENT_REF = click.option(
     "--consent-ref",
     metavar="REF",
     help="The signed consent form's reference, recorded with the person; {id} in REF "
-    "becomes the person's id. Required with --db unless kiosk.toml declares another "
-    "legal basis.",
+    "becomes the person's id. Required unless the configuration (kiosk.toml with --db, "
+    "central.toml with --central-db or on the --server) declares another legal basis.",
 )
 _NOTICE_VERSION = click.option(
     "--notice-version",
     metavar="V",
     help="The version of the privacy notice the person was shown (with --consent-ref).",
 )
-_KIOSK_CONFIG = click.option(
+_ROSTER_CONFIG = click.option(
     "--config",
     "config_path",
-    envvar="CLOCKFACE_KIOSK_CONFIG",
-    show_envvar=True,
     type=click.Path(dir_okay=False),
-    help="With --db: the kiosk.toml whose legal_basis (and legal_basis_note) says whether "
-    "consent is needed.",
+    help="The kiosk.toml (with --db; else $CLOCKFACE_KIOSK_CONFIG) or central.toml (with "
+    "--central-db; else $CLOCKFACE_CENTRAL_CONFIG) whose legal_basis (and "
+    "legal_basis_note) says whether consent is needed. Over --server the service's own "
+    "central.toml decides.",
 )
 _NEW_DB = "The kiosk's SQLite database (roster and event log); created if missing."
 _EXISTING_DB = "The kiosk's SQLite database (roster and event log), as for `clockface kiosk`."
@@ -125,9 +129,9 @@ def enroll() -> None:
     templates: keep them safe.
 
     A kiosk attached to a central service takes its roster from there: enroll with
-    --server or --central-db. Enrolling into a kiosk's own database needs the person's
-    consent (--consent-ref, --notice-version), unless kiosk.toml declares another legal
-    basis (legal_basis, legal_basis_note).
+    --server or --central-db. Enrolling needs the person's consent (--consent-ref,
+    --notice-version), unless the configuration declares another legal basis
+    (legal_basis, legal_basis_note in kiosk.toml for --db, central.toml otherwise).
     """
 
 
@@ -207,10 +211,11 @@ def _consent(
     reference: str | None,
     notice_version: str | None,
     config_path: str | None,
-) -> BasisFor | None:
+) -> BasisFor:
     """Each person's consent record, from --consent-ref and --notice-version (given now),
-    or the legal basis kiosk.toml declares. A kiosk database needs one or the other
-    (ConsentRequiredError otherwise); the central roster takes consent when given."""
+    or the legal basis declared instead: by kiosk.toml for a kiosk database, central.toml
+    for the central database, the service itself over --server. Without either,
+    ConsentRequiredError, before any photo is read."""
     from datetime import UTC, datetime
 
     from enrollment.lawful_basis import basis_for
@@ -221,34 +226,67 @@ def _consent(
         if not reference.strip() or not notice_version.strip():
             raise click.UsageError("--consent-ref and --notice-version must not be empty")
     now = datetime.now(UTC)
-    if target.kind != "kiosk":
-        if reference is None:
-            return None
+    if reference is not None:
         return basis_for(reference=reference, notice_version=notice_version, now=now)
-    legal_basis, note = "consent", ""
-    if reference is None:
-        from kiosk.config import load_config
-
-        config = load_config(config_path)
-        legal_basis, note = config.legal_basis, config.legal_basis_note
+    legal_basis, note, where = _declared_basis(target, config_path)
     from clockface.errors import ConsentRequiredError
 
     try:
         return basis_for(
-            reference=reference,
-            notice_version=notice_version,
+            reference=None,
+            notice_version=None,
             now=now,
             legal_basis=legal_basis,
             legal_basis_note=note,
+            where=where,
         )
     except ConsentRequiredError:
         # A kiosk whose roster the central service manages says so first: the consent
         # goes with the enrollment there.
-        from pathlib import Path
-
-        if Path(target.where).exists():
+        if target.kind == "kiosk" and os.path.exists(target.where):
             target.open(writing=True).close()
         raise
+
+
+@dataclass(frozen=True, slots=True)
+class _Privacy:
+    """What a roster's configuration says about keeping templates."""
+
+    legal_basis: str
+    legal_basis_note: str
+    retention_days: int
+
+
+def _privacy(target: RosterTarget, config_path: str | None) -> _Privacy:
+    """The legal basis, its note and the retention period: kiosk.toml for a kiosk
+    database, central.toml for the central database (--config, else the variable that
+    names the file, else the defaults and the environment)."""
+    if target.kind == "kiosk":
+        from kiosk.config import load_config as kiosk_config
+
+        kiosk = kiosk_config(config_path or os.environ.get("CLOCKFACE_KIOSK_CONFIG"))
+        return _Privacy(kiosk.legal_basis, kiosk.legal_basis_note, kiosk.retention_days)
+    from central.config import CONFIG_ENV
+    from central.config import load_config as central_config
+
+    central = central_config(config_path or os.environ.get(CONFIG_ENV))
+    return _Privacy(central.legal_basis, central.legal_basis_note, central.retention_days)
+
+
+def _declared_basis(target: RosterTarget, config_path: str | None) -> tuple[str, str, str]:
+    """The legal basis (and its note) the roster's configuration declares, and where."""
+    from enrollment.lawful_basis import CENTRAL_CONFIG, KIOSK_CONFIG
+
+    if target.kind != "server":
+        privacy = _privacy(target, config_path)
+        where = KIOSK_CONFIG if target.kind == "kiosk" else CENTRAL_CONFIG
+        return privacy.legal_basis, privacy.legal_basis_note, where
+    from central.admin_client import AdminClient
+
+    with target.open() as client:
+        assert isinstance(client, AdminClient)
+        policy = client.policy()
+    return policy.legal_basis, policy.legal_basis_note, f"the service's {CENTRAL_CONFIG}"
 
 
 def _recorded(record: LawfulBasis) -> str:
@@ -352,7 +390,7 @@ def _report(outcome: Outcome, what: str = "photo", consent: LawfulBasis | None =
 )
 @_CONSENT_REF
 @_NOTICE_VERSION
-@_KIOSK_CONFIG
+@_ROSTER_CONFIG
 @_SKIP_BAD
 @_FORCE
 @DETECTOR_OPTION
@@ -389,8 +427,9 @@ def add(
     best few good frames (up to 5, at least half a second apart) become templates.
 
     With --consent-ref and --notice-version, the consent record is stored with the
-    person, in the same transaction. A kiosk's own database (--db) requires them, unless
-    its kiosk.toml (--config) declares another legal basis, recorded instead.
+    person, in the same transaction. They are required, unless the configuration
+    declares another legal basis, recorded instead: kiosk.toml with --db, central.toml
+    with --central-db (--config), the service's own over --server.
     Photos are never stored. Exit status 0 if the person was enrolled from every photo.
     """
     from clockface.errors import EnrollmentError
@@ -402,7 +441,7 @@ def add(
     name = name.strip()
     team = team.strip() if team else None
     consent_for = _consent(target, consent_ref, notice_version, config_path)
-    consent = None if consent_for is None else consent_for(person_id)
+    consent = consent_for(person_id)
     with _open(target, create=True, writing=True) as store:
         enroller = _enroller(store)
         enroller.check_new(person_id, name, team, consent=consent)
@@ -464,11 +503,19 @@ def add_photos(
     --skip-bad), looks like someone else enrolled, or does not look like ID (unless
     --force).
     """
+    from clockface.errors import EnrollmentError
     from enrollment.enroll import check_id
 
     with _open(target, writing=True) as store:
         enroller = _enroller(store)
-        store.get_person(check_id(person_id))
+        pid = check_id(person_id)
+        store.get_person(pid)
+        if not store.lawful_bases(pid):
+            raise EnrollmentError(
+                f"{pid} has no consent record (enrolled before one was asked): record it "
+                f"first with `clockface enroll consent record {pid} --consent-ref REF "
+                "--notice-version V`; no photos were read"
+            )
         enroller.models = _models(detector)
         outcome = enroller.add_photos(person_id, photos, skip_bad=skip_bad, force=force)
         _report(outcome)
@@ -478,7 +525,7 @@ def add_photos(
 @click.argument("folder", type=click.Path(file_okay=False))
 @_CONSENT_REF
 @_NOTICE_VERSION
-@_KIOSK_CONFIG
+@_ROSTER_CONFIG
 @_SKIP_BAD
 @_FORCE
 @DETECTOR_OPTION
@@ -510,8 +557,8 @@ def import_(
     exit status 1 if anything was rejected or not enrolled. Photos are never stored.
 
     With --consent-ref and --notice-version, each person enrolled gets a consent record
-    ({id} in REF becomes their id). A kiosk's own database (--db) requires them, unless
-    its kiosk.toml (--config) declares another legal basis, recorded instead.
+    ({id} in REF becomes their id). They are required, unless the configuration declares
+    another legal basis, recorded instead (as for add).
     """
     from clockface.errors import EnrollmentError
     from enrollment.folder_import import import_folder, plan_import
@@ -547,7 +594,7 @@ def import_(
             click.echo(f"  {line}")
     for note in report.notes:
         click.echo(note)
-    if consent_for is not None and report.enrolled:
+    if report.enrolled:
         from kiosk.store import Consent
 
         first = report.enrolled[0].person_id
@@ -587,14 +634,21 @@ def import_(
 def list_(show_all: bool, target: RosterTarget) -> None:
     """List the enrolled people (active ones only, unless --all).
 
-    In a kiosk's own database, people with no consent record (or other legal basis),
-    such as those enrolled before one was asked, are marked "no consent recorded".
+    People with no consent record (or other legal basis), such as those enrolled before
+    one was asked, are marked "no consent recorded" (in a kiosk's own database and the
+    central database; a kiosk attached to the central service holds no consent records,
+    the service does).
     """
+    from central.store import CentralStore
     from kiosk.store import KioskStore
 
     with _open(target) as store:
         everyone = store.people()
-        lacking = store.without_lawful_basis() if isinstance(store, KioskStore) else set()
+        lacking: set[str] = set()
+        if isinstance(store, CentralStore) or (
+            isinstance(store, KioskStore) and store.managed_by() is None
+        ):
+            lacking = store.without_lawful_basis()
     shown = [p for p in everyone if show_all or p.active]
     marked = any(p.person_id in lacking for p in shown)
     rows = [
@@ -634,20 +688,13 @@ def show(person_id: str, target: RosterTarget) -> None:
     """
     from clockface.errors import UnknownPersonError
     from enrollment.lawful_basis import describe
-    from enrollment.target import CentralRoster
-    from kiosk.store import KioskStore
 
     consents: tuple[LawfulBasis, ...] | None = None
     with _open(target) as store:
         trail = store.audit_log(person_id)
         try:
-            if isinstance(store, CentralRoster):
-                record = store.person_record(person_id)
-                person, consents = record.person, record.consents
-            else:
-                person = store.get_person(person_id)
-                if isinstance(store, KioskStore):
-                    consents = store.lawful_bases(person_id)
+            person = store.get_person(person_id)
+            consents = store.lawful_bases(person_id)
         except UnknownPersonError:
             if not trail:
                 raise
@@ -744,7 +791,36 @@ def remove(person_id: str, yes: bool, target: RosterTarget) -> None:
 # ------------------------------------------------------------------------- privacy
 @enroll.group()
 def consent() -> None:
-    """Consent records: withdrawal."""
+    """Consent records: record one for someone enrolled without it, or withdrawal."""
+
+
+@consent.command("record")
+@click.argument("person_id", metavar="ID")
+@_CONSENT_REF
+@_NOTICE_VERSION
+@_ROSTER_CONFIG
+@_roster_options(_EXISTING_DB)
+def record(
+    person_id: str,
+    consent_ref: str | None,
+    notice_version: str | None,
+    config_path: str | None,
+    target: RosterTarget,
+) -> None:
+    """Record the consent of ID, someone already enrolled (before consent was asked).
+
+    --consent-ref and --notice-version give the consent; without them, the legal basis
+    the configuration declares is recorded (kiosk.toml with --db, central.toml with
+    --central-db, the service's own over --server), or nothing, if that is consent.
+    Records are kept, never changed: a second one is added beside the first.
+    """
+    from enrollment.enroll import check_id
+
+    pid = check_id(person_id)
+    given = _consent(target, consent_ref, notice_version, config_path)(pid)
+    with _open(target, writing=True) as store:
+        store.record_consent(pid, given)
+    click.echo(f"{pid}: {_recorded(given)}")
 
 
 @consent.command("withdraw")
@@ -796,7 +872,6 @@ def purge(dry_run: bool, config_path: str | None, target: RosterTarget) -> None:
     applies and confirms (`clockface central erasures`). With --dry-run, lists who would
     go and since when they are deactivated, and changes nothing.
     """
-    import os
 
     from central.store import CentralStore
     from clockface.errors import EnrollmentError
@@ -806,15 +881,7 @@ def purge(dry_run: bool, config_path: str | None, target: RosterTarget) -> None:
         raise EnrollmentError(
             "enroll purge runs on the central host (--central-db), not through --server"
         )
-    if target.kind == "kiosk":
-        from kiosk.config import load_config as kiosk_config
-
-        days = kiosk_config(config_path or os.environ.get("CLOCKFACE_KIOSK_CONFIG")).retention_days
-    else:
-        from central.config import CONFIG_ENV
-        from central.config import load_config as central_config
-
-        days = central_config(config_path or os.environ.get(CONFIG_ENV)).retention_days
+    days = _privacy(target, config_path).retention_days
     with _open(target, writing=not dry_run) as store:
         if not isinstance(store, KioskStore | CentralStore):  # pragma: no cover
             raise EnrollmentError("enroll purge needs a kiosk or central database")
@@ -865,7 +932,7 @@ def export(file: str, force: bool, target: RosterTarget) -> None:
 )
 @_CONSENT_REF
 @_NOTICE_VERSION
-@_KIOSK_CONFIG
+@_ROSTER_CONFIG
 @_roster_options(_NEW_DB)
 def import_roster(
     file: str,
@@ -886,8 +953,8 @@ def import_roster(
     imported; run the same import again (people already enrolled are skipped).
 
     As with add: --consent-ref and --notice-version record each person's consent ({id}
-    in REF becomes their id); a kiosk's own database (--db) requires them, unless its
-    kiosk.toml (--config) declares another legal basis, recorded instead.
+    in REF becomes their id); they are required unless the configuration declares
+    another legal basis, recorded instead.
     """
     from enrollment.roster_file import import_roster as import_people
     from enrollment.roster_file import read_roster

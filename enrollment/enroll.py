@@ -25,12 +25,10 @@ imports), :mod:`enrollment.roster_file` (roster files) and :mod:`enrollment.look
   probably of someone else, refused unless ``force``.
 - **Photos are never kept.** Nothing is written but the roster: templates, not
   photos.
-- **Consent.** An enrollment may carry a consent record (the signed form's reference,
-  the privacy notice's version), stored with the person in the same transaction, in a
-  kiosk database or the central roster; or, in a kiosk database, another legal basis
-  the operator declared (:mod:`enrollment.lawful_basis`). A legal basis the roster cannot
-  record (another basis, on the central roster for now) is refused
-  (:data:`~enrollment.target.LEGAL_BASIS_ONLY_KIOSK`), never dropped.
+- **Consent.** An enrollment carries a consent record (the signed form's reference,
+  the privacy notice's version) or another legal basis the operator declared
+  (:mod:`enrollment.lawful_basis`), stored with the person in the same transaction, in
+  a kiosk database or the central roster.
 """
 
 from __future__ import annotations
@@ -45,14 +43,9 @@ import numpy.typing as npt
 
 from clockface.errors import EnrollmentError, ImageError, InputFileError, PhotoRejectedError
 from clockface.files import read_image
-from enrollment.target import (
-    LEGAL_BASIS_ONLY_KIOSK,
-    CentralRoster,
-    EnrollmentRoster,
-    whole_roster,
-)
+from enrollment.target import CentralRoster, EnrollmentRoster, whole_roster
 from hardware.sources import FrameSource, frames
-from kiosk.store import KioskStore, LawfulBasis, LegalBasis, Person
+from kiosk.store import LawfulBasis, Person
 from recognition.faces import FaceModels, RGBImage
 from recognition.gallery import DEFAULT_MARGIN, DEFAULT_THRESHOLD, Gallery
 from recognition.identify import enrollment_template
@@ -290,8 +283,8 @@ class Enroller:
     ) -> Outcome:
         """Enroll someone new from photos, one template per good photo.
 
-        Raises EnrollmentError for a bad id or name, an id already enrolled, or a
-        ``consent`` the roster cannot record, before any photo is read. A refused
+        Raises EnrollmentError for a bad id or name or an id already enrolled, before
+        any photo is read. A refused
         enrollment (rejected photos without ``skip_bad``, a duplicate face or a photo of
         someone else without ``force``) writes nothing and comes back with its
         ``refusal``. ``consent`` (or another legal basis) is stored with the person.
@@ -319,13 +312,10 @@ class Enroller:
         *,
         consent: LawfulBasis | None = None,
     ) -> None:
-        """Refuse a bad id, name or team, an id the roster already holds, or a legal basis
-        this roster does not record."""
+        """Refuse a bad id, name or team, or an id the roster already holds."""
         pid = check_id(person_id)
         check_id(name, "a name")
         _team(team)
-        if consent is not None:
-            self.check_records(consent)
         if pid in self.known_ids():
             person = self.store.get_person(pid)
             raise EnrollmentError(
@@ -333,12 +323,6 @@ class Enroller:
                 f"{_plural(person.template_count, 'template')}): add photos to them with "
                 f"add-photos, or choose another id"
             )
-
-    def check_records(self, consent: LawfulBasis) -> None:
-        """Refuse (EnrollmentError) a record the roster cannot keep: a legal basis other
-        than consent outside a kiosk database (for now). Never silently dropped."""
-        if isinstance(consent, LegalBasis) and not isinstance(self.store, KioskStore):
-            raise EnrollmentError(LEGAL_BASIS_ONLY_KIOSK)
 
     def enroll_templates(
         self,
@@ -359,13 +343,7 @@ class Enroller:
         if not outcome.enrolled:
             return outcome
         embeddings = np.stack([t.embedding for t in accepted])
-        store = self.store
-        if isinstance(consent, LegalBasis):
-            if not isinstance(store, KioskStore):  # check_new refused it already
-                raise EnrollmentError(LEGAL_BASIS_ONLY_KIOSK)
-            person = store.enroll(person_id, name, _team(team), embeddings, consent=consent)
-        else:
-            person = store.enroll(person_id, name, _team(team), embeddings, consent=consent)
+        person = self.store.enroll(person_id, name, _team(team), embeddings, consent=consent)
         self._remember(person, accepted)
         return replace(outcome, person=person)
 

@@ -257,12 +257,9 @@ def import_folder(
 
     People already in the roster are skipped without reading their photos, so running
     an import again enrolls only those refused before (once their photos are fixed).
-    ``consent_for`` gives each person's consent record or other legal basis (one the
-    roster cannot record is refused with EnrollmentError, before anything is read).
+    ``consent_for`` gives each person's consent record or other legal basis.
     """
     report = ImportReport(notes=list(plan.notes))
-    if consent_for is not None and plan.people:
-        enroller.check_records(consent_for(plan.people[0].person_id))
     known = enroller.known_ids()
     for planned in plan.people:
         pid = planned.person_id

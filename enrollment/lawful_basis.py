@@ -4,7 +4,8 @@ Biometric templates are special-category personal data: enrolling someone needs 
 lawful basis, recorded with them. By default that is their **consent** (the signed
 form's reference and the version of the privacy notice they were shown, given now).
 An operator may declare **another legal basis** in the configuration instead
-(``legal_basis`` with its ``legal_basis_note`` in kiosk.toml's ``[kiosk]``, one of
+(``legal_basis`` with its ``legal_basis_note`` in kiosk.toml's ``[kiosk]`` for a kiosk's own
+roster, in central.toml's ``[central]`` for the central roster, one of
 :data:`kiosk.store.LEGAL_BASES`): then no consent is asked, and that basis is recorded
 with each person enrolled. A consent given anyway is recorded as consent.
 
@@ -23,13 +24,20 @@ from kiosk.store import Consent, LawfulBasis, LegalBasis
 BasisFor = Callable[[str], LawfulBasis]
 """A person's consent record (or legal basis), by person id."""
 
-CONSENT_NEEDED = (
-    "enrolling needs the person's consent record: give --consent-ref REF (the signed "
-    "form; {id} in REF becomes the person id) and --notice-version V (the privacy notice "
-    "shown), or declare another legal basis in the configuration (legal_basis = "
-    '"employment-contract", "legal-obligation", "public-task" or "vital-interests", with '
-    "legal_basis_note, in kiosk.toml [kiosk]); nothing was enrolled"
+KIOSK_CONFIG = "kiosk.toml [kiosk]"
+CENTRAL_CONFIG = "central.toml [central]"
+CONSENT_OPTIONS = (
+    "--consent-ref REF (the signed form; {id} in REF becomes the person id) and "
+    "--notice-version V (the privacy notice shown)"
 )
+
+
+def consent_needed(where: str = KIOSK_CONFIG, option: str = CONSENT_OPTIONS) -> str:
+    """The one line that refuses an enrollment without a lawful basis."""
+    return (
+        f"enrolling needs the person's consent record: give {option}, or declare another "
+        f"legal basis (legal_basis and legal_basis_note in {where}); nothing was enrolled"
+    )
 
 
 def basis_for(
@@ -39,11 +47,14 @@ def basis_for(
     now: datetime,
     legal_basis: str = "consent",
     legal_basis_note: str = "",
+    where: str = KIOSK_CONFIG,
+    option: str = CONSENT_OPTIONS,
 ) -> BasisFor:
     """Each person's record: a Consent from ``reference`` (``{id}`` becomes the person
     id) and ``notice_version``, given at ``now``; without them, the declared
     ``legal_basis`` other than consent with its note. Raises ConsentRequiredError when
-    the basis is consent and none is given, EnrollmentError for half a consent."""
+    the basis is consent and none is given (its line names ``where`` the basis is
+    declared and the ``option`` that gives consent), EnrollmentError for half a consent."""
     if reference is not None or notice_version is not None:
         if reference is None or notice_version is None:
             raise EnrollmentError("give --consent-ref and --notice-version together")
@@ -56,7 +67,7 @@ def basis_for(
 
         return consent_for
     if legal_basis == "consent":
-        raise ConsentRequiredError(CONSENT_NEEDED)
+        raise ConsentRequiredError(consent_needed(where, option))
     basis = LegalBasis(legal_basis, legal_basis_note.strip(), now)
 
     def declared(person_id: str) -> LawfulBasis:

@@ -27,8 +27,8 @@ from clockface.errors import EnrollmentError, InputFileError, RosterFileError
 from clockface.files import read_bytes
 from enrollment.enroll import _os_reason, _team, check_id
 from enrollment.lawful_basis import BasisFor
-from enrollment.target import LEGAL_BASIS_ONLY_KIOSK, EnrollmentRoster, whole_roster
-from kiosk.store import Consent, KioskStore, NewPerson
+from enrollment.target import EnrollmentRoster, whole_roster
+from kiosk.store import NewPerson
 from recognition.gallery import EMBEDDING_DIM
 
 ROSTER_FORMAT = "clockface-roster"
@@ -215,22 +215,14 @@ def import_roster(
     People whose id the roster already holds are skipped, or with ``replace`` erased and
     added anew from the file. Templates are taken as they are: no quality or duplicate
     face check (run :func:`~enrollment.lookalikes.look_alikes` afterwards).
-    ``consent_for``: each person's consent record (or other legal basis, kiosk database
-    only), stored with them.
+    ``consent_for``: each person's consent record (or other legal basis), stored with
+    them.
     """
     held = {p.person_id for p in store.people()}
     existing = [p.person_id for p in people if p.person_id in held]
     write = list(people) if replace else [p for p in people if p.person_id not in held]
     given = {p.person_id: consent_for(p.person_id) for p in write} if consent_for else {}
-    if isinstance(store, KioskStore):
-        store.enroll_many(write, replace=replace, consents=given or None)
-    else:
-        consents: dict[str, Consent] = {}
-        for pid, record in given.items():
-            if not isinstance(record, Consent):
-                raise EnrollmentError(LEGAL_BASIS_ONLY_KIOSK)
-            consents[pid] = record
-        store.enroll_many(write, replace=replace, consents=consents or None)
+    store.enroll_many(write, replace=replace, consents=given or None)
     return RosterImport(
         added=tuple(p.person_id for p in write if p.person_id not in held),
         replaced=tuple(existing) if replace else (),

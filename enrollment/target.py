@@ -11,10 +11,11 @@
 ``--server URL``        central service     :class:`central.admin_client.AdminClient`
 ======================  ==================  =========================================
 
-All three record consent with an enrollment. The last two are also a
-:class:`CentralRoster`: they read the whole roster (deactivated people and templates
-included) in one go (``full_gallery``), and give a person's consent records
-(``person_record``).
+All three record consent (or another legal basis) with an enrollment, record it later
+for someone enrolled without (``record_consent``) and give it back (``lawful_bases``).
+The last two are also a :class:`CentralRoster`: they read the whole roster (deactivated
+people and templates included) in one go (``full_gallery``), and give a person's
+consent records (``person_record``).
 
 A kiosk attached to a central service takes its roster from there: local roster
 writes raise :class:`~clockface.errors.RosterManagedError`. :meth:`RosterTarget.open`
@@ -35,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from clockface.errors import CentralStoreError, RosterManagedError, StoreError
-from kiosk.store import Consent, NewPerson, Person, Roster
+from kiosk.store import LawfulBasis, NewPerson, Person, Roster
 from recognition.gallery import EMBEDDING_DIM
 
 if TYPE_CHECKING:
@@ -44,11 +45,6 @@ if TYPE_CHECKING:
 
 FloatArray = npt.NDArray[np.float32]
 TargetKind = Literal["kiosk", "central", "server"]
-
-LEGAL_BASIS_ONLY_KIOSK = (
-    "a legal basis other than consent is recorded only in a kiosk database for now: on "
-    "the central roster give each person's consent (--consent-ref and --notice-version)"
-)
 
 
 # --------------------------------------------------------------------- interfaces
@@ -63,7 +59,7 @@ class EnrollmentRoster(Roster, Protocol):
         team: str | None,
         embeddings: npt.ArrayLike,
         *,
-        consent: Consent | None = None,
+        consent: LawfulBasis | None = None,
     ) -> Person: ...
 
     def enroll_many(
@@ -71,8 +67,12 @@ class EnrollmentRoster(Roster, Protocol):
         people: Iterable[NewPerson],
         *,
         replace: bool = False,
-        consents: Mapping[str, Consent] | None = None,
+        consents: Mapping[str, LawfulBasis] | None = None,
     ) -> list[Person]: ...
+
+    def record_consent(self, person_id: str, consent: LawfulBasis) -> None: ...
+
+    def lawful_bases(self, person_id: str) -> tuple[LawfulBasis, ...]: ...
 
     def close(self) -> None: ...
 
@@ -98,7 +98,7 @@ class CentralRoster(EnrollmentRoster, Protocol):
         team: str | None,
         embeddings: npt.ArrayLike,
         *,
-        consent: Consent | None = None,
+        consent: LawfulBasis | None = None,
     ) -> Person: ...
 
     def enroll_many(
@@ -106,7 +106,7 @@ class CentralRoster(EnrollmentRoster, Protocol):
         people: Iterable[NewPerson],
         *,
         replace: bool = False,
-        consents: Mapping[str, Consent] | None = None,
+        consents: Mapping[str, LawfulBasis] | None = None,
     ) -> list[Person]: ...
 
     def full_gallery(self) -> GalleryDelta: ...

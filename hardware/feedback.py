@@ -1,6 +1,7 @@
 """What the person at the kiosk sees and hears after a pass, behind one small interface.
 
-- ``LogFeedback`` writes the greeting to the log (the journal, on a Pi).
+- ``LogFeedback`` writes each pass (person id, direction and time, never a name) to the
+  log (the journal, on a Pi).
 - ``GpioFeedback`` plays LED / buzzer patterns and pulses the door relay on "in"
   (``hardware/gpio.py``), on worker threads: the frame loop never waits for a blink.
 - ``CompositeFeedback`` tells several at once (the log, the LEDs, the screen); one that
@@ -30,11 +31,13 @@ log = logging.getLogger("clockface.kiosk")
 
 @dataclass(frozen=True, slots=True)
 class Greeting:
-    """An acknowledged pass: who, which way, and when in the kiosk's local time."""
+    """An acknowledged pass: who (their display name, and their id), which way, and when
+    in the kiosk's local time."""
 
     name: str
     direction: str
     local_time: datetime
+    person_id: str = ""
 
     @property
     def salutation(self) -> str:
@@ -62,10 +65,17 @@ class Feedback(Protocol):
 
 
 class LogFeedback:
-    """Greetings and problems to the log."""
+    """Passes and problems to the log (the journal, on a Pi).
+
+    A pass is logged by person id, direction and time, never by name: the journal is a
+    copy kept by its own rules (often weeks, shipped off the device) that an erasure
+    cannot reach, and an erasure deletes the name but keeps the attendance events, which
+    hold the id anyway.
+    """
 
     def greet(self, greeting: Greeting) -> None:
-        log.info("%s", greeting.text)
+        who = greeting.person_id or "a pass"
+        log.info("logged %s, %s at %s", who, greeting.direction, f"{greeting.local_time:%H:%M}")
 
     def unknown(self) -> None:
         log.info("a pass ended unrecognised")

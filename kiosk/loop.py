@@ -359,7 +359,9 @@ class Kiosk:
         self.stats.events += 1
         self.stats.event_delays.append(frame.time - track.first_seen)
         name = self.database.get_person(verdict.person_id).name
-        self.feedback.greet(Greeting(name, direction.value, now.astimezone(self.tz)))
+        self.feedback.greet(
+            Greeting(name, direction.value, now.astimezone(self.tz), verdict.person_id)
+        )
         return event
 
     def _spoof(self, track: Track, verdict: Verdict, why: str) -> None:

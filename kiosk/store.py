@@ -824,6 +824,16 @@ class KioskStore(Closing):
             gallery.add_many([pid for pid, _ in rows], from_blobs(key.open_many(rows)))
         return gallery
 
+    def record_consent(self, person_id: str, consent: LawfulBasis) -> None:
+        """Record the consent (or another legal basis) of someone already enrolled, such
+        as a person enrolled before one was asked; audited."""
+        pid = check_text(person_id, "a person id")
+        _check_lawful_basis(consent)
+        now = self._now()
+        with self._roster_writing("recording consent"):
+            self._require(pid)
+            self._insert_lawful_basis(pid, consent, now)
+
     def lawful_bases(self, person_id: str) -> tuple[LawfulBasis, ...]:
         """A person id's consent records and other legal bases, oldest first (kept after
         an erasure)."""

@@ -287,7 +287,12 @@ def test_gallery_delta_and_applied_over_http(svc: Service) -> None:
     for i, pid in enumerate(("p1", "p2", "p3")):
         created = svc.http.post(
             "/v1/admin/people",
-            json={"person_id": pid, "name": f"Person {i}", "templates": [template(i)]},
+            json={
+                "person_id": pid,
+                "name": f"Person {i}",
+                "templates": [template(i)],
+                "consent": {"reference": f"CF-{i}", "notice_version": "1"},
+            },
             headers=admin,
         )
         assert created.status_code == 201, created.text

@@ -71,8 +71,9 @@ def test_readme_command_runs_as_documented() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "enrolled lin (Lin-Manuel Miranda): 1 new template" in result.stdout
-    # Good morning / afternoon / evening, by the wall clock: the name and direction count.
-    assert result.stderr.count(", Lin-Manuel Miranda, in at ") == 1
+    # The journal gets the id, never the name.
+    assert result.stderr.count("INFO clockface.kiosk: logged lin, in at ") == 1
+    assert "Miranda" not in result.stderr
     assert "275 frames, 1 event, " in result.stdout
     assert "uv run pytest" in readme
 

@@ -26,6 +26,7 @@ from click.testing import CliRunner, Result
 import enrollment.cli
 from central.admin_client import AdminClient, read_admin_token
 from central.app import create_app
+from central.config import CentralConfig
 from central.store import CentralStore, Consent
 from clockface.cli import main
 from clockface.errors import (
@@ -33,12 +34,10 @@ from clockface.errors import (
     AuthenticationError,
     ConfigError,
     DuplicatePersonError,
-    EnrollmentError,
     UnknownPersonError,
 )
-from enrollment.enroll import Enroller
 from enrollment.target import CentralRoster, EnrollmentRoster, RosterTarget
-from kiosk.store import KioskStore, LegalBasis, NewPerson
+from kiosk.store import KioskStore, NewPerson
 from recognition.faces import FaceModels
 from recognition.gallery import EMBEDDING_DIM
 from sync.protocol import GalleryDelta
@@ -93,13 +92,15 @@ def vectors(count: int, seed: int = 0) -> npt.NDArray[np.float32]:
 
 
 @contextmanager
-def serving(store: CentralStore) -> Iterator[str]:
+def serving(store: CentralStore, config: CentralConfig | None = None) -> Iterator[str]:
     """A uvicorn server in a thread on a free loopback port; yields its base URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(create_app(store), log_level="critical", access_log=False, lifespan="off")
+        uvicorn.Config(
+            create_app(store, config), log_level="critical", access_log=False, lifespan="off"
+        )
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -145,8 +146,8 @@ class Service:
 
 
 @contextmanager
-def service(database: str, folder: Path) -> Iterator[Service]:
-    with CentralStore.open(database, actor="central-host") as store, serving(store) as url:
+def service(database: str, folder: Path, config: CentralConfig | None = None) -> Iterator[Service]:
+    with CentralStore.open(database, actor="central-host") as store, serving(store, config) as url:
         yield Service(store, url, folder)
 
 
@@ -209,15 +210,16 @@ def test_enroll_on_the_central_database_with_consent(
     assert "consent recorded: CF-obama (notice 2024-01)" in out
     # The same face under another id is refused against the central roster.
     fails(
-        invoke("add", "twin", "--name", "Twin", photo("obama/obama2.jpg"), *central),
+        invoke(
+            "add", "twin", "--name", "Twin", photo("obama/obama2.jpg"), *central,
+            "--consent-ref", "CF-9", "--notice-version", "2024-01",
+        ),
         "looks like obama (Barack Obama), already enrolled",
         "--force",
-    )
+    )  # fmt: skip
     with CentralStore.open(db) as store:
         record = store.person_record("obama")
-        assert [(c.reference, c.notice_version) for c in record.consents] == [
-            ("CF-obama", "2024-01")
-        ]
+        assert record.consents == (Consent("CF-obama", "2024-01", record.consents[0].at_utc),)
         assert [p.person_id for p in store.people()] == ["obama"]
         delta = store.gallery_delta(0)
         assert [(p.person_id, len(p.templates)) for p in delta.people] == [("obama", 1)]
@@ -243,12 +245,13 @@ def test_enroll_from_a_laptop_through_the_admin_api(models: FaceModels, svc: Ser
     assert "consent recorded: CF-17 (notice v3)" in out
     record = svc.store.person_record("obama")
     assert record.person.template_count == 2
-    assert [(c.reference, c.notice_version) for c in record.consents] == [("CF-17", "v3")]
+    assert record.consents == (Consent("CF-17", "v3", record.consents[0].at_utc),)
     assert {e.actor for e in svc.store.audit_log("obama")} == {"hr"}  # the token's admin
 
     # The duplicate-face check runs on the laptop against GET /v1/admin/gallery.
+    consent = ("--consent-ref", "CF-18", "--notice-version", "v3")
     error = fails(
-        svc.cli("add", "twin", "--name", "Obama Twin", photo("obama/obama2.jpg")),
+        svc.cli("add", "twin", "--name", "Obama Twin", photo("obama/obama2.jpg"), *consent),
         "nothing enrolled for twin",
         "looks like obama (Barack Obama), already enrolled (distance 0.",
         "--force",
@@ -258,7 +261,7 @@ def test_enroll_from_a_laptop_through_the_admin_api(models: FaceModels, svc: Ser
     # ... deactivated people included: the face is still theirs.
     svc.store.set_active("obama", False)
     fails(
-        svc.cli("add", "twin", "--name", "Obama Twin", photo("obama/obama2.jpg")),
+        svc.cli("add", "twin", "--name", "Obama Twin", photo("obama/obama2.jpg"), *consent),
         "looks like obama (Barack Obama)",
     )
     svc.store.set_active("obama", True)
@@ -295,7 +298,8 @@ def test_bulk_import_through_the_server_records_each_persons_consent(
     )
     assert "consent recorded for each person enrolled (notice 7; e.g. e1: forms/e1)" in out
     for pid in ("e1", "e2"):
-        assert [c.reference for c in lite.store.person_record(pid).consents] == [f"forms/{pid}"]
+        (given,) = lite.store.person_record(pid).consents
+        assert given == Consent(f"forms/{pid}", "7", given.at_utc)
     # Again: everybody is skipped, without loading a model or reading a photo.
     out = ok(lite.cli("import", str(folder), *consent))
     assert "skipped e1: already enrolled" in out and "skipped e2: already enrolled" in out
@@ -405,19 +409,11 @@ def test_an_attached_kiosk_refuses_local_changes_before_loading_models(
         assert [(p.name, p.template_count) for p in kiosk.people()] == [("Ada", 1)]
 
 
-def test_half_a_consent_is_refused_and_another_legal_basis_needs_a_kiosk_database(
-    lite: Service, tmp_path: Path, no_models: None
-) -> None:
+def test_half_a_consent_is_refused(tmp_path: Path, no_models: None) -> None:
     db = tmp_path / "kiosk.db"
     half = ("add", "e1", "--name", "Ada", "a.jpg", "--consent-ref", "X", "--db", str(db))
     fails(invoke(*half), "together", code=2)
     assert not db.exists()
-    # The central roster keeps consent records only (for now): another legal basis is
-    # refused by the library rather than dropped.
-    basis = LegalBasis("employment-contract", "contract clause 7", T0)
-    with pytest.raises(EnrollmentError, match="only in a kiosk database"):
-        Enroller(lite.store, None).check_new("e1", "Ada", None, consent=basis)
-    assert lite.store.people() == []
 
 
 def test_targets_from_the_environment_and_their_precedence(lite: Service, tmp_path: Path) -> None:
@@ -459,10 +455,11 @@ def test_export_and_import_roster_through_the_server(lite: Service, tmp_path: Pa
         assert kiosk.templates("e1").tobytes() == odd.tobytes()
         assert [(p.person_id, p.active) for p in kiosk.people()] == [("e1", True), ("e2", False)]
 
-    out = ok(lite.cli("import-roster", str(file)))
+    consent = ("--consent-ref", "CF-{id}", "--notice-version", "1")
+    out = ok(lite.cli("import-roster", str(file), *consent))
     assert "skipped e1: already enrolled" in out and "2 skipped" in out
     before = lite.store.roster_version()
-    out = ok(lite.cli("import-roster", str(file), "--replace"))
+    out = ok(lite.cli("import-roster", str(file), "--replace", *consent))
     assert "replaced e1" in out and "replaced e2" in out
     assert [e.person_id for e in lite.store.gallery_delta(before).erasures] == ["e1", "e2"]
     assert lite.store.templates("e1").tobytes() == odd.tobytes()
@@ -470,7 +467,14 @@ def test_export_and_import_roster_through_the_server(lite: Service, tmp_path: Pa
 
     other = tmp_path / "other.db"
     CentralStore.open(other).close()
-    assert "imported 2 people" in ok(invoke("import-roster", str(file), "--central-db", str(other)))
+    fails(
+        invoke("import-roster", str(file), "--central-db", str(other)),
+        "consent record",
+        "central.toml [central]",
+    )
+    assert "imported 2 people" in ok(
+        invoke("import-roster", str(file), "--central-db", str(other), *consent)
+    )
 
 
 # --------------------------------------------------------------------- the client itself

@@ -700,6 +700,7 @@ def test_help_documents_the_policies(cli: Invoke) -> None:
         "add",
         "add-photos",
         "check",
+        "consent record",
         "consent withdraw",
         "deactivate",
         "export",

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import re
 import socket
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -239,6 +241,19 @@ def test_composite_feedback_tells_the_screen_too(screen: Screen, client: httpx.C
     with open_stream(client) as lines:
         CompositeFeedback([LogFeedback(), screen]).greet(greeting())
         assert json.loads(next_event(lines)["data"])["name"] == "Ada Lovelace"
+
+
+def test_the_journal_gets_no_name(caplog: pytest.LogCaptureFixture) -> None:
+    """The log is a copy no erasure reaches: a pass goes there without a name."""
+    told = replace(greeting(), person_id="e-17")
+    with caplog.at_level(logging.DEBUG):
+        LogFeedback().greet(told)
+        LogFeedback().greet(greeting(direction="out"))
+    assert [r.getMessage() for r in caplog.records] == [
+        "logged e-17, in at 08:57",
+        "logged a pass, out at 08:57",
+    ]
+    assert told.name not in caplog.text and told.name.split()[0] not in caplog.text
 
 
 # --------------------------------------------------------------------------- status
