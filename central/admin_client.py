@@ -155,6 +155,7 @@ class _PersonOut(_Answer):
     created_utc: AwareDatetime
     updated_utc: AwareDatetime
     version: int
+    consent_recorded: bool = True
 
 
 class _ConsentOut(_Answer):
@@ -320,6 +321,12 @@ class AdminClient(Closing):
             version=detail.version,
             consents=tuple(c.record() for c in detail.consents),
         )
+
+    def without_lawful_basis(self) -> set[str]:
+        """The ids of the people with no consent record or other legal basis."""
+        response = self._request("GET", "/v1/admin/people")
+        people = self._parse(response, _People, "a list of people")
+        return {p.person_id for p in people if not p.consent_recorded}
 
     def lawful_bases(self, person_id: str) -> tuple[LawfulBasis, ...]:
         """A person's consent records and other legal bases, oldest first."""

@@ -194,6 +194,10 @@ class PersonOut(_Model):
     created_utc: datetime
     updated_utc: datetime
     version: int = Field(description="the roster version of this person's last change")
+    consent_recorded: bool = Field(
+        description="whether a consent record (or another legal basis) is held for them; "
+        "false for people enrolled before one was asked"
+    )
 
 
 class PersonDetail(PersonOut):
@@ -611,9 +615,10 @@ def create_app(
 
     @admin.get("/people", response_model=list[PersonOut])
     def list_people(db: Admin, active_only: Annotated[bool, Query()] = False) -> list[PersonOut]:
-        versions = db.people_versions()
+        versions, lacking = db.people_versions(), db.without_lawful_basis()
         return [
-            _person_out(p, versions.get(p.person_id, 0)) for p in db.people(active_only=active_only)
+            _person_out(p, versions.get(p.person_id, 0), p.person_id not in lacking)
+            for p in db.people(active_only=active_only)
         ]
 
     @admin.get("/people/{person_id}", response_model=PersonDetail, responses=_problems(404))
@@ -696,7 +701,9 @@ def create_app(
             )
         added = db.add_templates(person_id, np.stack([decode_template(t) for t in body.templates]))
         record = db.person_record(person_id)
-        return TemplatesAdded(added=added, person=_person_out(record.person, record.version))
+        return TemplatesAdded(
+            added=added, person=_person_out(record.person, record.version, bool(record.consents))
+        )
 
     @admin.delete("/people/{person_id}", response_model=ErasureOut, responses=_problems(404))
     def erase_person(person_id: str, db: Admin) -> ErasureOut:
@@ -824,7 +831,7 @@ def _kiosk_out(k: KioskInfo) -> KioskOut:
     )
 
 
-def _person_out(p: Person, version: int) -> PersonOut:
+def _person_out(p: Person, version: int, consent_recorded: bool) -> PersonOut:
     return PersonOut(
         person_id=p.person_id,
         name=p.name,
@@ -834,13 +841,14 @@ def _person_out(p: Person, version: int) -> PersonOut:
         created_utc=p.created_utc,
         updated_utc=p.updated_utc,
         version=version,
+        consent_recorded=consent_recorded,
     )
 
 
 def _person_detail(record: PersonRecord) -> PersonDetail:
     p = record.person
     return PersonDetail(
-        **_person_out(p, record.version).model_dump(),
+        **_person_out(p, record.version, bool(record.consents)).model_dump(),
         consents=[_consent_out(c) for c in record.consents],
     )
 

@@ -635,17 +635,17 @@ def list_(show_all: bool, target: RosterTarget) -> None:
     """List the enrolled people (active ones only, unless --all).
 
     People with no consent record (or other legal basis), such as those enrolled before
-    one was asked, are marked "no consent recorded" (in a kiosk's own database and the
-    central database; a kiosk attached to the central service holds no consent records,
-    the service does).
+    one was asked, are marked "no consent recorded" (a kiosk attached to the central
+    service holds no consent records: the service does).
     """
+    from central.admin_client import AdminClient
     from central.store import CentralStore
     from kiosk.store import KioskStore
 
     with _open(target) as store:
         everyone = store.people()
         lacking: set[str] = set()
-        if isinstance(store, CentralStore) or (
+        if isinstance(store, CentralStore | AdminClient) or (
             isinstance(store, KioskStore) and store.managed_by() is None
         ):
             lacking = store.without_lawful_basis()

@@ -233,6 +233,10 @@ def test_the_services_declared_basis_is_recorded_over_the_admin_api(
 @pytest.mark.usefixtures("no_models")
 def test_consent_record_through_the_server(lite: Service) -> None:
     lite.store.enroll("old", "Old Timer", None, vectors(1))
+    lite.store.enroll("new", "Newcomer", None, vectors(1, seed=3), consent=Consent("F", "1", T0))
+    listed = ok(lite.cli("list")).splitlines()
+    assert listed[1].startswith("new") and listed[1].endswith("yes")
+    assert listed[2].startswith("old") and listed[2].endswith("no consent recorded")
     fails(lite.cli("add-photos", "old", "photo.jpg"), "no consent record")
     fails(lite.cli("consent", "record", "old"), "the service's central.toml")
     assert ok(lite.cli("consent", "record", "old", *CONSENT)) == (
@@ -241,6 +245,7 @@ def test_consent_record_through_the_server(lite: Service) -> None:
     (given,) = lite.store.lawful_bases("old")
     assert given == Consent("CF-old", "3", given.at_utc)
     assert [e.actor for e in lite.store.audit_log("old")][-1] == "hr"
+    assert "CONSENT" not in ok(lite.cli("list"))
 
 
 # --------------------------------------------------------------------- the admin API
