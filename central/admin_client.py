@@ -22,9 +22,11 @@ turns each answer into what a store would return or raise, one line each:
 
 Where it differs from a database:
 
-- ``enroll_many`` writes one person per request (the admin API has no batch): if one
-  fails, those before it stay written, and the error says how many. Each person is
-  still all or nothing (person, templates and consent in one request).
+- ``enroll_many`` sends the people in one ``POST /v1/admin/roster``, one transaction:
+  all or none. A roster larger than the service's body limit (``max_body_bytes``,
+  2 MiB by default: about 3,000 templates) goes in several such batches, each all or
+  none: if one fails, the batches before it stay written, and the error says how many
+  people they held.
 - ``roster_version``, ``templates`` and ``load_gallery`` read the whole roster
   (``GET /v1/admin/gallery``); ``audit_log`` pages through ``GET /v1/admin/audit``.
 - A person id holding ``/`` cannot be addressed in a URL path: such people can be
@@ -39,7 +41,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
@@ -52,6 +54,7 @@ import numpy.typing as npt
 import pydantic
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
+from central.config import MIN_BODY_BYTES
 from clockface.closing import Closing
 from clockface.errors import (
     AdminApiError,
@@ -79,6 +82,7 @@ _AUDIT_PAGE = 10_000
 _MAX_DETAIL = 300
 _MAX_TOKEN_BYTES = 4096
 _RETRYABLE = frozenset({408, 429})
+_BATCH_OVERHEAD = 64  # '{"people": [...], "replace": false}' around the people
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -178,17 +182,23 @@ class _Policy(_Answer):
     legal_basis: str
     legal_basis_note: str
     retention_days: int
+    max_body_bytes: int
+
+
+class _RosterOut(_Answer):
+    people: list[_PersonOut]
 
 
 @dataclass(frozen=True, slots=True)
 class ServicePolicy:
     """What the service's operator configured (central.toml): the legal basis recorded
     with enrollments that carry no consent ("consent": none; they are refused), its
-    note, and the retention period in days."""
+    note, the retention period in days, and the largest request body it takes."""
 
     legal_basis: str
     legal_basis_note: str
     retention_days: int
+    max_body_bytes: int
 
 
 class _PersonDetail(_PersonOut):
@@ -335,7 +345,12 @@ class AdminClient(Closing):
     def policy(self) -> ServicePolicy:
         """The service's configured legal basis and retention (``GET /v1/admin/policy``)."""
         answer = self._model(self._request("GET", "/v1/admin/policy"), _Policy)
-        return ServicePolicy(answer.legal_basis, answer.legal_basis_note, answer.retention_days)
+        return ServicePolicy(
+            answer.legal_basis,
+            answer.legal_basis_note,
+            answer.retention_days,
+            answer.max_body_bytes,
+        )
 
     def record_consent(self, person_id: str, consent: LawfulBasis) -> None:
         """Record the consent of someone already enrolled; a legal basis other than
@@ -466,7 +481,8 @@ class AdminClient(Closing):
         replace: bool = False,
         consents: Mapping[str, LawfulBasis] | None = None,
     ) -> list[Person]:
-        """Add people with their templates, one request each (see the module doc).
+        """Add people with their templates in one request, one transaction (see the
+        module doc for a roster larger than the service's body limit).
 
         An id the roster already holds raises DuplicatePersonError before anything is
         written, unless ``replace``: then that person is erased first (an erasure every
@@ -507,28 +523,39 @@ class AdminClient(Closing):
                 continue
             declared = declared or self.policy()
             self._check_declared(consent, declared)
-        held = {p.person_id for p in self.people()} if bodies else set()
-        taken = [pid for pid in ids if pid in held]
-        if taken and not replace:
-            raise DuplicatePersonError(
-                f"person {taken[0]!r} is already in the roster; nothing was written"
-            )
         added: list[Person] = []
-        for body in bodies:
-            pid = body["person_id"]
+        for batch in self._batches(bodies):
             try:
-                if pid in held:
-                    self._request("DELETE", f"/v1/admin/people/{_path_id(pid)}")
-                response = self._request("POST", "/v1/admin/people", body=body)
-                added.append(_person(self._model(response, _PersonDetail)))
-            except (StoreValueError, UnknownPersonError, AdminApiError) as err:
+                response = self._request(
+                    "POST", "/v1/admin/roster", body={"people": batch, "replace": replace}
+                )
+                added += [_person(p) for p in self._model(response, _RosterOut).people]
+            except (StoreValueError, DuplicatePersonError, AdminApiError) as err:
                 if not added:
                     raise
                 raise type(err)(
-                    f"{err} (while enrolling {pid!r}; the {len(added)} people before were "
-                    "enrolled, each in its own request)"
+                    f"{err} (in the batch from {batch[0]['person_id']!r}; the {len(added)} "
+                    "people of the batches before were enrolled: run the same import again)"
                 ) from err
         return added
+
+    def _batches(self, bodies: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+        """The people in as few requests as the service's body limit allows: one, for
+        any roster up to 64 KiB (the least a service takes) or up to its limit."""
+        sizes = [len(json.dumps(body, ensure_ascii=False).encode("utf-8")) + 1 for body in bodies]
+        limit = MIN_BODY_BYTES
+        if sum(sizes) + _BATCH_OVERHEAD > limit:
+            limit = self.policy().max_body_bytes
+        batch: list[dict[str, Any]] = []
+        used = _BATCH_OVERHEAD
+        for body, size in zip(bodies, sizes, strict=True):
+            if batch and used + size > limit:
+                yield batch
+                batch, used = [], _BATCH_OVERHEAD
+            batch.append(body)
+            used += size
+        if batch:
+            yield batch
 
     def remove_person(self, person_id: str) -> int:
         """Erase someone: the person and every template, an erasure that every kiosk

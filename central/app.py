@@ -160,6 +160,7 @@ class PolicyOut(_Model):
     )
     legal_basis_note: str
     retention_days: int = Field(description="deactivated people's templates are purged after")
+    max_body_bytes: int = Field(description="the largest request body the service takes")
 
 
 class PersonIn(_Model):
@@ -175,6 +176,21 @@ class PersonIn(_Model):
         description="required with templates, unless the service declares another legal "
         "basis (GET /v1/admin/policy); that basis is then recorded",
     )
+
+
+class RosterIn(_Model):
+    """People to enroll in one transaction: all of them or none."""
+
+    people: list[PersonIn] = Field(min_length=1, max_length=10_000)
+    replace: bool = Field(
+        default=False,
+        description="people the roster holds are erased (an erasure every kiosk receives) "
+        "and added anew; without it, one already held refuses the whole batch (409)",
+    )
+
+
+class RosterOut(_Model):
+    people: list[PersonOut]
 
 
 class PersonPatch(_Model):
@@ -630,22 +646,28 @@ def create_app(
         """Enroll a person with their templates and consent, all or nothing. Templates
         need the person's consent, unless the service declares another legal basis (GET
         /v1/admin/policy), then recorded with them: 422 otherwise."""
-        embeddings = (
-            np.stack([decode_template(t) for t in person.templates])
-            if person.templates
-            else np.empty((0, 128), dtype=np.float32)
-        )
-        consents: dict[str, LawfulBasis] = {}
-        if person.templates or person.consent or config.legal_basis != "consent":
-            # Templates are kept only with a lawful basis; a person without any (a name
-            # to add templates to later) needs none yet.
-            basis = _lawful_basis(person.consent, config, db.now())
-            consents[person.person_id] = basis(person.person_id)
-        db.enroll_many(
-            [NewPerson(person.person_id, person.name, person.team, embeddings, person.active)],
-            consents=consents,
-        )
+        new, consents = _new_person(person, config, db.now())
+        db.enroll_many([new], consents=consents)
         return _person_detail(db.person_record(person.person_id))
+
+    @admin.post("/roster", response_model=RosterOut, status_code=201, responses=_problems(409))
+    def add_people(roster: RosterIn, db: Admin) -> RosterOut:
+        """Enroll many people (a roster import) in one transaction: all or none, each as
+        ``POST /v1/admin/people`` would, consent rule included."""
+        people: list[NewPerson] = []
+        consents: dict[str, LawfulBasis] = {}
+        now = db.now()
+        for person in roster.people:
+            new, given = _new_person(person, config, now)
+            people.append(new)
+            consents.update(given)
+        added = db.enroll_many(people, replace=roster.replace, consents=consents)
+        versions = db.people_versions()
+        return RosterOut(
+            people=[
+                _person_out(p, versions.get(p.person_id, 0), p.person_id in consents) for p in added
+            ]
+        )
 
     @admin.post(
         "/people/{person_id}/consents",
@@ -666,6 +688,7 @@ def create_app(
             legal_basis=config.legal_basis,
             legal_basis_note=config.legal_basis_note,
             retention_days=config.retention_days,
+            max_body_bytes=config.max_body_bytes,
         )
 
     @admin.patch("/people/{person_id}", response_model=PersonDetail, responses=_problems(404))
@@ -865,6 +888,24 @@ def _consent_out(record: LawfulBasis) -> ConsentOut:
         note=record.note,
         at_utc=record.at_utc,
     )
+
+
+def _new_person(
+    person: PersonIn, config: CentralConfig, now: datetime
+) -> tuple[NewPerson, dict[str, LawfulBasis]]:
+    """A person of a request, and their lawful basis (none needed without templates)."""
+    embeddings = (
+        np.stack([decode_template(t) for t in person.templates])
+        if person.templates
+        else np.empty((0, 128), dtype=np.float32)
+    )
+    consents: dict[str, LawfulBasis] = {}
+    if person.templates or person.consent or config.legal_basis != "consent":
+        # Templates are kept only with a lawful basis; a person without any (a name to
+        # add templates to later) needs none yet.
+        consents[person.person_id] = _lawful_basis(person.consent, config, now)(person.person_id)
+    new = NewPerson(person.person_id, person.name, person.team, embeddings, person.active)
+    return new, consents
 
 
 def _lawful_basis(

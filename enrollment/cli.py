@@ -949,8 +949,10 @@ def import_roster(
     no photo checks: run `check` afterwards. The file holds biometric face templates:
     delete it once imported.
 
-    With --server, each person is one request: if one fails, those before it stay
-    imported; run the same import again (people already enrolled are skipped).
+    With --server too, the file is one transaction, unless it is larger than the
+    service's request limit (max_body_bytes, 2 MiB by default: about 3,000 templates):
+    then it goes in batches, each all or nothing; if one fails, the batches before it
+    stay imported: run the same import again (people already enrolled are skipped).
 
     As with add: --consent-ref and --notice-version record each person's consent ({id}
     in REF becomes their id); they are required unless the configuration declares

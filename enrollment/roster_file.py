@@ -210,7 +210,8 @@ def import_roster(
     consent_for: BasisFor | None = None,
 ) -> RosterImport:
     """Add the people of a roster file in one transaction: all of them or none (over the
-    admin API, one request per person: see :class:`central.admin_client.AdminClient`).
+    admin API, one request, unless larger than the service's body limit: see
+    :class:`central.admin_client.AdminClient`).
 
     People whose id the roster already holds are skipped, or with ``replace`` erased and
     added anew from the file. Templates are taken as they are: no quality or duplicate

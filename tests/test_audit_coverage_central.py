@@ -283,6 +283,36 @@ def test_each_people_write_leaves_its_documented_entries(desk: Desk) -> None:
         status=200, entries=[("person", "add_templates", "e-1")],
     )  # fmt: skip
     desk.write("DELETE", f"{people}/e-1", status=200, entries=[("person", "remove", "e-1")])
+    # A roster import: each person's entries, in one transaction.
+    desk.write(
+        "POST", "/v1/admin/roster",
+        {"people": [person("e-4", NAMES[0]), person("e-5", NAMES[1], templates=2)]},
+        status=201,
+        entries=[("person", "add", "e-4"), ("person", "add_templates", "e-4"),
+                 ("person", "consent", "e-4"), ("person", "add", "e-5"),
+                 ("person", "add_templates", "e-5"), ("person", "consent", "e-5")],
+    )  # fmt: skip
+    # ... and with replace, an erasure before each person held is added anew.
+    desk.write(
+        "POST", "/v1/admin/roster",
+        {"people": [person("e-4", NAMES[0]), person("e-6", NAMES[2])], "replace": True},
+        status=201,
+        entries=[("person", "remove", "e-4"), ("person", "add", "e-4"),
+                 ("person", "add_templates", "e-4"), ("person", "consent", "e-4"),
+                 ("person", "add", "e-6"), ("person", "add_templates", "e-6"),
+                 ("person", "consent", "e-6")],
+    )  # fmt: skip
+    # One person already held refuses the whole batch: nothing written.
+    desk.nothing(
+        "POST", "/v1/admin/roster",
+        {"people": [person("e-7", NAMES[3]), person("e-5", NAMES[1])]}, status=409,
+    )  # fmt: skip
+    # So does one without consent, wherever it stands.
+    no_consent = {k: v for k, v in person("e-8", NAMES[4]).items() if k != "consent"}
+    desk.nothing(
+        "POST", "/v1/admin/roster", {"people": [person("e-7", NAMES[3]), no_consent]},
+        status=422,
+    )  # fmt: skip
     audit = desk.audit_agrees()
     details = {(a[4], a[5]): a[6] for a in audit}
     assert details[("add_templates", "e-1")] == "2 added"
@@ -441,6 +471,7 @@ def test_every_admin_write_of_the_spec_is_covered(desk: Desk) -> None:
         ("POST", "/v1/admin/kiosks/{name}/rotate"),
         ("POST", "/v1/admin/kiosks/{name}/revoke"),
         ("POST", "/v1/admin/people"),
+        ("POST", "/v1/admin/roster"),
         ("PATCH", "/v1/admin/people/{person_id}"),
         ("POST", "/v1/admin/people/{person_id}/consents"),
         ("POST", "/v1/admin/people/{person_id}/templates"),

@@ -266,6 +266,7 @@ def test_the_admin_api_keeps_templates_only_with_a_lawful_basis(
                 "legal_basis": "consent",
                 "legal_basis_note": "",
                 "retention_days": 365,
+                "max_body_bytes": 2 * 1024 * 1024,
             }
             body: dict[str, object] = {
                 "person_id": "e1",

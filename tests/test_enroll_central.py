@@ -37,7 +37,7 @@ from clockface.errors import (
     UnknownPersonError,
 )
 from enrollment.target import CentralRoster, EnrollmentRoster, RosterTarget
-from kiosk.store import KioskStore, NewPerson
+from kiosk.store import KioskStore, NewPerson, Person
 from recognition.faces import FaceModels
 from recognition.gallery import EMBEDDING_DIM
 from sync.protocol import GalleryDelta
@@ -477,6 +477,53 @@ def test_export_and_import_roster_through_the_server(lite: Service, tmp_path: Pa
     )
 
 
+def test_a_roster_import_through_the_server_is_all_or_nothing(
+    tmp_path: Path, no_models: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kiosk_db = tmp_path / "kiosk.db"
+    with KioskStore.open(kiosk_db) as kiosk:
+        people = [
+            NewPerson(f"e{i:03}", f"Person {i}", None, vectors(1, seed=i)) for i in range(200)
+        ]
+        kiosk.enroll_many(people, consents={p.person_id: Consent("F", "1", T0) for p in people})
+    file = tmp_path / "roster.json"
+    ok(invoke("export", str(file), "--db", str(kiosk_db)))
+    consent = ("--consent-ref", "CF-{id}", "--notice-version", "1")
+
+    # Someone enrolls e199 (the file's last) while the import runs: the import no longer
+    # sees it coming, and the service refuses the whole roster: nobody is written.
+    def blind(self: AdminClient, *, active_only: bool = False) -> list[Person]:
+        return []
+
+    with service(str(tmp_path / "central.db"), tmp_path) as svc:
+        svc.store.enroll("e199", "Already Here", None, vectors(1, seed=999))
+        before = svc.store.roster_version()
+        with monkeypatch.context() as patch:
+            patch.setattr(AdminClient, "people", blind)
+            error = fails(svc.cli("import-roster", str(file), *consent), "'e199' is already in")
+        assert "nothing was written" in error
+        assert [p.person_id for p in svc.store.people()] == ["e199"]
+        assert svc.store.roster_version() == before
+        out = ok(svc.cli("import-roster", str(file), "--replace", *consent))
+        assert "imported 200 people (200 templates)" in out
+        assert len(svc.store.people()) == 200
+        assert svc.store.templates("e199").tobytes() == vectors(1, seed=199).tobytes()
+    # A service taking at most 64 KiB a request: the roster goes in batches, each one
+    # transaction; a batch that fails says what the batches before it wrote.
+    small = CentralConfig(max_body_bytes=64 * 1024)
+    with service(str(tmp_path / "small.db"), tmp_path, small) as svc:
+        svc.store.enroll("e150", "Already Here", None, vectors(1, seed=999))
+        with monkeypatch.context() as patch:
+            patch.setattr(AdminClient, "people", blind)
+            error = fails(svc.cli("import-roster", str(file), *consent), "'e150' is already in")
+        assert "people of the batches before were enrolled: run the same import again" in error
+        written = {p.person_id for p in svc.store.people()} - {"e150"}
+        assert 0 < len(written) < 150 and written == {f"e{i:03}" for i in range(len(written))}
+        out = ok(svc.cli("import-roster", str(file), *consent))
+        assert f"imported {199 - len(written)} people" in out
+        assert len(svc.store.people()) == 200
+
+
 # --------------------------------------------------------------------- the client itself
 def test_admin_client_is_a_central_roster_with_the_stores_errors(lite: Service) -> None:
     token = read_admin_token(lite.token_file)
@@ -490,9 +537,11 @@ def test_admin_client_is_a_central_roster_with_the_stores_errors(lite: Service) 
         np.testing.assert_array_equal(client.templates("e1"), vectors(2))
         assert client.roster_version() == lite.store.roster_version()
         assert [a.action for a in client.audit_log("e1")] == ["add", "add_templates", "consent"]
+        consents = {pid: Consent("F", "1", T0) for pid in ("e2", "e1")}
         with pytest.raises(DuplicatePersonError, match="nothing was written"):
             client.enroll_many(
-                [NewPerson("e2", "Bo", None, vectors(1)), NewPerson("e1", "A", None, vectors(1))]
+                [NewPerson("e2", "Bo", None, vectors(1)), NewPerson("e1", "A", None, vectors(1))],
+                consents=consents,
             )
         assert [p.person_id for p in client.people()] == ["e1"]
         with pytest.raises(UnknownPersonError, match="no person 'zz'"):
