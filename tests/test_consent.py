@@ -173,6 +173,37 @@ def test_consent_and_a_declared_basis_are_recorded_listed_and_audited(
         assert "Biden" not in (entry[1] or "") and "clause" not in (entry[1] or "")
 
 
+def test_someone_enrolled_before_consent_was_asked_gets_a_record_before_more_photos(
+    tmp_path: Path, no_models: None
+) -> None:
+    db = tmp_path / "kiosk.db"
+    where = ("--db", str(db))
+    with open_store(db) as store:
+        store.enroll("old", "Old Timer", None, vectors(1))  # before consent was asked
+    assert ok(run("list", *where)).splitlines()[1].endswith("no consent recorded")
+    before = db.read_bytes()
+    one_error(run("add-photos", "old", "photo.jpg", *where), "old has no consent record")
+    one_error(run("consent", "record", "old", *where), "needs the person's consent record")
+    assert db.read_bytes() == before
+    out = ok(run("consent", "record", "old", *CONSENT, *where))
+    assert out == "old: consent recorded: CF-old (notice 2024-01)\n"
+    config = tmp_path / "kiosk.toml"
+    config.write_text(DECLARED)
+    out = ok(run("consent", "record", "old", "--config", str(config), *where))
+    assert out == "old: legal basis recorded: employment-contract (employment contract, clause 7)\n"
+    assert "CONSENT" not in ok(run("list", *where))
+    with open_store(db) as store:
+        assert [type(b) for b in store.lawful_bases("old")] == [Consent, LegalBasis]
+        assert [e.action for e in store.audit_log("old")][-2:] == ["consent", "legal_basis"]
+    # An attached kiosk holds no consent records (the central service does): none marked,
+    # and none recorded here.
+    with open_store(db) as store:
+        store.enroll("new", "Newcomer", None, vectors(1, seed=4))
+        store.attach("https://attendance.example.org")
+    assert "CONSENT" not in ok(run("list", *where))
+    one_error(run("consent", "record", "new", *CONSENT, *where), "managed by the central service")
+
+
 # --------------------------------------------------------------------- the store
 def test_the_store_records_bases_append_only_and_keeps_them_after_an_erasure(
     tmp_path: Path,
