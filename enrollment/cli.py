@@ -809,10 +809,11 @@ def record(
 ) -> None:
     """Record the consent of ID, someone already enrolled (before consent was asked).
 
-    --consent-ref and --notice-version give the consent; without them, the legal basis
+    --consent-ref and --notice-version give the consent. Without them, the legal basis
     the configuration declares is recorded (kiosk.toml with --db, central.toml with
-    --central-db, the service's own over --server), or nothing, if that is consent.
-    Records are kept, never changed: a second one is added beside the first.
+    --central-db, the service's own over --server); where that is consent (the
+    default), the command refuses. Records are kept, never changed: a second one is
+    added beside the first.
     """
     from enrollment.enroll import check_id
 
