@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import matcher, pipeline
+from bench import matcher, pipeline, roster_import
 from tests.shared_faces import faces_dir
 
 
@@ -28,4 +28,12 @@ def test_pipeline_bench_runs_both_pipelines(capsys: pytest.CaptureFixture[str]) 
     assert pipeline.main(["--rounds", "1", "--people", "20", "--frames", "30"]) == 0
     out = capsys.readouterr().out
     for words in ("baseline recipe at 1/2 scale", "clockface kiosk", "the frames per second"):
+        assert words in out
+
+
+def test_roster_import_bench_runs_both_imports(capsys: pytest.CaptureFixture[str]) -> None:
+    roster_import.main(["--people", "12", "--templates", "2", "--rounds", "1"])
+    out = capsys.readouterr().out
+    assert "12 people, 2 templates each" in out
+    for words in ("baseline: one POST /v1/admin/people each", "clockface: POST /v1/admin/roster"):
         assert words in out
