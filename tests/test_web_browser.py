@@ -8,7 +8,9 @@ central supervisor add`` and the schedules with ``clockface schedule import
 --central-db`` (both real subprocesses), the events replayed by a kiosk through ``POST
 /v1/events``. Then the browser signs in through the form, reads today's board, runs a
 date-range report, downloads it as CSV (the very bytes of ``clockface report late
---central-db``) and XLSX (the same cells), and signs out.
+--central-db``) with the CSV's verification record (the two verify against the
+database with ``clockface report verify``) and XLSX (the same cells, verified too), and
+signs out.
 
 Without /usr/bin/chromium these tests skip, except in CI (``CLOCKFACE_REQUIRE_POSTGRES=1``),
 where they fail.
@@ -164,6 +166,20 @@ def test_sign_in_read_the_board_download_a_report_and_sign_out(page: Page, tmp_p
         lines = downloaded.decode().splitlines()
         assert len(lines) == 3 and lines[1].startswith("2024-03-01,ada,")
         assert lines[2].startswith("2024-03-04,bob,") and lines[2].endswith(",20")
+        # The CSV's verification record, a download of its own: saved beside the CSV
+        # under its suggested name, the two verify against the database.
+        with page.expect_download() as record_download:
+            page.click("#download-csv-verify")
+        record = record_download.value
+        assert record.suggested_filename == f"{csv.suggested_filename}.verify.json"
+        folder = tmp_path / "downloads"
+        folder.mkdir()
+        csv.save_as(folder / csv.suggested_filename)
+        record.save_as(folder / record.suggested_filename)
+        checked = clockface(
+            "report", "verify", str(folder / csv.suggested_filename), "--central-db", database
+        )
+        assert checked.stdout.decode().startswith("verified: "), checked
 
         with page.expect_download() as xlsx_download:
             page.click("#download-xlsx")

@@ -3,12 +3,16 @@
 Sign-in, sessions and refusals run on SQLite and PostgreSQL; the board and reports on
 SQLite, with the database filled through the real paths (sites, kiosk and people through
 the store, schedules through ScheduleStore, events posted by the kiosk API). The store's
-clock is a settable one: "now" is Monday 4 March 2024, 10:30 in Berlin.
+clock is a settable one: "now" is Monday 4 March 2024, 10:30 in Berlin. A CSV and its
+verification record, downloaded from the page into one folder, are checked by the real
+``clockface report verify --central-db`` (click's CliRunner) on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
 
+import html
 import io
+import json
 import re
 import socket
 import threading
@@ -24,6 +28,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from click.testing import CliRunner, Result
 
 from central.app import create_app
 from central.config import CentralConfig
@@ -31,6 +36,7 @@ from central.store import CentralStore
 from central.web import data
 from central.web.accounts import Accounts
 from central.web.sessions import Sessions
+from clockface.cli import main
 from tests.postgres import postgres_cluster, postgres_url  # noqa: F401
 
 NOW = datetime(2024, 3, 4, 9, 30, tzinfo=UTC)  # Monday, 10:30 in Berlin
@@ -170,48 +176,68 @@ def lite(tmp_path: Path) -> Iterator[Site]:
         yield s
 
 
-def fill(site: Site) -> None:
+@dataclass
+class Door:
+    """The kiosk that :func:`fill` adds: its token, and its log's last seq and chain."""
+
+    token: str
+    seq: int = 0
+    chain: str | None = None
+
+    def post(self, base: str, events: tuple[tuple[str, str, str], ...]) -> None:
+        """More events of this kiosk's log, chained on from the last."""
+        self.chain = post_events(base, self.token, events, self.seq + 1, self.chain)
+        self.seq += len(events)
+
+
+def fill(site: Site) -> Door:
     """Sites, a kiosk, people, schedules and the kiosk's events, by the real paths."""
     from reports.schedule_files import parse_toml
     from reports.schedule_store import ScheduleStore
 
     store = site.store
     store.add_site("HQ", "Europe/Berlin")
-    token = store.create_kiosk("door-1", "HQ").token
+    door = Door(store.create_kiosk("door-1", "HQ").token)
     for pid, name, team in PEOPLE:
         store.add_person(pid, name, team)
     with ScheduleStore.open_central(data.database_of(store), actor="tests") as schedules:
         schedules.import_book(parse_toml(SCHEDULES), replace=False)
-    post_events(site.base, token, EVENTS)
+    door.post(site.base, EVENTS)
+    return door
 
 
-def post_events(base: str, token: str, events: tuple[tuple[str, str, str], ...]) -> None:
-    """The events, replayed by a kiosk through ``POST /v1/events``."""
-    body: dict[str, Any] = {
-        "sent_utc": NOW.isoformat(),
-        "events": [
-            {
-                "event_id": str(uuid.uuid4()),
-                "log_id": "door-1-log",
-                "seq": seq,
-                "person_id": pid,
-                "direction": direction,
-                "utc": f"{at}Z",
-                "tz": "Europe/Berlin",
-                "distance": 0.3,
-                "margin": 0.2,
-                "frames": 3,
-                "software_version": "0.1.0",
-                "clock_synced": True,
-            }
-            for seq, (pid, direction, at) in enumerate(events, start=1)
-        ],
-    }
+def post_events(
+    base: str,
+    token: str,
+    events: tuple[tuple[str, str, str], ...],
+    first_seq: int = 1,
+    previous: str | None = None,
+) -> str:
+    """The events, replayed by a kiosk through ``POST /v1/events``: log ``door-1-log``
+    from seq ``first_seq``, each chained (:mod:`clockface.chain`) on from ``previous``
+    (default: the log's genesis). The last event's chain."""
+    from clockface import chain
+
+    wire: list[dict[str, Any]] = []
+    links = []
+    for seq, (pid, direction, at) in enumerate(events, start=first_seq):
+        fields = chain.EventFields.make(
+            event_id=uuid.uuid4(), log_id="door-1-log", seq=seq, kiosk_id="door-1-db",
+            person_id=pid, direction=direction, utc=datetime.fromisoformat(f"{at}+00:00"),
+            tz="Europe/Berlin", distance=0.3, margin=0.2, frames=3, software_version="0.1.0",
+            clock_synced=True,
+        )  # fmt: skip
+        links.append(fields)
+        wire.append({**fields._asdict(), "utc": f"{at}Z"})
+    for event, link in zip(wire, chain.chained("door-1-log", links, previous), strict=True):
+        event["chain"] = link
+    body: dict[str, Any] = {"sent_utc": NOW.isoformat(), "events": wire}
     answer = httpx.post(
         f"{base}/v1/events", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30
     )
     assert answer.status_code == 200, answer.text
     assert {r["status"] for r in answer.json()["results"]} == {"accepted"}
+    return str(wire[-1]["chain"])
 
 
 def login_token(client: httpx.Client) -> str:
@@ -261,6 +287,8 @@ def test_nothing_is_readable_without_a_session(lite: Site) -> None:
             "/report",
             "/report?kind=late&from=2024-03-01&to=2024-03-04",
             "/report/download?kind=late&from=2024-03-01&to=2024-03-04&format=csv",
+            "/report/download?kind=late&from=2024-03-01&to=2024-03-04&format=csv-verify",
+            "/report/download?kind=late&from=2024-03-01&to=2024-03-04&format=xlsx",
         ):
             assert_to_login(client.get(path))
         client.cookies.set("clockface_session", "x" * 43)
@@ -491,6 +519,7 @@ def test_a_report_page_and_its_downloads(lite: Site) -> None:
         rows = re.findall(r"<tr>(.*?)</tr>", table.split("<tbody>")[1])
         assert len(rows) == 2 and "ada" in rows[0] and "bob" in rows[1]
         assert 'id="download-csv"' in page.text and 'id="download-xlsx"' in page.text
+        assert 'id="download-csv-verify"' in page.text
 
         csv = client.get("/report/download", params={**query, "format": "csv"})
         assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
@@ -537,15 +566,160 @@ def test_bad_report_requests_are_a_message_with_400(lite: Site) -> None:
             assert page.status_code == 400 and words in page.text.lower(), page.text
             assert 'role="alert"' in page.text and "Traceback" not in page.text
             assert_secure(page)
-            download = client.get("/report/download", params={**params, "format": "csv"})
-            assert download.status_code == 400 and words in download.text.lower()
-            assert "content-disposition" not in download.headers
+            for kind in ("csv", "csv-verify"):
+                download = client.get("/report/download", params={**params, "format": kind})
+                assert download.status_code == 400 and words in download.text.lower()
+                assert "content-disposition" not in download.headers
         fmt = client.get(
             "/report/download",
             params={"kind": "late", "from": "2024-03-01", "to": "2024-03-04", "format": "pdf"},
         )
-        assert fmt.status_code == 400 and "csv or xlsx" in fmt.text
+        assert fmt.status_code == 400 and "csv or xlsx, or csv-verify" in fmt.text
+        good = {"kind": "late", "from": "2024-03-01", "to": "2024-03-04", "format": "csv"}
+        for digest in ("xyz", "A" * 64, "0" * 63):
+            bad = client.get("/report/download", params={**good, "rows_sha256": digest})
+            assert bad.status_code == 400 and "is not a sha-256" in bad.text.lower(), digest
+            assert "content-disposition" not in bad.headers
         year = client.get(
             "/report", params={"kind": "late", "from": "2023-03-05", "to": "2024-03-04"}
         )
         assert year.status_code == 200, year.text  # 366 days, 29 February included
+
+
+# --------------------------------------------------------------------- a CSV's record
+def download_form(page: httpx.Response) -> dict[str, str]:
+    """The report page's download form: its hidden fields (the report's and the digest)."""
+    assert page.status_code in (200, 409), page.text
+    form = re.search(r'<form method="get" action="/report/download"[^>]*>(.*?)</form>', page.text)
+    assert form, page.text
+    fields = re.findall(r'<input type="hidden" name="([a-z_0-9]+)" value="([^"]*)">', form.group(1))
+    return {name: html.unescape(value) for name, value in fields}
+
+
+def save(answer: httpx.Response, folder: Path) -> Path:
+    """A download saved as a browser saves it: under its Content-Disposition name."""
+    assert answer.status_code == 200, answer.text
+    assert_secure(answer)
+    found = re.fullmatch(
+        r'attachment; filename="([A-Za-z0-9.-]+)"', answer.headers["content-disposition"]
+    )
+    assert found, answer.headers["content-disposition"]
+    path = folder / found.group(1)
+    path.write_bytes(answer.content)
+    return path
+
+
+def verify(path: Path, database: str) -> Result:
+    """The real ``clockface report verify FILE --central-db DATABASE``."""
+    return CliRunner().invoke(
+        main, ["report", "verify", str(path), "--central-db", database], catch_exceptions=False
+    )
+
+
+LATE_QUERY = {"kind": "late", "from": "2024-02-26", "to": "2024-03-04"}
+
+
+def test_a_csv_and_its_record_from_the_page_verify_against_the_database(
+    site: Site, tmp_path: Path
+) -> None:
+    fill(site)
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    with site.client() as client:
+        assert sign_in(client).status_code == 303
+        page = client.get("/report", params=LATE_QUERY)
+        assert ">Verification record for the CSV</button>" in page.text
+        form = download_form(page)
+        assert {k: v for k, v in form.items() if k != "rows_sha256"} == LATE_QUERY
+        csv_file = save(client.get("/report/download", params={**form, "format": "csv"}), folder)
+        answer = client.get("/report/download", params={**form, "format": "csv-verify"})
+        assert answer.headers["content-type"] == "application/json"
+        record_file = save(answer, folder)
+    assert csv_file.name == "clockface-late-2024-02-26-to-2024-03-04.csv"
+    assert record_file.name == csv_file.name + ".verify.json"
+
+    record = json.loads(record_file.read_text(encoding="utf-8"))
+    assert record["format"] == "clockface-report-verification" and record["report"] == "late"
+    assert record["parameters"] == {
+        "from": "2024-02-26", "to": "2024-03-04", "person": None, "team": None, "site": None,
+        "schedules": None,
+    }  # fmt: skip
+    assert record["database"]["kind"] == "central" and record["rows"] == 2
+    assert record["rows_sha256"] == form["rows_sha256"]  # the rows the page showed
+    assert [(h["log_id"], h["seq"]) for h in record["chain_heads"]] == [("door-1-log", 8)]
+    assert record["database"]["where"] == site.store.where  # a URL without its password
+
+    checked = verify(csv_file, site.database)
+    assert checked.exit_code == 0, checked.output
+    assert checked.stdout.splitlines() == [
+        f"verified: {csv_file}: 2 rows match the recorded digest; the chain head still "
+        "holds; the database gives the same rows"
+    ]
+
+    lines = csv_file.read_text(encoding="utf-8").splitlines()
+    assert lines[2].startswith("2024-03-04,bob,") and lines[2].endswith(",20")
+    lines[2] = lines[2][: -len("20")] + "2"  # bob was 2 minutes late, not 20
+    csv_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    edited = verify(csv_file, site.database)
+    assert edited.exit_code == 1
+    assert f"{csv_file}: row 2 differs in the file" in edited.stdout.splitlines()
+    assert "row 1 " not in edited.stdout
+
+    record_file.unlink()  # without its record beside it, the CSV cannot be checked
+    alone = verify(csv_file, site.database)
+    assert alone.exit_code == 1 and "no verification record" in alone.output
+
+
+def test_a_download_whose_report_changed_since_the_page_is_refused(
+    lite: Site, tmp_path: Path
+) -> None:
+    door = fill(lite)
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    with lite.client() as client:
+        assert sign_in(client).status_code == 303
+        form = download_form(client.get("/report", params=LATE_QUERY))
+        csv_file = save(client.get("/report/download", params={**form, "format": "csv"}), first)
+        # An event that changes nothing in this report (weeks before it) moves the head:
+        # the record, fetched after it, still describes the CSV's rows.
+        door.post(lite.base, (("carl", "in", "2024-02-01T08:00:00"),))
+        record_file = save(
+            client.get("/report/download", params={**form, "format": "csv-verify"}), first
+        )
+        assert json.loads(record_file.read_text())["chain_heads"][0]["seq"] == 9
+        assert verify(csv_file, lite.database).exit_code == 0
+
+        # Carl arrives 40 minutes late today: the page's rows are no longer the report's.
+        door.post(lite.base, (("carl", "in", "2024-03-04T08:40:00"),))
+        for fmt in ("csv", "csv-verify", "xlsx"):
+            refused = client.get("/report/download", params={**form, "format": fmt})
+            assert refused.status_code == 409, (fmt, refused.text[:300])
+            assert "content-disposition" not in refused.headers
+            assert_secure(refused)
+            assert "has changed since the page showed it" in refused.text
+            assert 'role="alert"' in refused.text
+            table = refused.text.split('id="report"')[1].split("</table>")[0]
+            assert len(re.findall(r"<tr>", table.split("<tbody>")[1])) == 3  # carl too
+        again = download_form(refused)  # the refusal is the page as it is now
+        assert again["rows_sha256"] != form["rows_sha256"]
+        new_csv = save(client.get("/report/download", params={**again, "format": "csv"}), second)
+        save(client.get("/report/download", params={**again, "format": "csv-verify"}), second)
+
+        # A record fetched without the page's digest (a URL typed by hand) is the report
+        # as it is now: beside a CSV of before, verify names the rows that differ.
+        bare = {**LATE_QUERY, "format": "csv-verify"}
+        save(client.get("/report/download", params=bare), first)
+    assert new_csv.read_text().count("\n") == 4 and ",carl," in new_csv.read_text()
+    assert verify(new_csv, lite.database).exit_code == 0
+    stale = verify(csv_file, lite.database)  # carl's row: not an edit, a later report
+    assert stale.exit_code == 1
+    assert stale.stdout.splitlines() == [f"{csv_file}: row 3 is missing from the file"]
+
+    # The limit: verify recomputes from the database as it is, so an event that arrives
+    # later inside the range fails it, as for any report the CLI wrote.
+    door.post(lite.base, (("carl", "in", "2024-03-01T08:30:00"),))
+    later = verify(new_csv, lite.database)
+    assert later.exit_code == 1
+    assert "the database now gives different rows for these parameters" in later.stdout
+    assert "differs in the file" not in later.stdout and "missing from the file" not in later.stdout

@@ -8,10 +8,23 @@ them: the people and events of the central database
 :func:`reports.tables.build_report`; downloads are :func:`reports.exporters.render`'s
 bytes. Both sources take the database as text (a SQLite path or a postgresql:// URL):
 the service's own store hands over its engine's URL.
+
+Downloads and their verification records. The XLSX carries its record
+(:mod:`reports.verify`); a CSV cannot, so ``csv-verify`` is the record the CLI would
+write beside ``--output FILE.csv`` (``FILE.csv.verify.json``), made from the report
+computed again for the same fields. The two are two requests, and events can arrive
+between them: the record would then describe other rows than the CSV, and ``clockface
+report verify`` would name rows as edited that nobody touched. So the report page puts
+the SHA-256 of the rows it shows (the record's ``rows_sha256``) in its download form,
+and a download given ``rows_sha256`` is refused with :class:`ReportChangedError` (the
+report as it is now) unless its rows are still those: a CSV and a record that were both
+served from one page describe the same rows, the page's. A download without it (a URL
+typed by hand) is the report as it is at that moment.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
@@ -24,10 +37,31 @@ if TYPE_CHECKING:
     from reports.schedules import ScheduleBook
     from reports.sources import ReportInput
     from reports.tables import Report
+    from reports.verify import Verification
 
 MAX_DAYS = 366
 """The longest range a report on the page may cover, in days (inclusive)."""
 KINDS = ("late", "early", "absent", "hours", "summary", "anomalies")
+FORMATS = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "csv-verify": "application/json",
+}
+"""The downloads and their media types: ``csv-verify`` is the CSV's verification record."""
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
+class ReportChangedError(ReportError):
+    """The report no longer has the rows a page showed: events arrived, or schedules or
+    people changed, since. ``report`` is the report as it is now."""
+
+    def __init__(self, report: Report) -> None:
+        super().__init__(
+            "this report has changed since the page showed it (new events, or changed "
+            "schedules or people): here it is as it is now; download the CSV, its "
+            "verification record or the XLSX again from this page, all of them"
+        )
+        self.report = report
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +76,13 @@ class ReportRequest:
     site: str | None = None
 
     def file_name(self, fmt: str) -> str:
-        """A download's name: only letters, digits, dashes and dots."""
+        """A download's name: only letters, digits, dashes and dots. The CSV's record is
+        named as ``clockface report --output FILE.csv`` names it (``FILE.csv.verify.json``),
+        so that saved beside the CSV it is found by ``clockface report verify FILE.csv``."""
+        if fmt == "csv-verify":
+            from reports.verify import sidecar_path
+
+            return str(sidecar_path(self.file_name("csv")))
         return f"clockface-{self.kind}-{self.first}-to-{self.last}.{fmt}"
 
 
@@ -111,17 +151,28 @@ def render(report: Report, fmt: str) -> bytes:
     return export(report, fmt)
 
 
-def download(store: CentralStore, request: ReportRequest, fmt: str) -> bytes:
-    """A report's download: CSV exactly as ``clockface report ... --central-db`` prints it
-    on standard output; XLSX with its verification sheet (``clockface report verify``:
-    the parameters, the chain head of every kiosk log, per-row digests)."""
-    from reports.exporters import render as export
+def rows_sha256(report: Report) -> str:
+    """The SHA-256 of a report's rows, as its verification record holds it."""
+    from reports.verify import canonical_rows, rows_digest
+
+    return rows_digest([c.key for c in report.table.columns], canonical_rows(report.table))
+
+
+def check_digest(text: str | None) -> str | None:
+    """A ``rows_sha256`` field: None when not given, else 64 lowercase hex digits."""
+    if text is None or text == "":
+        return None
+    if not _DIGEST.fullmatch(text):
+        raise ReportError("rows_sha256 is not a SHA-256 (64 hex digits): show the report again")
+    return text
+
+
+def verification(store: CentralStore, request: ReportRequest, report: Report) -> Verification:
+    """The verification record of ``report``, made from the central database now: the
+    parameters, the chain head of every kiosk log, the rows' digests."""
     from reports.verify import central_heads, make_verification
 
-    report = make_report(store, request)
-    if fmt != "xlsx":
-        return export(report, fmt)
-    record = make_verification(
+    return make_verification(
         report,
         person_id=request.person_id,
         team=request.team,
@@ -132,6 +183,28 @@ def download(store: CentralStore, request: ReportRequest, fmt: str) -> bytes:
         heads=central_heads(database_of(store)),
         now=store.now(),
     )
+
+
+def download(
+    store: CentralStore, request: ReportRequest, fmt: str, *, rows: str | None = None
+) -> bytes:
+    """A report's download: CSV exactly as ``clockface report ... --central-db`` prints it
+    on standard output; XLSX with its verification sheet (``clockface report verify``:
+    the parameters, the chain head of every kiosk log, per-row digests); ``csv-verify``,
+    the CSV's record as the CLI writes it beside ``--output FILE.csv``. Given ``rows``
+    (a :func:`rows_sha256`), ReportChangedError unless the report still has those rows."""
+    from reports.exporters import render as export
+
+    if fmt not in FORMATS:
+        raise ReportError("choose a download format: csv or xlsx, or csv-verify (the CSV's record)")
+    report = make_report(store, request)
+    if rows is not None and rows_sha256(report) != rows:
+        raise ReportChangedError(report)
+    if fmt == "csv":
+        return export(report, fmt)
+    record = verification(store, request, report)
+    if fmt == "csv-verify":
+        return (record.to_text() + "\n").encode("utf-8")
     return export(report, fmt, record)
 
 

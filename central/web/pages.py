@@ -12,7 +12,7 @@ import html
 from collections.abc import Sequence
 
 from central.web.board import Board, SiteBoard
-from central.web.data import KINDS, ReportRequest
+from central.web.data import KINDS, ReportRequest, rows_sha256
 from reports.model import PersonInfo
 from reports.tables import Report, Table
 
@@ -204,7 +204,7 @@ def report_page(
     parts = ["<h1>Reports</h1>", _report_form(fields), message(text)]
     if report is not None and request is not None:
         parts.append(f'<h2 id="report-title">{esc(report.title)}</h2>')
-        parts.append(_downloads(fields))
+        parts.append(_downloads(fields, rows_sha256(report)))
         parts.append(_table(report.table, "report"))
         parts.append(f"<h2>{esc(report.anomalies.title)}</h2>")
         parts.append(_table(report.anomalies, "anomalies"))
@@ -236,18 +236,25 @@ def _report_form(fields: dict[str, str]) -> str:
     )
 
 
-def _downloads(fields: dict[str, str]) -> str:
+def _downloads(fields: dict[str, str], rows: str) -> str:
+    """The download buttons: one GET form with the report's fields and the digest of the
+    rows shown (a download whose report has other rows by then is refused: 409)."""
     hidden = "".join(
         f'<input type="hidden" name="{name}" value="{esc(fields[name])}">'
         for name in ("kind", "from", "to", "person", "team", "site")
         if fields.get(name)
     )
     return (
-        '<form method="get" action="/report/download" class="downloads">'
-        f"{hidden}"
+        '<form method="get" action="/report/download" class="downloads" id="downloads">'
+        f'{hidden}<input type="hidden" name="rows_sha256" value="{esc(rows)}">'
         '<button type="submit" name="format" value="csv" id="download-csv">Download CSV</button>'
+        '<button type="submit" name="format" value="csv-verify" id="download-csv-verify">'
+        "Verification record for the CSV</button>"
         '<button type="submit" name="format" value="xlsx" id="download-xlsx">'
-        "Download XLSX</button></form>"
+        "Download XLSX</button></form>\n"
+        '<p class="note downloads-note" id="verify-note">Save the CSV and its verification '
+        "record in one folder to check the CSV later with <code>clockface report verify "
+        "FILE.csv --central-db DATABASE</code> (the XLSX carries its own).</p>"
     )
 
 

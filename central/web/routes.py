@@ -7,7 +7,12 @@
 ``GET  /``                  today's board, reloading itself every ``web_refresh_seconds``
 ``GET  /report``            the report form; with ``kind``, ``from``, ``to`` (and optional
                             ``person``, ``team``, ``site``) the report as a table
-``GET  /report/download``   the same fields and ``format=csv|xlsx``: the file
+``GET  /report/download``   the same fields and ``format=csv|xlsx|csv-verify``: the file;
+                            ``csv-verify`` is the CSV's verification record (JSON), named
+                            as the CSV plus ``.verify.json``, as ``clockface report
+                            --output FILE.csv`` writes it beside the CSV; with
+                            ``rows_sha256`` (the page's form sends the rows it shows) 409
+                            and the report as it is now, unless its rows are still those
 ``GET  /web/web.css``       the stylesheet
 ==========================  ===============================================================
 
@@ -35,6 +40,14 @@
   no-referrer``, ``X-Content-Type-Options: nosniff``.
 - **Errors**: a bad date, a backwards range or one over 366 days is a message on the
   page with 400; a database that fails is a page with 503 (details in the log only).
+- **A CSV and its record describe the same rows**: the two are separate downloads, and
+  events can arrive between them. Every download from the report page carries the
+  SHA-256 of the rows the page shows; when the report has other rows by then, the
+  answer is no file but the report page with the report as it is now, a message to
+  download again, and 409. Saved into one folder, the CSV and its record then pass
+  ``clockface report verify FILE.csv --central-db DATABASE`` for as long as the
+  database gives the same rows for those parameters (events that arrive later in the
+  range change them, and verify says so, as for a report the CLI wrote).
 """
 
 from __future__ import annotations
@@ -80,10 +93,6 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
-}
-CONTENT_TYPES = {
-    "csv": "text/csv; charset=utf-8",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 _UNAVAILABLE = "The service's database is unavailable just now; try again in a moment."
 
@@ -276,10 +285,15 @@ def web_router(store: CentralStore, config: CentralConfig) -> APIRouter:
         fields = _report_fields(request)
         fmt = request.query_params.get("format", "")
         try:
-            if fmt not in CONTENT_TYPES:
-                raise ReportError("choose a download format: csv or xlsx")
             asked = _asked(fields)
-            content = data.download(store, asked, fmt)
+            rows = data.check_digest(request.query_params.get("rows_sha256"))
+            content = data.download(store, asked, fmt, rows=rows)
+        except data.ReportChangedError as err:
+            page = pages.report_page(
+                fields, session.supervisor, session.csrf_token, request=asked,
+                report=err.report, text=_sentence(err),
+            )  # fmt: skip
+            return _html(page, 409)
         except (ReportError, ScheduleError) as err:
             page = pages.report_page(
                 fields, session.supervisor, session.csrf_token, text=_sentence(err)
@@ -288,7 +302,7 @@ def web_router(store: CentralStore, config: CentralConfig) -> APIRouter:
         return _headers(
             Response(
                 content,
-                media_type=CONTENT_TYPES[fmt],
+                media_type=data.FORMATS[fmt],
                 headers={"Content-Disposition": f'attachment; filename="{asked.file_name(fmt)}"'},
             )
         )
