@@ -61,7 +61,8 @@ record or another legal basis the operator declared (``lawful_bases``, append-on
 after an erasure, audited as ``consent`` / ``legal_basis``); ``deactivated_utc`` dates each
 deactivation, and ``purge`` erases everyone deactivated longer than the retention period
 (audited as ``retention_purge``; ``expired`` lists them without changing anything).
-``rotate_key`` is audited with an empty person id (:data:`KIOSK_SUBJECT`).
+``rotate_key``, ``detach`` and ``unpark`` (``clockface sync detach`` and
+``retry-parked``) are audited with an empty person id (:data:`KIOSK_SUBJECT`).
 
 A store is one connection: use it from one thread; give each process its own.
 """
@@ -1162,15 +1163,20 @@ class KioskStore(Closing):
         return int(count)
 
     def unpark(self, event_ids: Iterable[str] | None = None) -> int:
-        """Put parked events (all of them, by default) back in the outbox; returns how many."""
+        """Put parked events (all of them, by default) back in the outbox; returns how
+        many. Audited (``retry_parked``) when any were."""
         with self._writing("un-parking events"):
             if event_ids is None:
-                cursor = self._db.execute("DELETE FROM parked")
-                return int(cursor.rowcount)
-            count = 0
-            for event_id in dict.fromkeys(event_ids):
-                cursor = self._db.execute("DELETE FROM parked WHERE event_id = ?", [event_id])
-                count += cursor.rowcount
+                count = int(self._db.execute("DELETE FROM parked").rowcount)
+            else:
+                count = 0
+                for event_id in dict.fromkeys(event_ids):
+                    cursor = self._db.execute("DELETE FROM parked WHERE event_id = ?", [event_id])
+                    count += cursor.rowcount
+            if count:
+                self._audit_kiosk(
+                    "retry_parked", f"{count} event{'' if count == 1 else 's'} back in the outbox"
+                )
         return count
 
     def sync_state(self) -> SyncState:
@@ -1216,6 +1222,8 @@ class KioskStore(Closing):
                 "UPDATE sync_state SET central_url = NULL, attached_utc = NULL,"
                 " gallery_version = 0, confirmed_version = 0 WHERE id = 1"
             )
+            if url is not None:
+                self._audit_kiosk("sync_detach", f"from {url}")
         return None if url is None else str(url)
 
     def record_sync_success(self, at_utc: datetime | None = None) -> None:
@@ -1395,17 +1403,9 @@ class KioskStore(Closing):
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 [new.key_id.hex()],
             )
-            # Not about one person: the audit row's person id is empty (KIOSK_SUBJECT).
-            self._db.execute(
-                "INSERT INTO audit (at_utc, actor, action, person_id, detail)"
-                " VALUES (?, ?, ?, ?, ?)",
-                [
-                    self._now(),
-                    self._actor,
-                    "rotate_template_key",
-                    KIOSK_SUBJECT,
-                    f"key id {new.key_id.hex()}, {len(resealed)} templates resealed",
-                ],
+            self._audit_kiosk(
+                "rotate_template_key",
+                f"key id {new.key_id.hex()}, {len(resealed)} templates resealed",
             )
         self._keys = KeySource(new.path, create_if_missing=False)
         with self._reading("checkpointing after a key rotation"):
@@ -1470,6 +1470,14 @@ class KioskStore(Closing):
         )
         self._db.execute(
             "UPDATE settings SET value = CAST(value AS INTEGER) + 1 WHERE key = 'roster_version'"
+        )
+
+    def _audit_kiosk(self, action: str, detail: str) -> None:
+        """Within a write: an audit entry about the kiosk, not one person (its person id
+        is empty, :data:`KIOSK_SUBJECT`)."""
+        self._db.execute(
+            "INSERT INTO audit (at_utc, actor, action, person_id, detail) VALUES (?, ?, ?, ?, ?)",
+            [self._now(), self._actor, action, KIOSK_SUBJECT, detail],
         )
 
     def _insert_lawful_basis(self, pid: str, given: LawfulBasis, now: str) -> None:

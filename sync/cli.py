@@ -56,7 +56,12 @@ def _database(db_path: str | None, config_path: str | None) -> str:
     return "clockface.db"
 
 
-def _open_store(db_path: str | None, config_path: str | None) -> KioskStore:
+def _open_store(
+    db_path: str | None, config_path: str | None, *, by_hand: bool = False
+) -> KioskStore:
+    """The kiosk database; ``by_hand``: a command an operator runs (audited as the OS
+    user), not the agent's rounds (as ``sync``)."""
+    from clockface.values import os_user
     from kiosk.store import KioskStore
 
     key_file = None
@@ -64,7 +69,8 @@ def _open_store(db_path: str | None, config_path: str | None) -> KioskStore:
         from kiosk.config import load_config
 
         key_file = load_config(config_path).template_key_file or None
-    return KioskStore.open(_database(db_path, config_path), actor="sync", key_file=key_file)
+    actor = os_user() if by_hand else "sync"
+    return KioskStore.open(_database(db_path, config_path), actor=actor, key_file=key_file)
 
 
 def _agent(
@@ -196,7 +202,7 @@ def status(config_path: str | None, db_path: str | None) -> None:
 @db_option(DB_HELP, default=None)
 def retry_parked(config_path: str | None, db_path: str | None) -> None:
     """Put the parked events (refused by the central service) back in the outbox."""
-    with _open_store(db_path, config_path) as store:
+    with _open_store(db_path, config_path, by_hand=True) as store:
         count = store.unpark()
     if count:
         click.echo(
@@ -217,7 +223,7 @@ def detach(config_path: str | None, db_path: str | None) -> None:
     Stop `clockface sync run` first: its next round would attach the kiosk again (and
     replace the roster with the central one).
     """
-    with _open_store(db_path, config_path) as store:
+    with _open_store(db_path, config_path, by_hand=True) as store:
         url = store.detach()
     if url is None:
         click.echo("this kiosk was not attached to a central service")

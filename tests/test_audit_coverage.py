@@ -101,6 +101,28 @@ def test_each_kiosk_roster_command_leaves_one_entry(kiosk_db: Path, tmp_path: Pa
     check_clean(entries, [key.read_bytes().hex()])
 
 
+def test_the_kiosk_sync_commands_that_change_it_leave_an_entry(kiosk_db: Path) -> None:
+    url = "https://attendance.example.org"
+    with KioskStore.open(kiosk_db, clock=lambda: LONG_AGO) as store:
+        for _ in range(2):
+            store.append_event(
+                "e1", "in", utc=LONG_AGO, tz="Europe/Berlin", distance=0.3, margin=0.2,
+                frames=2, software_version="test",
+            )  # fmt: skip
+        store.park({store.events()[0].event_id: "refused by the service"})
+        store.attach(url)
+    seen = len(rows(kiosk_db, "SELECT id FROM audit"))
+    run("sync", "retry-parked", "--db", str(kiosk_db))
+    run("sync", "retry-parked", "--db", str(kiosk_db))  # nothing parked: nothing audited
+    run("sync", "detach", "--db", str(kiosk_db))
+    run("sync", "detach", "--db", str(kiosk_db))  # not attached: nothing audited
+    entries = rows(kiosk_db, "SELECT actor, action, person_id, detail FROM audit ORDER BY id")
+    assert entries[seen:] == [
+        (ACTOR, "retry_parked", "", "1 event back in the outbox"),
+        (ACTOR, "sync_detach", "", f"from {url}"),
+    ]
+
+
 def test_a_kiosk_schedule_change_leaves_an_entry(kiosk_db: Path) -> None:
     seen = len(rows(kiosk_db, "SELECT id FROM audit"))
     run("schedule", "site", "add", "paris", "--timezone", "Europe/Paris", "--db", str(kiosk_db))
