@@ -1,0 +1,134 @@
+"""Where the central database is and how to reach it: :func:`resolve_database` reads a
+file path or a URL, the engine builders set SQLite up (WAL, ``synchronous=FULL``, writes
+that take the lock up front) and PostgreSQL, and :func:`explain` turns a database error
+into one line for a person."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from clockface.errors import CentralStoreError, CentralValueError
+
+DEFAULT_BUSY_TIMEOUT_S = 5.0
+DEFAULT_CLOCK_SKEW_SECONDS = 120.0
+DEFAULT_CONNECT_TIMEOUT_S = 10
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseTarget:
+    """Where a ``database`` argument points: a SQLAlchemy URL and how to name it."""
+
+    url: sa.URL
+    path: Path | None  # the SQLite file, None for PostgreSQL
+
+    @property
+    def dialect(self) -> str:
+        return self.url.get_backend_name()
+
+    def describe(self) -> str:
+        """For messages and logs: the path, or the URL with no password."""
+        if self.path is not None:
+            return str(self.path)
+        return self.url.render_as_string(hide_password=True)
+
+
+def resolve_database(database: str | os.PathLike[str]) -> DatabaseTarget:
+    """A plain path is a SQLite file; ``postgresql://`` and ``postgresql+psycopg://``
+    URLs are PostgreSQL (through psycopg 3); ``sqlite:///PATH`` is accepted too."""
+    text = os.fspath(database)
+    if not text.strip():
+        raise CentralValueError("the database is empty: give a file path or a postgresql:// URL")
+    if "://" not in text:
+        return DatabaseTarget(sa.URL.create("sqlite+pysqlite", database=text), Path(text))
+    try:
+        url = sa.make_url(text)
+    except sa.exc.ArgumentError:
+        raise CentralValueError(
+            "the database URL cannot be read; give postgresql://USER@HOST:PORT/NAME"
+        ) from None
+    backend, _, driver = url.drivername.partition("+")
+    if backend in ("postgresql", "postgres") and driver in ("", "psycopg"):
+        url = url.set(drivername="postgresql+psycopg")
+        if "connect_timeout" not in url.query:
+            url = url.update_query_dict({"connect_timeout": str(DEFAULT_CONNECT_TIMEOUT_S)})
+        return DatabaseTarget(url, None)
+    if backend == "sqlite" and driver in ("", "pysqlite") and url.database:
+        return DatabaseTarget(url.set(drivername="sqlite+pysqlite"), Path(url.database))
+    raise CentralValueError(
+        f"unsupported database {url.drivername!r}: give a SQLite file path or a "
+        "postgresql:// URL (psycopg 3)"
+    )
+
+
+def _create_private(path: Path) -> None:
+    """A new SQLite file readable by its owner only (it holds biometric templates)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as err:
+        raise CentralStoreError(
+            f"{path}: cannot create: {err.strerror or err}; check the path and its permissions"
+        ) from err
+
+
+def _sqlite_engine(target: DatabaseTarget, busy_timeout_s: float) -> sa.Engine:
+    engine = sa.create_engine(
+        target.url,
+        connect_args={"timeout": busy_timeout_s, "check_same_thread": False},
+        pool_size=8,
+        max_overflow=8,
+    )
+
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        # pysqlite's own transaction handling off: we emit BEGIN ourselves (below).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+            (mode,) = cursor.execute("PRAGMA journal_mode = WAL").fetchone()
+            if str(mode).lower() != "wal":
+                raise CentralStoreError(
+                    f"{target.describe()}: cannot switch to WAL mode (it stays {mode!r})"
+                )
+            cursor.execute("PRAGMA synchronous = FULL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.execute("PRAGMA secure_delete = ON")
+        finally:
+            cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn: sa.Connection) -> None:
+        reading = conn.get_execution_options().get("clockface_read", False)
+        conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _postgres_engine(target: DatabaseTarget) -> sa.Engine:
+    return sa.create_engine(target.url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+
+
+def explain(err: BaseException) -> str:
+    """One line for a person from a database error (no SQL, no parameters)."""
+    orig = err.orig if isinstance(err, sa.exc.DBAPIError) else err
+    message = " ".join(str(orig).split()) or type(orig).__name__
+    name = getattr(orig, "sqlite_errorname", "")
+    if name in ("SQLITE_NOTADB", "SQLITE_CORRUPT") or name.startswith("SQLITE_CORRUPT_"):
+        return f"not a SQLite database, or corrupt ({message}); restore it or move it aside"
+    if name.startswith("SQLITE_READONLY") or name in ("SQLITE_PERM", "SQLITE_CANTOPEN"):
+        return f"{message}; check that the file and its folder are writable"
+    if name == "SQLITE_FULL":
+        return f"{message}; free some disk space"
+    if name.startswith("SQLITE_BUSY") or name.startswith("SQLITE_LOCKED"):
+        return f"{message}; another process holds the database too long"
+    if isinstance(err, sa.exc.OperationalError) and "connection" in message.lower():
+        return f"{message[:300]}; check that PostgreSQL runs and the URL is right"
+    return message[:300]
