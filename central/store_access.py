@@ -32,7 +32,8 @@ class AccessMixin(StoreBase):
 
     # ----------------------------------------------------------------- sites
     def add_site(self, name: str, timezone: str) -> Site:
-        """Add a site (where kiosks stand) with its IANA time zone."""
+        """Add a site (where kiosks stand) with its IANA time zone: the zone of the
+        schedule site of that name, if there is one (CentralConflictError otherwise)."""
         name = _check_label(name, "a site name", 100)
         timezone = _check_zone(timezone)
         sites = self._t["sites"]
@@ -40,6 +41,15 @@ class AccessMixin(StoreBase):
         with self._write("adding a site") as conn:
             if conn.execute(sa.select(sites.c.id).where(sites.c.name == name)).first():
                 raise CentralConflictError(f"site {name!r} already exists")
+            schedule_sites = self._t["schedule_sites"]
+            zone = conn.execute(
+                sa.select(schedule_sites.c.timezone).where(schedule_sites.c.name == name)
+            ).scalar_one_or_none()
+            if zone is not None and zone != timezone:
+                raise CentralConflictError(
+                    f"site {name!r}: the schedule site of that name (clockface schedule) is "
+                    f"in {zone}, not {timezone}; give the same zone to both"
+                )
             conn.execute(sa.insert(sites).values(name=name, timezone=timezone, created_utc=now))
             self._audit(conn, "site", "add", name, f"timezone {timezone}", now)
         return Site(name, timezone, _parse(now))

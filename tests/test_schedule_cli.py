@@ -238,6 +238,20 @@ def test_central_sites_lend_their_zone(central_db: Path) -> None:
     with CentralStore.open(central_db) as central:
         entries = [(a.kind, a.action, a.subject) for a in central.audit() if a.kind == "schedule"]
     assert entries == [("schedule", "site_added", "site:berlin")]
+    # The other way round: a central site takes the zone of the schedule site so named.
+    ok("schedule", "site", "add", "lisbon", "--timezone", "Europe/Lisbon", *db)
+    one_error(
+        run("central", "site", "add", "lisbon", "--timezone", "Europe/Madrid", "--database",
+            str(central_db)),
+        "the schedule site of that name (clockface schedule) is in Europe/Lisbon",
+    )  # fmt: skip
+    ok("central", "site", "add", "lisbon", "--timezone", "Europe/Lisbon", "--database",
+       str(central_db))  # fmt: skip
+    with CentralStore.open(central_db) as central:
+        assert [(s.name, s.timezone) for s in central.sites()] == [
+            ("berlin", "Europe/Berlin"),
+            ("lisbon", "Europe/Lisbon"),
+        ]
 
 
 # --------------------------------------------------------------------- reports
