@@ -86,6 +86,14 @@ def _server(database: str) -> Iterator[tuple[str, str]]:
     env = {**os.environ, "CLOCKFACE_CENTRAL_DATABASE": database}
     _clockface("central", "site", "add", "hq", "--timezone", "Europe/Berlin", env=env)
     token = _clockface("central", "kiosk", "add", "bench", "--site", "hq", env=env)
+    with central_service(env) as base:
+        yield base, token
+
+
+@contextlib.contextmanager
+def central_service(env: dict[str, str]) -> Iterator[str]:
+    """``clockface central serve`` on a free loopback port with ``env`` (its database
+    and key); yields its base URL once ``/healthz`` answers, and stops it after."""
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "clockface", "central", "serve", "--port", str(port)],
@@ -106,7 +114,7 @@ def _server(database: str) -> Iterator[tuple[str, str]]:
                 err = process.stderr.read().decode() if process.stderr else ""
                 raise SystemExit(f"the central service did not start: {err.strip()}")
             time.sleep(0.1)
-        yield base, token
+        yield base
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -114,6 +122,8 @@ def _server(database: str) -> Iterator[tuple[str, str]]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        if process.stderr is not None:
+            process.stderr.close()
 
 
 def _bodies(log_id: str, first_seq: int, events: int, batch: int) -> list[bytes]:

@@ -25,8 +25,6 @@ from __future__ import annotations
 import argparse
 import base64
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -37,7 +35,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from bench.ingest import _clockface, _free_port
+from bench.ingest import _clockface, central_service
 from central.admin_client import AdminClient
 from kiosk.store import Consent, NewPerson
 from recognition.gallery import EMBEDDING_DIM
@@ -55,36 +53,8 @@ def _service(folder: Path) -> Iterator[tuple[str, str]]:
     key.write_bytes(os.urandom(32))
     key.chmod(0o600)
     token = _clockface("central", "admin", "add", "bench-hr", env=env)
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "clockface", "central", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                err = process.stderr.read().decode() if process.stderr else ""
-                raise SystemExit(f"the central service did not start: {err.strip()}")
-            time.sleep(0.1)
+    with central_service(env) as base:
         yield base, token
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stderr is not None:
-            process.stderr.close()
 
 
 def _roster(people: int, templates: int) -> list[NewPerson]:
