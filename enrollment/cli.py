@@ -914,10 +914,25 @@ def export(file: str, force: bool, target: RosterTarget) -> None:
     --force. The file holds biometric face templates: keep it as safe as the database
     and delete it once imported.
     """
+    from central.store import CentralStore
     from enrollment.roster_file import export_roster
+    from kiosk.store import KioskStore
 
     with _open(target) as store:
-        people, templates = export_roster(store, file, force=force)
+
+        def audit(people: int, templates: int) -> None:
+            # Every template leaves in the file: audited before it is written, so no
+            # export goes unrecorded (over --server the service audits its gallery read).
+            detail = (
+                f"{_plural(people, 'person', 'people')}, {_plural(templates, 'template')} "
+                f"to {os.path.abspath(file)}"
+            )
+            if isinstance(store, KioskStore):
+                store.audit_read("roster_export", detail)
+            elif isinstance(store, CentralStore):
+                store.audit_read("roster_export", "roster", detail)
+
+        people, templates = export_roster(store, file, force=force, before_writing=audit)
     click.echo(
         f"exported {_plural(people, 'person', 'people')} ({_plural(templates, 'template')}) "
         f"to {file}. {_BIOMETRIC}"

@@ -14,7 +14,7 @@ import binascii
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -72,16 +72,39 @@ def roster_document(store: EnrollmentRoster) -> dict[str, Any]:
 
 
 def export_roster(
-    store: EnrollmentRoster, path: str | os.PathLike[str], *, force: bool = False
+    store: EnrollmentRoster,
+    path: str | os.PathLike[str],
+    *,
+    force: bool = False,
+    before_writing: Callable[[int, int], None] | None = None,
 ) -> tuple[int, int]:
     """Write the roster to ``path`` atomically, owner-only; returns (people, templates).
 
-    Refuses an existing file unless ``force``. The file holds biometric templates.
+    Refuses an existing file unless ``force``. The file holds biometric templates:
+    ``before_writing(people, templates)`` is called once the file is known to be
+    writable and before it is written (the audit entry), so a refusal leaves none.
     """
+    target = Path(path)
+    _refuse(target, force=force, what="roster file")
     document = roster_document(store)
     data = (json.dumps(document, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
-    write_atomically(Path(path), data, force=force, what="roster file")
-    return len(document["people"]), sum(len(p["templates"]) for p in document["people"])
+    people = len(document["people"])
+    templates = sum(len(p["templates"]) for p in document["people"])
+    if before_writing is not None:
+        before_writing(people, templates)
+    write_atomically(target, data, force=force, what="roster file")
+    return people, templates
+
+
+def _refuse(path: Path, *, force: bool, what: str) -> None:
+    """RosterFileError for a folder, or an existing file without ``force``."""
+    label = f"{what} {os.fsdecode(path)!r}"
+    if path.is_dir():
+        raise RosterFileError(f"cannot write {label}: it is a folder; give a file name")
+    if not force and os.path.lexists(path):
+        raise RosterFileError(
+            f"{label} already exists: choose another name, or use --force to replace it"
+        )
 
 
 def write_atomically(path: Path, data: bytes, *, force: bool, what: str = "file") -> None:
@@ -91,12 +114,7 @@ def write_atomically(path: Path, data: bytes, *, force: bool, what: str = "file"
     ``path`` unless ``force``. Raises RosterFileError.
     """
     label = f"{what} {os.fsdecode(path)!r}"
-    if path.is_dir():
-        raise RosterFileError(f"cannot write {label}: it is a folder; give a file name")
-    if not force and os.path.lexists(path):
-        raise RosterFileError(
-            f"{label} already exists: choose another name, or use --force to replace it"
-        )
+    _refuse(path, force=force, what=what)
     folder = path.parent
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)

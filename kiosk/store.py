@@ -1472,6 +1472,12 @@ class KioskStore(Closing):
             "UPDATE settings SET value = CAST(value AS INTEGER) + 1 WHERE key = 'roster_version'"
         )
 
+    def audit_read(self, action: str, detail: str) -> None:
+        """An audit entry for a read that hands out biometric data in bulk (a roster
+        export with every template): who, when, how much."""
+        with self._writing("auditing a read"):
+            self._audit_kiosk(action, detail)
+
     def _audit_kiosk(self, action: str, detail: str) -> None:
         """Within a write: an audit entry about the kiosk, not one person (its person id
         is empty, :data:`KIOSK_SUBJECT`)."""

@@ -123,6 +123,31 @@ def test_the_kiosk_sync_commands_that_change_it_leave_an_entry(kiosk_db: Path) -
     ]
 
 
+def test_a_roster_export_is_audited_before_it_is_written(kiosk_db: Path, tmp_path: Path) -> None:
+    """The file holds every template: who wrote it, when and where is on record; a
+    refused export (the file exists) leaves no entry."""
+    from central.store import CentralStore
+
+    central_db = tmp_path / "central.db"
+    with CentralStore.open(str(central_db), actor="setup") as store:
+        store.enroll("c1", NAMES[0], None, vectors(2, 1))
+    file = tmp_path / "roster.json"
+    for db, option, sql, subject in (
+        (kiosk_db, "--db", "SELECT actor, action, person_id, detail FROM audit ORDER BY id", ""),
+        (central_db, "--central-db",
+         "SELECT actor, action, subject, detail FROM audit ORDER BY id", "roster"),
+    ):  # fmt: skip
+        seen = len(rows(db, sql))
+        run("enroll", "export", str(file), option, str(db), "--force")
+        refused = CliRunner().invoke(main, ["enroll", "export", str(file), option, str(db)])
+        assert refused.exit_code == 1 and "already exists" in refused.stderr
+        entries = rows(db, sql)
+        ((actor, action, who, detail),) = entries[seen:]
+        assert (actor, action, who) == (ACTOR, "roster_export", subject)
+        assert detail.endswith(f"to {file}") and "template" in detail
+        check_clean(entries, [])
+
+
 def test_a_kiosk_schedule_change_leaves_an_entry(kiosk_db: Path) -> None:
     seen = len(rows(kiosk_db, "SELECT id FROM audit"))
     run("schedule", "site", "add", "paris", "--timezone", "Europe/Paris", "--db", str(kiosk_db))
