@@ -34,6 +34,11 @@ Reading a year of events (half a million) quickly, as the kiosk source does:
   details refuse (run the report again) rather than guess.
 - Time zones are checked (an unknown one is a ReportError naming the database) when
   the details are read, as the kiosk source does.
+
+``clockface report verify`` reads the events again as of a report's chain heads
+(:class:`~reports.sources.AsOf`): one more condition in the same queries, ``seq <= CASE
+log_id WHEN ... END`` (a log not named: none), with ``received_utc < ?`` as an
+alternative when asked. Only verify asks; a normal report's queries are as above.
 """
 
 from __future__ import annotations
@@ -55,7 +60,9 @@ from reports.columns import Detail, EventColumns, IntArray, instant
 from reports.model import from_store_person, zone
 from reports.sources import (
     SEPARATOR,
+    AsOf,
     EventArrays,
+    EventCounts,
     ReportInput,
     arrays_from_rows,
     parse_aggregates,
@@ -75,14 +82,19 @@ Key = tuple[str, str, bool, int]
 
 
 def read_central_database(
-    database: str | os.PathLike[str], first: date | None = None, last: date | None = None
+    database: str | os.PathLike[str],
+    first: date | None = None,
+    last: date | None = None,
+    *,
+    as_of: AsOf | None = None,
 ) -> ReportInput:
     """Everyone in the central database's roster (active or not) and every kiosk's events.
 
     ``database``: a SQLite file path (``sqlite:///PATH`` too) or a ``postgresql://`` URL.
     With ``first`` and ``last`` (shift dates), only the events a report of that range can
-    need (:func:`~reports.compute.event_bounds`); without, every event. Details
-    (event id, time zone, kiosk name) are read later, for the events a report shows.
+    need (:func:`~reports.compute.event_bounds`); without, every event. With ``as_of``
+    (``clockface report verify``), only the events it covers. Details (event id, time
+    zone, kiosk name) are read later, for the events a report shows.
     Raises ReportError for a missing SQLite file or bad dates, CentralStoreError for a
     database that cannot be opened or read (not a central database, unreachable),
     CentralValueError for a URL it cannot use.
@@ -96,9 +108,9 @@ def read_central_database(
     reader: _Reader
     with CentralStore.open(database) as store:
         if target.path is not None:
-            reader = _SqliteReader(target.path, store.where)
+            reader = _SqliteReader(target.path, store.where, as_of)
         else:
-            reader = _PostgresReader(target.url, store.where)
+            reader = _PostgresReader(target.url, store.where, as_of)
         people = tuple(from_store_person(p) for p in store.people())
         events = _read_events(reader, bounds)
     return ReportInput(people, events)
@@ -120,6 +132,19 @@ def read_central_heads(database: str | os.PathLike[str]) -> list[HeadRow]:
         return [(str(a), int(b), str(c)) for a, b, c in reader.heads()]
 
 
+def count_central_events(
+    database: str | os.PathLike[str], first: date, last: date, as_of: AsOf
+) -> EventCounts:
+    """The events in a report's range now, how many ``as_of`` covers (its ``through``
+    only), and how many of the others the service received before
+    ``as_of.received_before`` (None when it gives no time)."""
+    bounds = range_bounds(first, last)
+    assert bounds is not None
+    with _opened(database) as reader:
+        total, covered, before = reader.counts(bounds, as_of)
+    return EventCounts(total, covered, before if as_of.received_before is not None else None)
+
+
 def read_central_log(
     database: str | os.PathLike[str], log_id: str, through: int
 ) -> list[tuple[Any, ...]]:
@@ -137,9 +162,9 @@ def _opened(database: str | os.PathLike[str]) -> Iterator[_Reader]:
         _check_file(target.path)
     with CentralStore.open(database) as store:
         if target.path is not None:
-            yield _SqliteReader(target.path, store.where)
+            yield _SqliteReader(target.path, store.where, None)
         else:
-            yield _PostgresReader(target.url, store.where)
+            yield _PostgresReader(target.url, store.where, None)
 
 
 def _check_file(path: Path) -> None:
@@ -237,9 +262,58 @@ class _Details:
 
 # --------------------------------------------------------------------- readers
 class _Reader:
-    """The three queries of a source, on one dialect. ``where`` names the database."""
+    """The three queries of a source, on one dialect. ``where`` names the database;
+    ``as_of`` (verify only) bounds every query to the events it covers."""
 
     where: str
+    _mark: str  # the dialect's parameter mark
+    _false: str  # and its false
+    _as_of: AsOf | None
+
+    def _covered(self, as_of: AsOf, prefix: str = "") -> tuple[str, list[object]]:
+        """Whether an event is within ``as_of.through``: a condition never NULL."""
+        if not as_of.through:
+            return self._false, []
+        mark = self._mark
+        cases = " ".join(f"WHEN {mark} THEN {prefix}seq <= {mark}" for _ in as_of.through)
+        params: list[object] = []
+        for log_id, seq in sorted(as_of.through.items()):
+            params += [log_id, int(seq)]
+        return f"(CASE {prefix}log_id {cases} ELSE {self._false} END)", params
+
+    def _where(self, bounds: tuple[str, str] | None, prefix: str = "") -> tuple[str, list[object]]:
+        """`` WHERE`` the range and ``as_of`` (none: ``""``), with its parameters."""
+        mark = self._mark
+        terms: list[str] = []
+        params: list[object] = []
+        if bounds is not None:
+            terms.append(f"{prefix}utc >= {mark} AND {prefix}utc < {mark}")
+            params += bounds
+        if self._as_of is not None:
+            covered, more = self._covered(self._as_of, prefix)
+            params += more
+            if self._as_of.received_before is not None:
+                covered = f"({covered} OR {prefix}received_utc < {mark})"
+                params.append(self._as_of.received_before)
+            terms.append(covered)
+        return (" WHERE " + " AND ".join(terms) if terms else ""), params
+
+    def counts(self, bounds: tuple[str, str], as_of: AsOf) -> tuple[int, int, int]:
+        """Events in ``bounds``; of them, covered by ``as_of.through``; of the others,
+        received before ``as_of.received_before`` (0 without it)."""
+        mark = self._mark
+        covered, params = self._covered(as_of)
+        before = as_of.received_before or ""
+        sql = (
+            f"SELECT count(*), coalesce(sum(CASE WHEN {covered} THEN 1 ELSE 0 END), 0),"
+            f" coalesce(sum(CASE WHEN {covered} THEN 0 WHEN received_utc < {mark} THEN 1"
+            f" ELSE 0 END), 0) FROM events WHERE utc >= {mark} AND utc < {mark}"
+        )
+        row = self._one(sql, [*params, *params, before, *bounds])
+        return int(row[0]), int(row[1]), int(row[2])
+
+    def _one(self, sql: str, params: Sequence[object]) -> tuple[Any, ...]:
+        raise NotImplementedError
 
     def aggregates(
         self, bounds: tuple[str, str] | None
@@ -275,9 +349,12 @@ _SQLITE_DETAILS = (
 class _SqliteReader(_Reader):
     """A read-only sqlite3 connection for each query (never creates a file)."""
 
-    def __init__(self, path: Path, where: str) -> None:
+    _mark, _false = "?", "0"
+
+    def __init__(self, path: Path, where: str, as_of: AsOf | None) -> None:
         self._path = path
         self.where = where
+        self._as_of = as_of
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
@@ -299,20 +376,16 @@ class _SqliteReader(_Reader):
             f"SELECT count(*), group_concat(utc, ''), group_concat({_SQLITE_FLAGS}, ''),"
             " group_concat(person_id, ?) FROM events"
         )
+        clause, params = self._where(bounds)
         with self._reading() as conn:
-            if bounds is None:
-                row = conn.execute(sql, (SEPARATOR,)).fetchone()
-            else:
-                row = conn.execute(sql + " WHERE utc >= ? AND utc < ?", (SEPARATOR, *bounds))
-                row = row.fetchone()
+            row = conn.execute(sql + clause, (SEPARATOR, *params)).fetchone()
         return int(row[0]), row[1], row[2], row[3]
 
     def rows(self, bounds: tuple[str, str] | None) -> list[tuple[str, object, str, object]]:
         sql = "SELECT person_id, direction = 'in', utc, coalesce(clock_synced, -1) FROM events"
+        clause, params = self._where(bounds)
         with self._reading() as conn:
-            if bounds is None:
-                return conn.execute(sql).fetchall()
-            return conn.execute(sql + " WHERE utc >= ? AND utc < ?", bounds).fetchall()
+            return conn.execute(sql + clause, params).fetchall()
 
     def details(self, times: Sequence[str]) -> list[DetailRow]:
         found: list[DetailRow] = []
@@ -320,8 +393,19 @@ class _SqliteReader(_Reader):
             for a in range(0, len(times), _DETAIL_BATCH):
                 batch = list(times[a : a + _DETAIL_BATCH])
                 marks = ", ".join("?" * len(batch))
-                found += conn.execute(_SQLITE_DETAILS.format(marks=marks), batch).fetchall()
+                sql = _SQLITE_DETAILS.format(marks=marks)
+                params: list[object] = list(batch)
+                if self._as_of is not None:
+                    clause, more = self._where(None, "e.")
+                    sql += clause.replace(" WHERE ", " AND ", 1)
+                    params += more
+                found += conn.execute(sql, params).fetchall()
         return found
+
+    def _one(self, sql: str, params: Sequence[object]) -> tuple[Any, ...]:
+        with self._reading() as conn:
+            row: tuple[Any, ...] = conn.execute(sql, params).fetchone()
+        return row
 
     def heads(self) -> list[tuple[Any, ...]]:
         with self._reading() as conn:
@@ -350,9 +434,12 @@ _PG_DETAILS = (
 class _PostgresReader(_Reader):
     """A psycopg 3 connection in a read-only transaction for each query."""
 
-    def __init__(self, url: sa.URL, where: str) -> None:
+    _mark, _false = "%s", "false"
+
+    def __init__(self, url: sa.URL, where: str, as_of: AsOf | None) -> None:
         self._conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
         self.where = where
+        self._as_of = as_of
 
     @contextmanager
     def _reading(self) -> Iterator[psycopg.Connection[Any]]:
@@ -380,27 +467,35 @@ class _PostgresReader(_Reader):
             f"SELECT count(*), string_agg(utc, ''), string_agg({_PG_FLAGS}, ''),"
             " string_agg(person_id, %s) FROM events"
         )
+        clause, params = self._where(bounds)
         with self._reading() as conn:
             # One serial pass: every aggregate takes the rows in the same order.
             conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-            if bounds is None:
-                row = conn.execute(sql, (SEPARATOR,)).fetchone()
-            else:
-                row = conn.execute(sql + " WHERE utc >= %s AND utc < %s", (SEPARATOR, *bounds))
-                row = row.fetchone()
+            row = conn.execute(sql + clause, (SEPARATOR, *params)).fetchone()
         assert row is not None  # an aggregate query gives one row
         return int(row[0]), row[1], row[2], row[3]
 
     def rows(self, bounds: tuple[str, str] | None) -> list[tuple[str, object, str, object]]:
         sql = "SELECT person_id, direction = 'in', utc, coalesce(clock_synced::int, -1) FROM events"
+        clause, params = self._where(bounds)
         with self._reading() as conn:
-            if bounds is None:
-                return conn.execute(sql).fetchall()
-            return conn.execute(sql + " WHERE utc >= %s AND utc < %s", bounds).fetchall()
+            return conn.execute(sql + clause, params).fetchall()
 
     def details(self, times: Sequence[str]) -> list[DetailRow]:
+        sql = _PG_DETAILS
+        params: list[object] = [list(times)]
+        if self._as_of is not None:
+            clause, more = self._where(None, "e.")
+            sql += clause.replace(" WHERE ", " AND ", 1)
+            params += more
         with self._reading() as conn:
-            return conn.execute(_PG_DETAILS, (list(times),)).fetchall()
+            return conn.execute(sql, params).fetchall()
+
+    def _one(self, sql: str, params: Sequence[object]) -> tuple[Any, ...]:
+        with self._reading() as conn:
+            row = conn.execute(sql, params).fetchone()
+        assert row is not None  # an aggregate query gives one row
+        return tuple(row)
 
     def heads(self) -> list[tuple[Any, ...]]:
         with self._reading() as conn:

@@ -34,6 +34,7 @@ from kiosk.cli import db_option
 if TYPE_CHECKING:
     from reports.schedule_store import ScheduleStore
     from reports.schedules import ScheduleBook, Shift
+    from reports.sources import AsOf
     from reports.tables import Report
     from reports.verify import ChainHead
 
@@ -267,8 +268,14 @@ def _make_report(
     target: Target,
     *,
     progress: bool,
+    as_of: AsOf | None = None,
 ) -> tuple[Report, tuple[ChainHead, ...]]:
-    """One report from the target database, and the chain heads of the logs it read."""
+    """One report from the target database, and the chain heads of the logs it read.
+
+    The heads are read first: every event they cover is in the report (an event that
+    arrives while the report reads is in it or not, but never covered by a head it
+    lacks). With ``as_of`` (``report verify``), only the events it covers, and no heads.
+    """
     from reports.compute import Selection, compute_attendance
     from reports.tables import build_report
 
@@ -278,14 +285,16 @@ def _make_report(
         from reports.central_source import read_central_database
         from reports.verify import central_heads
 
-        source = read_central_database(target.where, first, last)
-        heads = central_heads(target.where)
+        if as_of is None:
+            heads = central_heads(target.where)
+        source = read_central_database(target.where, first, last, as_of=as_of)
     else:
         from reports.sources import read_kiosk_database
         from reports.verify import kiosk_heads
 
-        source = read_kiosk_database(target.where, first, last)
-        heads = kiosk_heads(target.where)
+        if as_of is None:
+            heads = kiosk_heads(target.where)
+        source = read_kiosk_database(target.where, first, last, as_of=as_of)
     selection = Selection(person_id=person_id, team=team, site=site)
     chosen = sum(selection.wants(p) for p in source.people) if progress else 0
     with _progress(chosen) as step:
@@ -358,11 +367,21 @@ def verify(
 
     With the database (--db or --central-db) it is a real check: the kiosk log's chain
     must still hold the recorded head (the events were not rewritten since), and the
-    report computed again with the recorded parameters must give the same rows (late
-    events or changed schedules show as different rows). On the central database the
-    heads are those the service checked on ingest: each log's events up to its head are
-    read back and their chain recomputed. Exit status 0 with one
-    "verified: ..." line, else 1 with one line per problem.
+    report computed again with the recorded parameters, as of the recorded heads, must
+    give the same rows. On the central database the heads are those the service checked
+    on ingest: each log's events up to its head are read back and their chain
+    recomputed.
+
+    As of the heads means: of each log with a recorded head, its events up to that
+    head; of any other log, none. Events that arrived later in the report's range (a
+    kiosk that synced late, a new log) do not count, so an old report still verifies;
+    if they change the rows now, a second line says how many there are. A report whose
+    rows need events no recorded head covers (a log without a checked chain, events
+    held past a gap in its seqs) is not verified: it says it cannot vouch for those
+    rows and names them. Changed schedules or roster show as different rows.
+
+    Exit status 0 with a "verified: ..." line (and that second line, if any), else 1
+    with one line per problem.
     """
     from reports.verify import Verification, verify_report
 
@@ -374,11 +393,12 @@ def verify(
     elif central_db is not None:
         target = Target("central", central_db)
 
-    def recompute(record: Verification) -> Report:
+    def recompute(record: Verification, as_of: AsOf | None) -> Report:
         assert target is not None
         made, _ = _make_report(
             record.kind, record.first, record.last, record.person_id, record.team,
             record.site, schedules_path or record.schedules, target, progress=False,
+            as_of=as_of,
         )  # fmt: skip
         return made
 
@@ -393,6 +413,8 @@ def verify(
         if target is None:
             what += " (no database given: the digest alone proves little; give --db)"
         click.echo(f"verified: {path}: {what}")
+        for note in outcome.notes:
+            click.echo(f"{path}: {note}")
         return
     for problem in outcome.problems:
         click.echo(f"{path}: {problem}")

@@ -18,14 +18,18 @@ of events quick to read, in both sources:
 - **Details later.** Event id, time zone and kiosk are needed only for the few events a
   report shows (anomalies, a shift someone opens): they are read afterwards for just
   those events (here by ``seq``).
+
+``clockface report verify`` reads a report's events again **as of its chain heads**
+(:class:`AsOf`): of each log the report recorded a head for, the events up to that seq;
+of any other log, none. Only verify asks for that: a normal report's query is as above.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -49,6 +53,35 @@ SyncedArray = npt.NDArray[np.int8]
 class ReportInput:
     people: tuple[PersonInfo, ...]
     events: EventColumns
+
+
+@dataclass(frozen=True, slots=True)
+class AsOf:
+    """The events a verified report could have seen (``clockface report verify``).
+
+    ``through``: per log id, the highest seq (the report's recorded chain head): that
+    log's events up to it. Events of a log not named here are left out. A central
+    database may add ``received_before`` (an ISO UTC time with microseconds, as stored):
+    also the events not covered by ``through`` that the service received before then
+    (events the report may have read although no chain head covers them).
+    """
+
+    through: Mapping[str, int] = field(default_factory=dict)
+    received_before: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventCounts:
+    """Events in a report's range now: all, those an :class:`AsOf` covers, and (central)
+    of the others, those received before the report was made (``None``: not known)."""
+
+    total: int
+    covered: int
+    received_before: int | None = None
+
+    @property
+    def uncovered(self) -> int:
+        return self.total - self.covered
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,62 +163,113 @@ def arrays_from_rows(rows: Iterable[tuple[str, object, str, object]]) -> EventAr
 
 # --------------------------------------------------------------------- the kiosk
 def read_kiosk_database(
-    path: str | os.PathLike[str], first: date | None = None, last: date | None = None
+    path: str | os.PathLike[str],
+    first: date | None = None,
+    last: date | None = None,
+    *,
+    as_of: AsOf | None = None,
 ) -> ReportInput:
     """Everyone in a kiosk database's roster (active or not) and its events.
 
     With ``first`` and ``last`` (shift dates), only the events a report of that range
-    can need (:func:`~reports.compute.event_bounds`); without, every event. The file
-    must exist: a report never creates an empty database by a typo. Raises ReportError
-    for a missing file, StoreError for one that cannot be read.
+    can need (:func:`~reports.compute.event_bounds`); without, every event. With
+    ``as_of`` (``clockface report verify``), only the events of this database's log up
+    to the seq it gives that log (none if it names another log). The file must exist:
+    a report never creates an empty database by a typo. Raises ReportError for a
+    missing file, StoreError for one that cannot be read.
     """
     from kiosk.store import KioskStore
 
+    where = check_kiosk_file(path)
+    bounds = range_bounds(first, last)
+    # The store checks the file is a kiosk database and brings its schema up to date;
+    # the events are then read on a second, read-only connection while it is open.
+    with KioskStore.open(where) as store:
+        people = tuple(from_store_person(p) for p in store.people())
+        through = None if as_of is None else as_of.through.get(store.log_id, 0)
+        events = _read_events(where, bounds, through)
+    return ReportInput(people, events)
+
+
+def check_kiosk_file(path: str | os.PathLike[str]) -> Path:
+    """The path of an existing kiosk database file, else ReportError (never created)."""
     where = Path(path)
     if not where.is_file():
         what = "a folder" if where.is_dir() else "no such file"
         raise ReportError(
             f"kiosk database {str(where)!r}: {what}; give the kiosk's database with --db"
         )
+    return where
+
+
+def count_kiosk_events(
+    path: str | os.PathLike[str], first: date, last: date, as_of: AsOf
+) -> EventCounts:
+    """The events of a kiosk database in a report's range now, and how many ``as_of``
+    covers (this database's log up to the seq it gives; a kiosk records no receipt)."""
+    from kiosk.store import KioskStore
+
     bounds = range_bounds(first, last)
-    # The store checks the file is a kiosk database and brings its schema up to date;
-    # the events are then read on a second, read-only connection while it is open.
-    with KioskStore.open(where) as store:
-        people = tuple(from_store_person(p) for p in store.people())
-        events = _read_events(where, bounds)
-    return ReportInput(people, events)
+    assert bounds is not None
+    with KioskStore.open(check_kiosk_file(path)) as store:
+        through = as_of.through.get(store.log_id, 0)
+        with _connect(Path(path)) as conn:
+            try:
+                total, covered = conn.execute(
+                    "SELECT count(*), coalesce(sum(seq <= ?), 0) FROM events"
+                    " WHERE utc >= ? AND utc < ?",
+                    (through, *bounds),
+                ).fetchone()
+            except sqlite3.Error as err:
+                raise StoreError(f"{path}: reading events failed: {err}") from err
+    return EventCounts(int(total), int(covered))
 
 
-def _read_events(where: Path, bounds: tuple[str, str] | None) -> EventColumns:
+def _filter(bounds: tuple[str, str] | None, through: int | None) -> tuple[str, list[object]]:
+    """The WHERE clause (with its parameters) of a range and a seq bound, or none."""
+    terms: list[str] = []
+    params: list[object] = []
+    if bounds is not None:
+        terms.append("utc >= ? AND utc < ?")
+        params += bounds
+    if through is not None:
+        terms.append("seq <= ?")
+        params.append(through)
+    return (" WHERE " + " AND ".join(terms) if terms else ""), params
+
+
+def _read_events(
+    where: Path, bounds: tuple[str, str] | None, through: int | None = None
+) -> EventColumns:
     sql = (
         "SELECT count(*), group_concat(utc, ''),"
         " group_concat((direction = 'in') + 2 * coalesce(clock_synced, 2), ''),"
         " group_concat(person_id, ?), group_concat(seq, ',') FROM events"
     )
-    params: list[str] = [SEPARATOR]
+    clause, params = _filter(bounds, through)
     with _connect(where) as conn:
         try:
-            if bounds is not None:
-                sql += " WHERE utc >= ? AND utc < ?"
-                params += bounds
-            count, utc, flags, people, seqs = conn.execute(sql, params).fetchone()
+            count, utc, flags, people, seqs = conn.execute(
+                sql + clause, [SEPARATOR, *params]
+            ).fetchone()
         except sqlite3.Error as err:
             raise StoreError(f"{where}: reading events failed: {err}") from err
     if not count:
         return EventArrays.empty().columns(_Details(where, np.empty(0, dtype=np.int64)))
     arrays = parse_aggregates(count, utc, flags, people)
     if arrays is None:  # a person id holding the separator: read row by row
-        return _read_rows(where, bounds)
+        return _read_rows(where, bounds, through)
     return arrays.columns(_Details(where, np.fromstring(seqs, dtype=np.int64, sep=",")))
 
 
-def _read_rows(where: Path, bounds: tuple[str, str] | None) -> EventColumns:
+def _read_rows(
+    where: Path, bounds: tuple[str, str] | None, through: int | None = None
+) -> EventColumns:
     sql = "SELECT person_id, direction = 'in', utc, coalesce(clock_synced, -1), seq FROM events"
-    if bounds is not None:
-        sql += " WHERE utc >= ? AND utc < ?"
+    clause, params = _filter(bounds, through)
     with _connect(where) as conn:
         try:
-            rows = conn.execute(sql, bounds or ()).fetchall()
+            rows = conn.execute(sql + clause, params).fetchall()
         except sqlite3.Error as err:
             raise StoreError(f"{where}: reading events failed: {err}") from err
     arrays = arrays_from_rows(row[:4] for row in rows)

@@ -22,8 +22,43 @@ CSV is for, and CSV on standard output stays plain.
 What a check proves. The digest alone proves only that the file agrees with its own
 record: anyone who edits a row can recompute it. The real proof is the database: the
 chain heads recorded must still hold in the logs (the events the report saw were not
-rewritten since), and computing the report again with the recorded parameters must give
-the same rows (:func:`verify_report`).
+rewritten since), and computing the report again with the recorded parameters **as of
+those heads** must give the same rows (:func:`verify_report`).
+
+Which heads a record holds. A kiosk database: the head of its one log (its last event;
+none while it held no event; every event of a kiosk database is chained, older ones by
+the migration that added the chain). The central database: each kiosk log whose chain
+the service had checked on ingest, up to ``kiosk_logs.chain_seq`` (events held past a
+gap in the seqs are not covered), and only when the event there came with a chain. A
+log whose checked events end in one that came without a chain (a kiosk that does not
+chain its log) gets no head, and the record does not name it. A log holding events of
+the time before the central database kept chains gets a head if later events came
+chained, but its chain cannot be walked from the start: checking that head fails
+("seq N came without a chain"), so such a report never verifies against the database.
+
+Policy of the recompute ("as of the chain heads"). The report is computed again from
+the events the report could have seen and a chain vouches for: of each log with a
+recorded head, the events up to the head's seq; of every other log, none (a log that
+appeared after the report, or one that had no checked chain then; a record does not
+tell the two apart). Events that arrived later in the report's range (a kiosk that was
+offline syncs a week later) are not part of it, so a report made in March still
+verifies in June as long as the logs it read were not rewritten:
+
+- the same rows as of the heads: verified; if the database as it is now gives other
+  rows, one more line says how many events in the range no head covers (on the central
+  database, by when the service received them: after the report was made, or before,
+  held without a checked chain);
+- other rows as of the heads, but the report's rows once the events no head covers
+  are counted (the current database; on the central database also just those received
+  before the report was made): the report was made from events no chain vouches for,
+  and verify says it cannot vouch for those rows (a problem: exit status 1), naming
+  the rows that need them;
+- other rows either way: the database gives different rows (tampering outside the
+  chain, such as changed schedules or roster, or a rewritten log).
+
+When the database holds no event in the range that the heads do not cover, the
+recompute as of the heads is the database as it is now, and the lines are as before.
+Records keep their format: a record written before this recompute verifies the same way.
 """
 
 from __future__ import annotations
@@ -43,6 +78,7 @@ from typing import Any
 
 from clockface.errors import ReportError
 from reports.exporters import neutralise, text_of
+from reports.sources import AsOf, EventCounts
 from reports.tables import Cell, Column, ColumnKind, Report, Table
 
 FORMAT_VERSION = 1
@@ -257,8 +293,13 @@ def html_block(record: Verification) -> str:
 
 # --------------------------------------------------------------------- chain heads
 def kiosk_heads(path: str | Path) -> tuple[ChainHead, ...]:
-    """The chain head of a kiosk database's log (none while it holds no event)."""
-    with _read_only(Path(path)) as conn:
+    """The chain head of a kiosk database's log (none while it holds no event). The
+    store opens the file first: a database older than the chain is brought up to date
+    (its events chained) before the head is read."""
+    from kiosk.store import KioskStore
+    from reports.sources import check_kiosk_file
+
+    with KioskStore.open(check_kiosk_file(path)), _read_only(Path(path)) as conn:
         try:
             log = conn.execute("SELECT value FROM settings WHERE key = 'log_id'").fetchone()
             last = conn.execute(
@@ -276,9 +317,10 @@ def check_kiosk_heads(path: str | Path, heads: Sequence[ChainHead]) -> list[str]
     its chain no longer walks up to a head, or the chain stored there differs (the events
     up to it were rewritten and their chains recomputed)."""
     from kiosk.store import KioskStore
+    from reports.sources import check_kiosk_file
 
     problems: list[str] = []
-    with KioskStore.open(Path(path)) as store:
+    with KioskStore.open(check_kiosk_file(path)) as store:
         log_id = store.log_id
         walked = store.verify_chain().chain
     for head in heads:
@@ -610,15 +652,19 @@ def _row_changes(old: list[str], new: list[str], where: str) -> list[str]:
     return lines
 
 
-Recompute = Callable[[Verification], Report]
+Recompute = Callable[[Verification, AsOf | None], Report]
+"""The report computed again with a record's parameters: as of an :class:`AsOf`, or
+(None) from the database as it is now."""
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What :func:`verify_report` found: problems (none: verified) and what it checked."""
+    """What :func:`verify_report` found: problems (none: verified), what it checked, and
+    notes to show after a verified report (later events, see the module docstring)."""
 
     problems: tuple[str, ...]
     checked: tuple[str, ...]
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -633,7 +679,8 @@ def verify_report(
     recompute: Recompute | None = None,
 ) -> Outcome:
     """Check a report file: its rows against its record; with a database (``database``
-    "kiosk" or "central" at ``where``), the chain heads and a recomputed report."""
+    "kiosk" or "central" at ``where``), the chain heads and the report recomputed as of
+    them (the policy is in the module docstring)."""
     found = read_report_file(path)
     record = found.record
     problems = check_rows(found)
@@ -654,19 +701,122 @@ def verify_report(
             checked.append("no log held a checked chain then")
         else:
             checked.append("the chain head still holds" if logs == 1 else "the chain heads hold")
+    notes: list[str] = []
     if recompute is not None:
-        again = recompute(record)
-        rows = canonical_rows(again.table)
-        keys = [c.key for c in again.table.columns]
-        if rows_digest(keys, rows) == record.rows_sha256:
+        problems += _recompute(record, database, where, recompute, checked, notes)
+    return Outcome(tuple(problems), tuple(checked), tuple(notes))
+
+
+def as_of_heads(record: Verification, received_before: str | None = None) -> AsOf:
+    """The events a record's chain heads cover: of each log, those up to its head."""
+    return AsOf({h.log_id: h.seq for h in record.heads}, received_before)
+
+
+def count_events(database: str, where: str, record: Verification, as_of: AsOf) -> EventCounts:
+    """The events in a record's range in the database now, and how many ``as_of`` covers."""
+    if database == "kiosk":
+        from reports.sources import count_kiosk_events
+
+        return count_kiosk_events(where, record.first, record.last, as_of)
+    from reports.central_source import count_central_events
+
+    return count_central_events(where, record.first, record.last, as_of)
+
+
+def received_before(record: Verification) -> str | None:
+    """When the report was made, as the central database stores times (None: unreadable).
+
+    The record holds whole seconds, cut down: an event received in that second counts
+    as received after."""
+    try:
+        moment = datetime.fromisoformat(record.generated_utc.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.utcoffset() is None:
+        return None
+    from clockface.values import iso_utc
+
+    return iso_utc(moment)
+
+
+def _digests(made: Report) -> tuple[str, list[str]]:
+    rows = canonical_rows(made.table)
+    keys = [c.key for c in made.table.columns]
+    return rows_digest(keys, rows), [row_digest(r) for r in rows]
+
+
+def _recompute(
+    record: Verification,
+    database: str,
+    where: str,
+    recompute: Recompute,
+    checked: list[str],
+    notes: list[str],
+) -> list[str]:
+    """The report computed again as of its chain heads (module docstring: the policy);
+    appends to ``checked`` and ``notes``, returns the problems."""
+    heads = as_of_heads(record)
+    before = received_before(record) if database == "central" else None
+    counts = count_events(database, where, record, as_of_heads(record, before))
+    digest, rows = _digests(recompute(record, heads))
+    if counts.uncovered == 0:  # the heads cover every event in the range: as it is now
+        if digest == record.rows_sha256:
+            checked.append("the database gives the same rows")
+            return []
+        return [
+            "the database now gives different rows for these parameters",
+            *_row_changes(list(record.row_digests), rows, "the database now"),
+        ]
+    if digest == record.rows_sha256:
+        if _digests(recompute(record, None))[0] == record.rows_sha256:
             checked.append("the database gives the same rows")
         else:
-            changes = _row_changes(
-                list(record.row_digests), [row_digest(r) for r in rows], "the database now"
-            )
-            problems.append("the database now gives different rows for these parameters")
-            problems += changes
-    return Outcome(tuple(problems), tuple(checked))
+            checked.append("the database gives the same rows as of the chain heads")
+            notes.append(_later_line(database, counts))
+        return []
+    # Other rows as of the heads: were they made from events no head covers?
+    tries: list[AsOf | None] = [None]
+    if counts.received_before and counts.received_before < counts.uncovered:
+        tries.insert(0, as_of_heads(record, before))  # without those received later
+    changes = _row_changes(list(record.row_digests), rows, "the database as of the chain heads")
+    if any(_digests(recompute(record, t))[0] == record.rows_sha256 for t in tries):
+        return [_unvouched_line(database, counts), *changes]
+    differ = "as of its chain heads the database gives different rows for these parameters"
+    return [differ, *changes]
+
+
+def _events(n: int, adjective: str = "") -> str:
+    return f"{n} {adjective + ' ' if adjective else ''}event{'' if n == 1 else 's'}"
+
+
+def _later_line(database: str, counts: EventCounts) -> str:
+    """The note of a report verified as of its heads that the database now contradicts."""
+    same = "as of its chain heads the database gives the same rows"
+    n, held = counts.uncovered, counts.received_before
+    if database == "kiosk" or held == 0:
+        return f"{_events(n, 'later')} in this range arrived after the report was made; {same}"
+    if held is None:
+        return f"{_events(n)} in this range are not covered by the report's chain heads; {same}"
+    return (
+        f"{_events(n)} in this range are not covered by the report's chain heads ({n - held} "
+        f"arrived after the report was made, {held} {'was' if held == 1 else 'were'} held "
+        f"then without a checked chain); {same}"
+    )
+
+
+def _unvouched_line(database: str, counts: EventCounts) -> str:
+    n = counts.uncovered
+    if database == "kiosk":
+        which = f"{_events(n)} in this range past the recorded chain head"
+    else:
+        which = (
+            f"{_events(n)} in this range that no recorded chain head covers (of logs with no "
+            "checked chain when the report was made, events held past a gap, or later ones)"
+        )
+    return (
+        "as of its chain heads the database gives different rows: the report's rows need "
+        f"some of the {which}, so this cannot vouch for those rows"
+    )
 
 
 __all__ = [
@@ -674,10 +824,12 @@ __all__ = [
     "Outcome",
     "ReportFile",
     "Verification",
+    "as_of_heads",
     "canonical_rows",
     "central_heads",
     "check_central_heads",
     "check_kiosk_heads",
+    "count_events",
     "html_block",
     "kiosk_heads",
     "make_verification",

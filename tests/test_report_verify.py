@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 from openpyxl import load_workbook
 
+from central.store import CentralStore
 from clockface import chain
 from clockface.cli import main
 from kiosk import migrations
@@ -32,7 +33,7 @@ from reports.verify import (
 )
 from sync.agent import to_wire
 from tests.postgres import postgres_cluster, postgres_url  # noqa: F401
-from tests.test_reports_central import KIOSK, _database, _fill, _open_central, _push
+from tests.test_reports_central import KIOSK, _database, _fill, _push
 from tests.test_reports_golden import FIXTURES, scenario_events, scenario_people
 
 SCHEDULES = str(FIXTURES / "schedules.toml")
@@ -320,7 +321,9 @@ def test_a_database_rewritten_after_the_export_is_caught(
     assert "verified" not in result.stdout
 
 
-def test_events_that_arrive_later_show_as_different_rows(kiosk_db: Path, tmp_path: Path) -> None:
+def test_events_that_arrive_later_are_not_part_of_the_report(
+    kiosk_db: Path, tmp_path: Path
+) -> None:
     out = export(kiosk_db, tmp_path, "csv")
     with KioskStore.open(kiosk_db) as store:  # Ada's absent night, 15 min late, synced late
         store.append_event(
@@ -328,10 +331,18 @@ def test_events_that_arrive_later_show_as_different_rows(kiosk_db: Path, tmp_pat
             distance=0.3, margin=0.2, frames=3, software_version="test",
         )  # fmt: skip
     result = verify(out, "--db", str(kiosk_db))
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
-        f"{out}: the database now gives different rows for these parameters",
-        f"{out}: the database now has a row not in the report (its row 4)",
+        f"verified: {out}: {LATE_ROWS} rows match the recorded digest; the chain head still "
+        "holds; the database gives the same rows as of the chain heads",
+        f"{out}: 1 later event in this range arrived after the report was made; as of its "
+        "chain heads the database gives the same rows",
+    ]
+    again = export(kiosk_db, tmp_path / "db", "csv")  # made now, it has the row
+    assert len(_csv_rows(again)) == LATE_ROWS + 2
+    assert verify(again, "--db", str(kiosk_db)).stdout.splitlines() == [
+        f"verified: {again}: {LATE_ROWS + 1} rows match the recorded digest; the chain head "
+        "still holds; the database gives the same rows"
     ]
 
 
@@ -409,7 +420,7 @@ def test_central_report_round_trips_and_records_the_checked_heads(
     assert "came from the central database, not the kiosk one" in wrong.stdout
 
 
-def test_a_late_sync_to_the_central_database_shows_as_different_rows(
+def test_a_late_sync_to_the_central_database_is_not_part_of_the_report(
     central_db: str, kiosk_db: Path, tmp_path: Path
 ) -> None:
     out = export_central(central_db, tmp_path, "xlsx")
@@ -419,13 +430,15 @@ def test_a_late_sync_to_the_central_database_shows_as_different_rows(
             distance=0.3, margin=0.2, frames=3, software_version="test",
         )  # fmt: skip
         late, log_id = store.events()[-1], store.log_id
-    with _open_central(central_db) as central:
-        _push(central, KIOSK, [to_wire(late, log_id)])
+    with CentralStore.open(central_db, actor="test", clock=lambda: datetime.now(UTC)) as central:
+        _push(central, KIOSK, [to_wire(late, log_id)])  # received now, after the report
     result = verify(out, "--central-db", central_db)
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
-        f"{out}: the database now gives different rows for these parameters",
-        f"{out}: the database now has a row not in the report (its row 4)",
+        f"verified: {out}: {LATE_ROWS} rows match the recorded digest; the chain head still "
+        "holds; the database gives the same rows as of the chain heads",
+        f"{out}: 1 later event in this range arrived after the report was made; as of its "
+        "chain heads the database gives the same rows",
     ]
 
 
@@ -476,3 +489,14 @@ def test_a_database_url_is_recorded_without_its_password() -> None:
         "postgresql://ann:***@db.example/clock"
     )
     assert safe_where("/var/lib/clockface/central.db") == "/var/lib/clockface/central.db"
+
+
+def test_a_missing_kiosk_database_is_refused_and_never_created(
+    kiosk_db: Path, tmp_path: Path
+) -> None:
+    out = export(kiosk_db, tmp_path, "json")
+    typo = tmp_path / "kiosk-typo.db"
+    result = CliRunner().invoke(main, ["report", "verify", str(out), "--db", str(typo)])
+    assert result.exit_code == 1
+    assert f"kiosk database {str(typo)!r}: no such file" in result.stderr
+    assert not typo.exists()

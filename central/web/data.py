@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from reports.schedules import ScheduleBook
     from reports.sources import ReportInput
     from reports.tables import Report
-    from reports.verify import Verification
+    from reports.verify import ChainHead, Verification
 
 MAX_DAYS = 366
 """The longest range a report on the page may cover, in days (inclusive)."""
@@ -167,9 +167,15 @@ def check_digest(text: str | None) -> str | None:
     return text
 
 
-def verification(store: CentralStore, request: ReportRequest, report: Report) -> Verification:
-    """The verification record of ``report``, made from the central database now: the
-    parameters, the chain head of every kiosk log, the rows' digests."""
+def verification(
+    store: CentralStore,
+    request: ReportRequest,
+    report: Report,
+    heads: tuple[ChainHead, ...] | None = None,
+) -> Verification:
+    """The verification record of ``report``: the parameters, the chain head of every
+    kiosk log (``heads``, read before the report's events; default: read now), the rows'
+    digests."""
     from reports.verify import central_heads, make_verification
 
     return make_verification(
@@ -180,7 +186,7 @@ def verification(store: CentralStore, request: ReportRequest, report: Report) ->
         schedules=None,
         database="central",
         where=store.where,
-        heads=central_heads(database_of(store)),
+        heads=central_heads(database_of(store)) if heads is None else heads,
         now=store.now(),
     )
 
@@ -194,15 +200,19 @@ def download(
     the CSV's record as the CLI writes it beside ``--output FILE.csv``. Given ``rows``
     (a :func:`rows_sha256`), ReportChangedError unless the report still has those rows."""
     from reports.exporters import render as export
+    from reports.verify import central_heads
 
     if fmt not in FORMATS:
         raise ReportError("choose a download format: csv or xlsx, or csv-verify (the CSV's record)")
+    # The heads before the events: an event arriving in between is then outside the
+    # heads (verify leaves it out), never inside them and missing from the report.
+    heads = None if fmt == "csv" else central_heads(database_of(store))
     report = make_report(store, request)
     if rows is not None and rows_sha256(report) != rows:
         raise ReportChangedError(report)
     if fmt == "csv":
         return export(report, fmt)
-    record = verification(store, request, report)
+    record = verification(store, request, report, heads)
     if fmt == "csv-verify":
         return (record.to_text() + "\n").encode("utf-8")
     return export(report, fmt, record)
