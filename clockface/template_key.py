@@ -10,7 +10,10 @@ Where the key comes from (:func:`resolve_key_file`), first found wins:
    ``template_key_file``);
 2. ``$CREDENTIALS_DIRECTORY/template-key`` (systemd ``LoadCredential=template-key:...``);
 3. ``$CLOCKFACE_TEMPLATE_KEY_FILE``;
-4. a default beside the database, ``<database file>.key`` (created on first use, 0600).
+4. a default beside the database, ``<database file>.key`` (created on first use, 0600),
+   except on a machine set up by ``systemd/install.sh``: there the services seal with
+   the key it wrote (:data:`SYSTEM_KEY_FILES`), and a command run by hand without that
+   key is refused instead of making a second key the services could not use.
 
 A sealed blob (:data:`SEALED_BYTES` = 549 bytes)::
 
@@ -46,6 +49,11 @@ PLAIN_BYTES = 512  # 128 float32
 SEALED_BYTES = HEADER_BYTES + NONCE_BYTES + PLAIN_BYTES + TAG_BYTES
 CREDENTIAL_NAME = "template-key"
 ENV_VAR = "CLOCKFACE_TEMPLATE_KEY_FILE"
+SYSTEM_KEY_FILES = (
+    Path("/etc/clockface/template-key"),
+    Path("/etc/clockface/central-template-key"),
+)
+"""The keys ``systemd/install.sh`` writes and the units load as the credential."""
 _AD_PREFIX = b"clockface-template\0"
 _NOT_OPEN = "the template key does not open this database's templates"
 
@@ -217,6 +225,7 @@ class KeySource:
             )
         if self._key is None:
             if self.create_if_missing and may_create and not self.path.exists():
+                _refuse_beside_installed_keys(self.path)
                 try:
                     self._key = new_key_file(self.path)
                 except TemplateKeyError:
@@ -235,6 +244,27 @@ class KeySource:
                         f"{CREDENTIAL_NAME!r})"
                     ) from err
         return self._key
+
+
+def _refuse_beside_installed_keys(default: Path) -> None:
+    """TemplateKeyError when this machine's services seal with a key install.sh wrote:
+    a new ``default`` key would seal templates those services cannot open."""
+    installed = []
+    for path in SYSTEM_KEY_FILES:
+        try:
+            os.stat(path)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            pass  # there, but not ours to look at
+        installed.append(str(path))
+    if installed:
+        raise TemplateKeyError(
+            f"this machine's clockface services seal templates with {' or '.join(installed)} "
+            f"(the systemd credential {CREDENTIAL_NAME!r}); a new key at {default} would "
+            f"seal templates they cannot open: run this as root with "
+            f"{ENV_VAR}={installed[0]}, or set template_key_file in the config"
+        )
 
 
 def key_source(

@@ -17,6 +17,7 @@ from sqlite_utils import Database
 
 from central import migrations as central_migrations
 from central.store import CentralStore, resolve_database
+from clockface import template_key
 from clockface.cli import main
 from clockface.errors import StoreError, TemplateKeyError
 from clockface.template_key import (
@@ -175,6 +176,36 @@ def test_a_lost_default_key_is_an_error_not_a_new_key(db_path: Path) -> None:
     with KioskStore.open(db_path) as store, pytest.raises(TemplateKeyError, match="no key file"):
         store.templates("e1")
     assert not (db_path.parent / "kiosk.db.key").exists()
+
+
+def test_on_an_installed_machine_no_second_key_is_made_by_hand(
+    db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """install.sh's key is what the services seal with: a command run by hand without
+    it must not make <db>.key (the services could not open what it seals)."""
+    installed = tmp_path / "etc" / "template-key"
+    monkeypatch.setattr(template_key, "SYSTEM_KEY_FILES", (installed, tmp_path / "none"))
+    with KioskStore.open(db_path) as store:  # no key installed: the default is made
+        store.add_person("e1", "Ada")
+        store.add_templates("e1", PLAIN)
+    assert (db_path.parent / "kiosk.db.key").exists()
+    installed.parent.mkdir()
+    new_key_file(installed)
+    other = tmp_path / "other.db"
+    with KioskStore.open(other) as store:
+        store.add_person("e1", "Ada")
+        with pytest.raises(TemplateKeyError, match="services seal templates with") as err:
+            store.add_templates("e1", PLAIN)
+        assert f"CLOCKFACE_TEMPLATE_KEY_FILE={installed}" in str(err.value)
+        assert store.get_person("e1").template_count == 0
+    assert not (tmp_path / "other.db.key").exists()
+    # Given the installed key, the same command works; an existing default key still does.
+    monkeypatch.setenv(ENV_VAR, str(installed))
+    with KioskStore.open(other) as store:
+        store.add_templates("e1", PLAIN)
+    monkeypatch.delenv(ENV_VAR)
+    with KioskStore.open(db_path) as store:
+        np.testing.assert_array_equal(store.templates("e1"), PLAIN.reshape(1, -1))
 
 
 def test_the_key_comes_from_the_environment_and_the_credential(
