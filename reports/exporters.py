@@ -36,14 +36,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from clockface.errors import ReportError, ReportOutputError
+from clockface.spreadsheet import neutralise
 from reports.tables import Cell, Column, Report, Table
 
 if TYPE_CHECKING:
     from openpyxl import Workbook
 
     from reports.verify import Verification
-
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 # --------------------------------------------------------------------- cells
@@ -60,11 +59,6 @@ def text_of(cell: Cell, kind: str) -> str:
     if isinstance(cell, float) or kind == "float":
         return f"{float(cell):.2f}"
     return str(cell)
-
-
-def neutralise(text: str) -> str:
-    """A text cell made safe for spreadsheets: formula starters get a leading '."""
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
 def json_of(cell: Cell) -> str | int | float | None:

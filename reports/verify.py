@@ -77,7 +77,8 @@ from pathlib import Path
 from typing import Any
 
 from clockface.errors import ReportError
-from reports.exporters import neutralise, text_of
+from clockface.spreadsheet import neutralise
+from reports.exporters import text_of
 from reports.sources import AsOf, EventCounts
 from reports.tables import Cell, Column, ColumnKind, Report, Table
 

@@ -14,8 +14,9 @@ import pytest
 from openpyxl import load_workbook
 
 from clockface.errors import ReportError, ReportOutputError
+from clockface.spreadsheet import neutralise
 from reports.compute import Attendance, compute_attendance
-from reports.exporters import EXPORTERS, neutralise, render, text_of, write_output
+from reports.exporters import EXPORTERS, render, text_of, write_output
 from reports.model import PersonInfo
 from reports.tables import REPORTS, Column, Report, Table, build_report
 from tests.test_reports_golden import FIRST, LAST, scenario_book, scenario_events, scenario_people
