@@ -44,12 +44,13 @@ from recognition.quality import check as check_quality
 
 FACES_DIR = Path(__file__).resolve().parents[2] / "shared" / "faces"
 UNKNOWN = "unknown"
-CANDIDATES = [round(0.40 + 0.02 * i, 2) for i in range(11)]  # 0.40 .. 0.60
+CANDIDATES = [round(0.40 + 0.01 * i, 2) for i in range(21)]  # 0.40 .. 0.60
 DLIB_THRESHOLD = 0.6  # dlib's and face_recognition's customary 1:1 threshold
 # How far under the smallest impostor distance seen here the threshold must sit: with
 # 6 people the nearest impostor is a poor estimate of the nearest one among hundreds.
 SAFETY_GAP = 0.08
 GALLERY_SIZE = 500  # "hundreds" of enrolled people
+KIOSK_GALLERY = 1000  # the walk-by bench's gallery size
 STRANGER_RISK = 0.01  # accepted chance that a stranger matches someone, per face
 MIN_MARGIN = 0.04
 
@@ -282,6 +283,30 @@ def print_quality(folder: Path, entries: Sequence[Entry], models: FaceModels) ->
         )
 
 
+def decisive_lines(impostor: Sequence[float], probes: Sequence[Probe]) -> list[str]:
+    """How the kiosk's single decisive encoding (recognition.gallery.DECISIVE_DISTANCE
+    and DECISIVE_MARGIN) stands against these measurements."""
+    from recognition.gallery import DECISIVE_DISTANCE, DECISIVE_MARGIN
+
+    mean, sd = float(np.mean(impostor)), float(np.std(impostor, ddof=1))
+    per_pair = NormalDist(mean, sd).cdf(DECISIVE_DISTANCE)
+    genuine = [p for p in probes if p.own is not None and p.margin is not None]
+    sure = [
+        p
+        for p in genuine
+        if (p.own or 0.0) <= DECISIVE_DISTANCE and (p.margin or 0.0) >= DECISIVE_MARGIN
+    ]
+    return [
+        f"\n== one decisive encoding: distance <= {DECISIVE_DISTANCE:.2f} and margin >= "
+        f"{DECISIVE_MARGIN:.2f} ==",
+        f"   a stranger under it for one person: {per_pair:.1e} (normal fit); for one of "
+        f"{KIOSK_GALLERY:,} people: {min(1.0, per_pair * KIOSK_GALLERY):.1e} per face",
+        f"   genuine probes it settles alone: {len(sure)} of {len(genuine)}; the rest need "
+        "two agreeing encodings",
+        f"   nearest impostor here: {min(impostor):.3f}",
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument(
@@ -381,6 +406,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     wrong = [p for p in probes if decide(p, threshold, margin) == "wrong"]
     print(f"   false matches at the recommendation: {len(wrong)}")
+    for line in decisive_lines(im, probes):
+        print(line)
 
     if args.quality:
         print_quality(folder, entries, models)

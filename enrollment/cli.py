@@ -300,9 +300,9 @@ def _recorded(record: LawfulBasis) -> str:
 
 # ------------------------------------------------------------------------- helpers
 def _models(detector: str) -> FaceModels:
-    from recognition.faces import FaceModels
+    from recognition.faces import DETECTORS, FaceModels
 
-    return FaceModels("cnn" if detector == "cnn" else "hog")
+    return FaceModels(next(d for d in DETECTORS if d == detector))
 
 
 def _enroller(store: EnrollmentRoster) -> Enroller:

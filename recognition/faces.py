@@ -5,7 +5,9 @@
 100 MB 68-point landmark predictor that clockface does not need. Here each model is
 loaded once, on first use, and only if used:
 
-- the HOG frontal face detector (no file), or the CNN (MMOD) detector when asked for;
+- the face detector: YuNet (OpenCV's ``cv2.FaceDetectorYN``, the default; its ONNX file
+  is vendored in ``recognition/models`` and checked against its sha256 at load), dlib's
+  HOG frontal face detector (no file), or dlib's CNN (MMOD) detector;
 - the 5-point landmark predictor, which aligns the face for the encoder;
 - the ResNet face encoder (``dlib_face_recognition_resnet_model_v1``);
 - the 68-point landmark predictor only through :meth:`FaceModels.landmarks68`.
@@ -13,9 +15,16 @@ loaded once, on first use, and only if used:
 Detection runs on a copy downscaled to ``detect_max_side`` (``cv2.INTER_AREA``); the
 boxes are scaled back to the full image, and landmarks and embeddings use the
 full-resolution image so the aligned face chip stays sharp. With the defaults this
-finds every face in the shared test photos (26 photos, 30 faces) and costs about
-0.1-0.5 s per photo on a 2-core CPU, where full-resolution detection of a 2333x1434
-photo takes 2 s.
+finds every face in the shared test photos (26 photos, 30 faces).
+
+Why YuNet is the default: at a door, faces are small. dlib's HOG misses faces under
+about 40 px in the detection copy at ``upsample=0`` (about 26 px at 1), and each
+upsample quadruples its time; YuNet finds faces from about 10 px, and on this machine
+runs on a 640x360 copy in a few milliseconds where HOG upsampled once takes tens.
+YuNet's box is drawn around more of the head than dlib's, so it is mapped to the box
+dlib's detector would give (:func:`yunet_to_dlib_box`, fitted on the shared photos)
+before the 5-point predictor sees it: templates made with either detector stay
+comparable, and nobody has to re-enroll (tests/test_yunet.py measures it).
 
 Embeddings equal ``face_recognition.face_encodings(image, [box.css])`` (the "small",
 5-point model) to float32 precision.
@@ -29,6 +38,7 @@ Nothing here touches files other than the model files, nor cameras or the networ
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import warnings
 from collections.abc import Callable, Sequence
@@ -37,6 +47,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
+import cv2
 import dlib
 import numpy as np
 import numpy.typing as npt
@@ -47,7 +58,25 @@ from recognition.images import downscale
 
 RGBImage = npt.NDArray[np.uint8]
 FloatArray = npt.NDArray[np.float32]
-Detector = Literal["hog", "cnn"]
+Detector = Literal["yunet", "hog", "cnn"]
+DETECTORS: tuple[Detector, ...] = ("yunet", "hog", "cnn")
+"""The face detectors, the default first."""
+
+YUNET_FILE = Path(__file__).resolve().parent / "models" / "face_detection_yunet_2023mar.onnx"
+YUNET_SHA256 = "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
+YUNET_SCORE = 0.75
+"""YuNet's confidence below which a box is not a face. On the shared photos real faces
+score 0.89-0.95 at every detection size, except one 25 px face at 0.74; boxes on a
+painted background score up to 0.70 (biden2.jpg at 640 px)."""
+YUNET_NMS = 0.3
+
+# YuNet's box -> dlib's: dlib's box is 1.09x as wide and 0.78x as tall, its centre
+# 0.046 of YuNet's height lower (medians over the 30 faces of the shared photos, where
+# both detectors found the same face). Embeddings through the mapped box differ from
+# those through dlib's own box by a median 0.05 (tests/test_yunet.py).
+_YUNET_TO_DLIB_WIDTH = 1.09
+_YUNET_TO_DLIB_HEIGHT = 0.78
+_YUNET_TO_DLIB_SHIFT = 0.046
 
 _MIN_DETECT_MAX_SIDE = 64
 
@@ -55,6 +84,7 @@ _MIN_DETECT_MAX_SIDE = 64
 class Model(StrEnum):
     """The models a :class:`FaceModels` can load."""
 
+    YUNET_DETECTOR = "yunet_detector"
     HOG_DETECTOR = "hog_detector"
     CNN_DETECTOR = "cnn_detector"
     SHAPE_5 = "shape_predictor_5"
@@ -64,6 +94,7 @@ class Model(StrEnum):
 
 # File names inside face_recognition_models/models (and inside a custom model_dir).
 _MODEL_FILES: dict[Model, str] = {
+    Model.YUNET_DETECTOR: YUNET_FILE.name,
     Model.CNN_DETECTOR: "mmod_human_face_detector.dat",
     Model.SHAPE_5: "shape_predictor_5_face_landmarks.dat",
     Model.SHAPE_68: "shape_predictor_68_face_landmarks.dat",
@@ -71,6 +102,7 @@ _MODEL_FILES: dict[Model, str] = {
 }
 
 _MODEL_DESCRIPTIONS: dict[Model, str] = {
+    Model.YUNET_DETECTOR: "YuNet face detector",
     Model.HOG_DETECTOR: "HOG face detector",
     Model.CNN_DETECTOR: "CNN face detector",
     Model.SHAPE_5: "5-point landmark",
@@ -142,6 +174,23 @@ class Box:
             bottom=max(min(self.bottom, height), top),
             left=left,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """One face the detector found: its box, and what YuNet also says of it.
+
+    ``score``: YuNet's confidence (None from dlib's detectors). ``turn``: how far the
+    head is turned left or right, from YuNet's landmarks: the nose tip's offset from
+    the midpoint of the eyes, along the line between them, in eye distances (0 for a
+    frontal face, about 0.5 at 45 degrees; None from dlib's detectors, whose faces are
+    frontal by construction). dlib's embeddings of a face turned far away match poorly,
+    so the kiosk waits for a better view before encoding one.
+    """
+
+    box: Box
+    score: float | None = None
+    turn: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,33 +349,41 @@ def _packaged_model_file(model: Model) -> Path:
 
 
 class FaceModels:
-    """dlib's face models, each loaded on first use, once.
+    """The face models (YuNet's and dlib's), each loaded on first use, once.
 
-    ``detector``: "hog" (fast, frontal faces) or "cnn" (slower on a CPU, finds more
-    turned faces). ``upsample``: how many times the detector doubles the image first;
+    ``detector``: "yunet" (the default: finds faces from about 10 px in the detection
+    copy, fast), "hog" (dlib's, frontal faces from about 40 px at ``upsample=1``) or
+    "cnn" (dlib's MMOD, slow on a CPU, finds more turned faces). ``upsample`` (HOG and
+    CNN only; YuNet needs none): how many times the detector doubles the image first;
     each doubling halves the smallest face found (HOG: about 80 px at 0, 40 px at 1,
     in the detection copy) and roughly quadruples the time. ``detect_max_side``: the
     longest side of the copy detection runs on, or None for the full image.
     ``num_jitters``: how many jittered copies of each face the encoder averages (1 is
     the face_recognition default; more is slower and only slightly more stable).
-    ``model_dir``: a folder holding dlib's model files under their usual names, instead
-    of the face_recognition_models package.
+    ``model_dir``: a folder holding the model files under their usual names, instead
+    of the face_recognition_models package and the vendored YuNet file.
+    ``score_threshold``: YuNet's confidence below which a box is not a face.
 
     Loading is guarded by a lock, so one instance may be shared between threads; calls
-    into the stateful DNN models (CNN detector, encoder) are serialised.
+    into the stateful DNN models (YuNet, CNN detector, encoder) are serialised.
     """
 
     def __init__(
         self,
-        detector: Detector = "hog",
+        detector: Detector = "yunet",
         *,
         upsample: int = 1,
         detect_max_side: int | None = 1024,
         num_jitters: int = 1,
         model_dir: str | Path | None = None,
+        score_threshold: float = YUNET_SCORE,
     ) -> None:
-        if detector not in ("hog", "cnn"):
-            raise ValueError(f'detector must be "hog" or "cnn", not {detector!r}')
+        if detector not in DETECTORS:
+            raise ValueError(
+                f"detector must be one of {', '.join(map(repr, DETECTORS))}, not {detector!r}"
+            )
+        if not 0.0 < score_threshold < 1.0:
+            raise ValueError(f"score_threshold must be between 0 and 1, not {score_threshold!r}")
         if isinstance(upsample, bool) or not isinstance(upsample, int) or not 0 <= upsample <= 4:
             raise ValueError(f"upsample must be an integer from 0 to 4, not {upsample!r}")
         if detect_max_side is not None and (
@@ -344,6 +401,7 @@ class FaceModels:
         self.upsample = upsample
         self.detect_max_side = detect_max_side
         self.num_jitters = num_jitters
+        self.score_threshold = score_threshold
         self.model_dir = None if model_dir is None else Path(model_dir)
         self._models: dict[Model, Any] = {}
         self._load_lock = threading.Lock()
@@ -364,19 +422,21 @@ class FaceModels:
 
     def preload(self) -> None:
         """Load the detector, the 5-point predictor and the encoder now (e.g. at start-up)."""
-        self._model(Model.CNN_DETECTOR if self.detector == "cnn" else Model.HOG_DETECTOR)
+        self._model(_DETECTOR_MODELS[self.detector])
         self._model(Model.SHAPE_5)
         self._model(Model.ENCODER)
 
     def _model_file(self, model: Model) -> Path:
         if self.model_dir is not None:
             path = self.model_dir / _MODEL_FILES[model]
+        elif model is Model.YUNET_DETECTOR:
+            path = YUNET_FILE
         else:
             path = _packaged_model_file(model)
         if not path.is_file():
             raise ModelError(
                 f"the {_MODEL_DESCRIPTIONS[model]} model file {path} is missing: "
-                "reinstall face_recognition_models or fix the model folder"
+                "reinstall clockface and face_recognition_models, or fix the model folder"
             )
         return path
 
@@ -395,6 +455,8 @@ class FaceModels:
         if model is Model.HOG_DETECTOR:
             return dlib.get_frontal_face_detector()
         path = self._model_file(model)
+        if model is Model.YUNET_DETECTOR:
+            return _load_yunet(path, self.score_threshold)
         loader: Callable[[str], Any] = {
             Model.CNN_DETECTOR: dlib.cnn_face_detection_model_v1,
             Model.SHAPE_5: dlib.shape_predictor,
@@ -418,30 +480,42 @@ class FaceModels:
         low-resolution stream), to detect on instead of a copy shrunk here; it is still
         shrunk to ``detect_max_side`` if it is larger.
         """
+        return [found.box for found in self.detect_faces(image, small)]
+
+    def detect_faces(self, image: RGBImage, small: RGBImage | None = None) -> list[Detection]:
+        """As :meth:`detect`, with each face's detector score and turn (YuNet only)."""
         return self._detect(as_rgb_image(image), None if small is None else as_rgb_image(small))
 
-    def _detect(self, image: RGBImage, given: RGBImage | None = None) -> list[Box]:
+    def _detect(self, image: RGBImage, given: RGBImage | None = None) -> list[Detection]:
         height, width = image.shape[:2]
         small = image if given is None else given
         if self.detect_max_side is not None:
             small, _ = downscale(small, self.detect_max_side)
         # Map back with each axis's exact factor (the small size is rounded).
         fx, fy = width / small.shape[1], height / small.shape[0]
-        if self.detector == "cnn":
+        found: list[Detection]
+        if self.detector == "yunet":
+            yunet = self._model(Model.YUNET_DETECTOR)
+            bgr = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
+            with self._dnn_lock:
+                yunet.setInputSize((small.shape[1], small.shape[0]))
+                _, rows = yunet.detect(bgr)
+            found = [] if rows is None else [_yunet_detection(row, fx, fy) for row in rows]
+        elif self.detector == "cnn":
             cnn = self._model(Model.CNN_DETECTOR)
             with self._dnn_lock:
-                rects = [found.rect for found in cnn(small, self.upsample)]
+                rects = [hit.rect for hit in cnn(small, self.upsample)]
+            found = [Detection(_rect_box(rect).scaled(fx, fy)) for rect in rects]
         else:
             rects = list(self._model(Model.HOG_DETECTOR)(small, self.upsample))
-        boxes = []
-        for rect in rects:
-            # dlib's right/bottom are inclusive; face_recognition uses them as they are.
-            box = Box(top=rect.top(), right=rect.right(), bottom=rect.bottom(), left=rect.left())
-            box = box.scaled(fx, fy).clipped(height, width)
+            found = [Detection(_rect_box(rect).scaled(fx, fy)) for rect in rects]
+        kept = []
+        for hit in found:
+            box = hit.box.clipped(height, width)
             if box.area > 0:
-                boxes.append(box)
-        boxes.sort(key=lambda b: (b.center_x, b.center_y))
-        return boxes
+                kept.append(Detection(box, hit.score, hit.turn))
+        kept.sort(key=lambda d: (d.box.center_x, d.box.center_y))
+        return kept
 
     # -- landmarks -------------------------------------------------------------------
 
@@ -479,12 +553,110 @@ class FaceModels:
         """Every face in the image, left to right, with landmarks and embedding."""
         image = as_rgb_image(image)
         faces = []
-        for box in self._detect(image):
+        for box in (found.box for found in self._detect(image)):
             shape = self._shape(image, box, Model.SHAPE_5)
             embedding = self._descriptor(image, shape)
             embedding.flags.writeable = False
             faces.append(Face(box, _landmarks5(shape), embedding))
         return faces
+
+
+def _rect_box(rect: Any) -> Box:
+    """A dlib rectangle as a Box (dlib's right/bottom are inclusive; face_recognition
+    uses them as they are)."""
+    return Box(top=rect.top(), right=rect.right(), bottom=rect.bottom(), left=rect.left())
+
+
+def yunet_to_dlib_box(row: npt.ArrayLike, fx: float = 1.0, fy: float = 1.0) -> Box:
+    """The box dlib's detector would draw for a YuNet detection, in full-image pixels.
+
+    ``row`` is one row of ``FaceDetectorYN.detect``: x, y, width, height (then the 5
+    landmarks and the score), in the detection copy's pixels; ``fx``/``fy`` map the
+    copy's x/y to the full image.
+    """
+    x, y, w, h = (float(v) for v in np.asarray(row, dtype=np.float64)[:4])
+    cx = (x + w / 2) * fx
+    cy = (y + h / 2 + _YUNET_TO_DLIB_SHIFT * h) * fy
+    half_w = w * _YUNET_TO_DLIB_WIDTH * fx / 2
+    half_h = h * _YUNET_TO_DLIB_HEIGHT * fy / 2
+    return Box(
+        top=round(cy - half_h),
+        right=round(cx + half_w),
+        bottom=round(cy + half_h),
+        left=round(cx - half_w),
+    )
+
+
+def _yunet_detection(row: npt.ArrayLike, fx: float, fy: float) -> Detection:
+    """A row of ``FaceDetectorYN.detect`` as a Detection in full-image pixels."""
+    values = np.asarray(row, dtype=np.float64)
+    right_eye, left_eye, nose = values[4:6], values[6:8], values[8:10]
+    axis = left_eye - right_eye
+    spread = float(np.hypot(axis[0], axis[1]))
+    middle = (right_eye + left_eye) / 2
+    turn = float(np.dot(nose - middle, axis)) / spread**2 if spread > 0 else 0.0
+    return Detection(yunet_to_dlib_box(values, fx, fy), float(values[14]), abs(turn))
+
+
+def file_sha256(path: Path) -> str:
+    """The hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _load_yunet(path: Path, score_threshold: float) -> Any:
+    """OpenCV's YuNet detector from ``path``, refused unless its sha256 is the vendored one's."""
+    try:
+        digest = file_sha256(path)
+    except OSError as err:
+        raise ModelError(
+            f"cannot read the YuNet face detector model {path} ({_first_line(err)}): "
+            "reinstall clockface"
+        ) from err
+    if digest != YUNET_SHA256:
+        raise ModelError(
+            f"the YuNet face detector model {path} is not the published file "
+            f"(sha256 {digest[:12]}..., expected {YUNET_SHA256[:12]}...): reinstall clockface"
+        )
+    previous = cv2.utils.logging.getLogLevel()
+    # OpenCV warns on stderr that its new DNN engine ignores the (default) target.
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    try:
+        return cv2.FaceDetectorYN.create(
+            str(path), "", (320, 320), score_threshold, YUNET_NMS, 5000
+        )
+    except cv2.error as err:
+        raise ModelError(
+            f"OpenCV cannot load the YuNet face detector model {path} ({_first_line(err)}): "
+            "reinstall clockface and opencv-python-headless"
+        ) from err
+    finally:
+        cv2.utils.logging.setLogLevel(previous)
+
+
+def smallest_face_px(detector: Detector, upsample: int = 1) -> float:
+    """The width of the smallest face (dlib's box) a detector finds reliably, in the
+    pixels of the copy it runs on.
+
+    Measured by shrinking the shared photos' faces onto a 640x360 canvas: YuNet finds
+    22 of 23 at 16 px and all from 20 px (whatever ``upsample``: it takes none); dlib's
+    HOG at ``upsample=1`` finds 5 of 23 at 24 px, 21 at 28 and all from 32 px, and each
+    upsample halves that. The CNN detector's window is 40 px before upsampling.
+    """
+    if detector == "yunet":
+        return 20.0
+    base = 64.0 if detector == "hog" else 40.0
+    return base / (1 << upsample)
+
+
+_DETECTOR_MODELS: dict[Detector, Model] = {
+    "yunet": Model.YUNET_DETECTOR,
+    "hog": Model.HOG_DETECTOR,
+    "cnn": Model.CNN_DETECTOR,
+}
 
 
 def _landmarks5(shape: Any) -> Landmarks5:

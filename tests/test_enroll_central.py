@@ -256,7 +256,7 @@ def test_enroll_from_a_laptop_through_the_admin_api(models: FaceModels, svc: Ser
         "looks like obama (Barack Obama), already enrolled (distance 0.",
         "--force",
     )
-    assert "within the 0.52 threshold" in error
+    assert "within the 0.53 threshold" in error
     assert [p.person_id for p in svc.store.people()] == ["obama"]
     # ... deactivated people included: the face is still theirs.
     svc.store.set_active("obama", False)

@@ -24,7 +24,7 @@ from recognition.faces import (
 from recognition.gallery import EMBEDDING_DIM
 from tests.shared_faces import Analysed, faces_dir, manifest_photos
 
-DEFAULT_MODELS = frozenset({Model.HOG_DETECTOR, Model.SHAPE_5, Model.ENCODER})
+DEFAULT_MODELS = frozenset({Model.YUNET_DETECTOR, Model.SHAPE_5, Model.ENCODER})
 
 
 def iou(a: Box, b: Box) -> float:
@@ -165,7 +165,7 @@ def test_missing_model_package_raises_model_error(monkeypatch: pytest.MonkeyPatc
 @pytest.mark.faces
 def test_import_loads_nothing_and_analysis_skips_the_68_point_model() -> None:
     """In a fresh process: importing loads no model and never imports face_recognition;
-    analysing a photo loads the HOG detector, the 5-point predictor and the encoder only."""
+    analysing a photo loads the YuNet detector, the 5-point predictor and the encoder only."""
     photo = faces_dir() / "obama" / "obama_small.jpg"
     script = f"""
 import sys, warnings
@@ -185,7 +185,7 @@ print(",".join(sorted(models.loaded_models())))
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "encoder,hog_detector,shape_predictor_5"
+    assert done.stdout.strip() == "encoder,shape_predictor_5,yunet_detector"
     assert done.stderr == ""  # no pkg_resources warning reaches the user
 
 

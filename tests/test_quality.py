@@ -146,7 +146,7 @@ def face_quality(**changes: float) -> FaceQuality:
 @pytest.mark.parametrize(
     ("changes", "reason", "words"),
     [
-        ({"face_px": 48}, Reason.FACE_TOO_SMALL, "the face is 48 px wide, at least 60 px needed"),
+        ({"face_px": 48}, Reason.FACE_TOO_SMALL, "the face is 48 px wide, at least 53 px needed"),
         ({"sharpness": 12.4}, Reason.TOO_BLURRY, "sharpness 12, at least 30 needed"),
         ({"yaw": 0.31}, Reason.NOT_FRONTAL, "turned to the image's right (yaw 0.31"),
         ({"yaw": -0.4}, Reason.NOT_FRONTAL, "turned to the image's left (yaw 0.40"),
@@ -227,7 +227,7 @@ def test_every_single_face_photo_passes_the_defaults(
     for path, (_, report) in reports.items():
         assert report.face is not None, path
         face = report.face
-        assert face.face_px >= 62 and face.sharpness >= 60 and abs(face.yaw) < 0.2, path
+        assert face.face_px >= 53 and face.sharpness >= 60 and abs(face.yaw) < 0.2, path
 
 
 @pytest.mark.faces
