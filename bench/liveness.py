@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("clockface.kiosk").setLevel(logging.ERROR)  # each spoof's warning
     base = KioskSettings()
     required = dataclasses.replace(base, liveness=LivenessMode.REQUIRED)
-    models = FaceModels(detect_max_side=base.detect_max_side, upsample=base.upsample)
+    models = base.face_models()
     photos = tuple(ENROLL.values()) if args.quick else PHOTOS
     with tempfile.TemporaryDirectory(prefix="clockface-liveness-") as folder:
         built = time.perf_counter()

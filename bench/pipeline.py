@@ -132,11 +132,10 @@ def run_clockface(people: int, max_frames: int) -> Result:
     from hardware.sources import open_source
     from kiosk.loop import Kiosk, KioskSettings, video_clock
     from kiosk.store import KioskStore
-    from recognition.faces import FaceModels
     from recognition.identify import enrollment_template
 
     settings = KioskSettings()
-    models = FaceModels(detect_max_side=settings.detect_max_side, upsample=settings.upsample)
+    models = settings.face_models()
     with tempfile.TemporaryDirectory() as folder:
         store = KioskStore.open(Path(folder) / "kiosk.db")
         real = []

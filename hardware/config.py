@@ -50,6 +50,7 @@ class HardwareConfig:
     camera_height: int = 720
     camera_fps: float = 30.0
     camera_focus: float | None = None  # metres; None: continuous autofocus
+    camera_hfov_deg: float = 66.0
     camera_rotate_180: bool = False
     camera_timeout_seconds: float = 5.0
     green_led: Pin | None = None
@@ -74,6 +75,10 @@ class HardwareConfig:
             raise ValueError(
                 f'camera_focus must be "auto" or a distance of 0.05 to 100 metres, '
                 f"not {self.camera_focus:g}"
+            )
+        if not 20 <= self.camera_hfov_deg <= 170:
+            raise ValueError(
+                f"camera_hfov_deg must be 20 to 170 degrees, not {self.camera_hfov_deg:g}"
             )
         if not 0.5 <= self.camera_timeout_seconds <= 120:
             raise ValueError("camera_timeout_seconds must be 0.5 to 120")
@@ -153,6 +158,9 @@ HELP: dict[str, str] = {
     "camera_fps": "frames per second the camera delivers (fewer: longer exposures in dim light)",
     "camera_focus": 'Camera Module 3: "auto" focuses continuously; a number of metres '
     "fixes the focus at that distance (where faces pass); other cameras ignore it",
+    "camera_hfov_deg": "the camera's horizontal field of view in degrees (Camera Module 3: "
+    "66, its Wide model: 102; a USB webcam: see its data sheet): `kiosk selftest` works "
+    "out from it how far away faces are found and encoded",
     "camera_rotate_180": "true when the camera is mounted upside down",
     "camera_timeout_seconds": "seconds without a frame after which the camera counts as lost",
     "green_led": 'GPIO pin of the green LED (BCM number, e.g. 17, or "GPIO17"); "" = none',

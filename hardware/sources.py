@@ -6,6 +6,10 @@ and ``close()`` lets the device go. Sources are context managers.
 
 - :class:`VideoFileSource` replays a video file, as fast as it is read or paced to the
   video's frame rate (``realtime=True``): the kiosk and its benchmarks run on it.
+- :class:`LiveReplay` plays a video file as a live camera delivers it, ``time_scale``
+  times faster than real time, dropping the frames its reader was not ready for: the
+  kiosk on this machine, at K times the video's speed, sees what it would see on a CPU
+  K times slower (a Raspberry Pi).
 - :class:`OpenCVCameraSource` reads a USB camera or an RTSP / HTTP stream through
   OpenCV, and reconnects when the camera drops out.
 - :class:`FakeSource` hands out given pictures: the shipped fake camera for tests, as
@@ -23,6 +27,7 @@ for the operator. Sources are not thread-safe: one reader each.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import stat
@@ -285,6 +290,11 @@ class VideoFileSource(BaseSource):
         """``(width, height)`` in pixels, as PIL's ``Image.size``; arrays are (H, W, 3)."""
         return self._size
 
+    @property
+    def next_index(self) -> int:
+        """The index of the frame the next ``read()`` gives."""
+        return self._index
+
     def read(self) -> Frame | None:
         image = self._pending if self._pending is not None else self._decode()
         self._pending = None
@@ -295,6 +305,21 @@ class VideoFileSource(BaseSource):
         if self.realtime:
             self._pace()
         return Frame(image, index, index / self._fps)
+
+    def skip(self, count: int) -> int:
+        """Pass over the next ``count`` frames without converting them; how many were
+        there to pass over (fewer at the end of the video)."""
+        skipped = 0
+        if count > 0 and self._pending is not None:
+            self._pending = None
+            self._index += 1
+            skipped = 1
+        while skipped < count and self._capture is not None:
+            if not self._capture.grab():
+                break
+            self._index += 1
+            skipped += 1
+        return skipped
 
     def close(self) -> None:
         if self._capture is not None:
@@ -316,6 +341,74 @@ class VideoFileSource(BaseSource):
         if due > now:
             self._sleep(due - now)
         self._due = (due if now - due < period else now) + period
+
+
+class LiveReplay(BaseSource):
+    """A video file played as a live camera delivers it, ``time_scale`` times faster
+    than real time.
+
+    A camera does not wait for its reader: the frame a reader gets is the newest one
+    captured by then, and those it was too busy to take are gone. So ``read()`` gives the
+    frame due at ``time_scale`` times the wall-clock time elapsed since the first read,
+    and counts the frames passed over in ``dropped``; a reader that is ahead waits for
+    the next frame, as it would for a camera. With ``time_scale = K`` a kiosk here
+    takes, in video seconds, what it would take on a CPU K times slower, and its
+    passes are judged as they would be there (``bench/pi_factor.py`` calibrates K for
+    a Raspberry Pi). The time spent decoding the video here is left out of the clock:
+    a camera's frames cost its reader nothing.
+
+    Frames keep the video's own index and time (``index / fps``), so events stamped by
+    the kiosk's video clock can be read against the video. ``clock`` and ``sleep`` are
+    injectable for tests.
+    """
+
+    def __init__(
+        self,
+        video: VideoFileSource,
+        time_scale: float,
+        *,
+        clock: Clock = time.perf_counter,
+        sleep: Sleep = time.sleep,
+    ) -> None:
+        if not (math.isfinite(time_scale) and 0.01 <= time_scale <= 1000):
+            raise ValueError(f"time_scale must be 0.01 to 1000, not {time_scale!r}")
+        self.video = video
+        self.name = video.name
+        self.time_scale = time_scale
+        self.dropped = 0
+        self.delivered = 0
+        self._clock = clock
+        self._sleep = sleep
+        self._first_index = video.next_index
+        self._origin: float | None = None
+        self._paused = 0.0  # wall seconds spent decoding: not on the camera's clock
+
+    @property
+    def fps(self) -> float:
+        return self.video.fps
+
+    def read(self) -> Frame | None:
+        now = self._clock()
+        if self._origin is None:
+            self._origin = now
+        elapsed = now - self._origin - self._paused
+        due = self._first_index + math.floor(elapsed * self.time_scale * self.video.fps + 1e-9)
+        wanted = self.video.next_index
+        if due < wanted:  # ahead of the camera: wait for the next frame
+            wait = (wanted - self._first_index) / self.video.fps / self.time_scale - elapsed
+            if wait > 0:
+                self._sleep(wait)
+            due = wanted
+        started = self._clock()
+        self.dropped += self.video.skip(due - wanted)
+        frame = self.video.read()
+        self._paused += self._clock() - started
+        if frame is not None:
+            self.delivered += 1
+        return frame
+
+    def close(self) -> None:
+        self.video.close()
 
 
 def _check_readable_file(path: str | os.PathLike[str], name: str) -> None:

@@ -179,6 +179,7 @@ class LoopStatus:
     last_frame_utc: datetime | None
     frames: int
     fps: float
+    warning: str | None = None
 
     def to_json(self) -> str:
         values: dict[str, Any] = asdict(self)
@@ -261,6 +262,8 @@ def describe_status(status: LoopStatus | None, now: datetime, *, stale_after: fl
     else:
         age = _ago((now - status.last_frame_utc).total_seconds())
         lines.append(f"camera: {status.fps:.1f} frames per second, last frame {age} ago")
+    if status.warning:
+        lines.append(f"WARNING: {status.warning}")
     return lines
 
 
@@ -291,6 +294,10 @@ class Heartbeat(Protocol):
 
     def stopping(self) -> None:
         """The loop is ending."""
+
+    def warn(self, message: str | None) -> None:
+        """A lasting condition the operator should know of (the camera has seen motion
+        but no face for minutes), or None once it has passed."""
 
 
 class KioskHeartbeat:
@@ -328,6 +335,7 @@ class KioskHeartbeat:
         self._fps = 0.0
         self._last_frame: datetime | None = None
         self._file_failing = False
+        self._warning: str | None = None
 
     def ready(self) -> None:
         self._last_status = self._clock()
@@ -354,6 +362,10 @@ class KioskHeartbeat:
         self.notifier.stopping()
         self._publish("stopped")
 
+    def warn(self, message: str | None) -> None:
+        self._warning = message
+        self._publish("running")
+
     def _publish(self, state: str) -> None:
         if self.status_file is None:
             return
@@ -366,6 +378,7 @@ class KioskHeartbeat:
             last_frame_utc=self._last_frame,
             frames=self.frames,
             fps=round(self._fps, 2),
+            warning=self._warning,
         )
         try:
             write_status(self.status_file, status)

@@ -33,6 +33,7 @@ from kiosk.policy import Mode
 if TYPE_CHECKING:
     from hardware.config import HardwareConfig
     from hardware.feedback import Feedback
+    from kiosk.loop import KioskSettings, KioskStats
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -119,7 +120,28 @@ CONFIG_OPTION = click.option(
 @click.option(
     "--realtime/--fast",
     default=None,
-    help="Replay a video at its own pace, or as fast as the kiosk can. [default: fast]",
+    help="Replay a video at its own pace, or as fast as the kiosk can (every frame, "
+    "waiting for its encodings). [default: fast]",
+)
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(min=0.01, max=1000),
+    metavar="K",
+    help="Replay a video as a live camera would deliver it, K times faster than real "
+    "time, dropping the frames the kiosk is not ready for: the kiosk then does what it "
+    "would on a CPU K times slower (README: a Raspberry Pi 4 is about K = 6).",
+)
+@click.option(
+    "--detector",
+    type=click.Choice(["yunet", "hog", "cnn"]),
+    help="Face detector: yunet (OpenCV's, finds faces from about 20 px), hog or cnn "
+    "(dlib's). [default: yunet]",
+)
+@click.option(
+    "--encoder-workers",
+    type=click.IntRange(min=-1, max=64),
+    help="Processes that encode faces beside the frame loop; 0 encodes in the loop; "
+    "-1 one per core but one. [default: -1]",
 )
 @click.option(
     "--liveness",
@@ -159,6 +181,9 @@ def run(
     cooldown: float | None,
     votes: int | None,
     realtime: bool | None,
+    time_scale: float | None,
+    detector: str | None,
+    encoder_workers: int | None,
     liveness: str | None,
     screen: bool | None,
     screen_port: int | None,
@@ -170,17 +195,18 @@ def run(
     Each event is committed to the database before the person is greeted. Stops at the
     end of a video, or on Ctrl-C / SIGTERM; prints what it saw. With --screen the
     greetings also go to a local web page (http://127.0.0.1:8471/) for a browser in
-    kiosk mode.
+    kiosk mode. Events from a video replay carry video time: the moment the replay
+    started plus the frame's position in the video.
     """
     from hardware.config import load_hardware
     from hardware.feedback import CompositeFeedback, GpioFeedback, LogFeedback
-    from hardware.sources import FrameSource
+    from hardware.sources import FrameSource, LiveReplay, VideoFileSource
     from hardware.watchdog import Heartbeat, KioskHeartbeat, notifier_from_environ, status_path
     from kiosk.config import load_config
-    from kiosk.loop import Kiosk, LivenessMode
+    from kiosk.encoders import default_workers, open_encoder
+    from kiosk.loop import Kiosk, LivenessMode, video_clock, wall_clock
     from kiosk.screen import Screen
     from kiosk.store import KioskStore
-    from recognition.faces import FaceModels
 
     config = load_config(config_path)
     hardware = load_hardware(config_path)
@@ -190,6 +216,8 @@ def run(
         "cooldown_seconds": cooldown,
         "votes_required": votes,
         "liveness": None if liveness is None else LivenessMode(liveness),
+        "detector": detector,
+        "encoder_workers": encoder_workers,
     }
     try:
         settings = dataclasses.replace(
@@ -222,11 +250,19 @@ def run(
         store = opened.enter_context(
             KioskStore.open(db_path, key_file=config.template_key_file or None)
         )
-        frames = opened.enter_context(
-            hardware.open_source(
-                source, realtime=realtime, detect_max_side=settings.detect_max_side
-            )
+        lores = settings.detection_side(hardware.camera_width, hardware.camera_height)
+        frames: FrameSource = opened.enter_context(
+            hardware.open_source(source, realtime=realtime, detect_max_side=lores)
         )
+        if time_scale is not None:
+            if not isinstance(frames, VideoFileSource):
+                raise click.UsageError(
+                    f"--time-scale replays a video file; {frames.name} is a live camera"
+                )
+            frames = LiveReplay(frames, time_scale)
+        replay_start = datetime.now(UTC)
+        replay = isinstance(frames, VideoFileSource | LiveReplay)
+        clock = video_clock(replay_start) if replay else wall_clock
         told: list[Feedback] = [LogFeedback()]
         outputs = hardware.open_outputs()
         if outputs is not None:
@@ -243,14 +279,26 @@ def run(
                 "(enroll people with `clockface enroll add`)",
                 err=True,
             )
-        models = FaceModels(detect_max_side=settings.detect_max_side, upsample=settings.upsample)
+        models = settings.face_models()
         models.preload()
+        workers = settings.encoder_workers
+        encoder = opened.enter_context(
+            open_encoder(models, default_workers() if workers < 0 else workers)
+        )
         notifier = notifier_from_environ()
         opened.callback(notifier.close)
         heartbeat = KioskHeartbeat(notifier, source=frames.name, status_file=status_path(db_path))
         previous = {s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
-            app = Kiosk(models=models, database=store, feedback=feedback, settings=settings)
+            app = Kiosk(
+                models=models,
+                database=store,
+                feedback=feedback,
+                settings=settings,
+                clock=clock,
+                encoder=encoder,
+                wait_for_encodings=isinstance(frames, VideoFileSource) and not realtime,
+            )
             read: FrameSource = frames
             beat: Heartbeat = heartbeat
             if page is not None:  # the screen's status line and preview follow the loop
@@ -264,10 +312,24 @@ def run(
     if settings.liveness is LivenessMode.REQUIRED:
         n = stats.suspected_spoofs
         spoofs = f", {n} suspected spoof{'' if n == 1 else 's'}"
-    click.echo(
+    dropped = ""
+    if isinstance(frames, LiveReplay):
+        dropped = (
+            f" ({frames.dropped} dropped at {frames.time_scale:g}x real time; video time "
+            f"0 is {replay_start:%Y-%m-%d %H:%M:%S} UTC)"
+        )
+    click.echo(summary(stats, spoofs) + dropped)
+
+
+def summary(stats: KioskStats, spoofs: str = "") -> str:
+    """The one-line account of a run: what the kiosk saw, and what it made of it."""
+    return (
         f"{stats.frames} frames, {stats.events} event{'' if stats.events == 1 else 's'}, "
-        f"{stats.repeats} repeat passes in the cooldown, {stats.unknown_passes} unknown "
-        f"and {stats.conflicting_passes} conflicting passes{spoofs}"
+        f"{stats.repeats} repeat passes in the cooldown, {stats.unknown_passes} unknown, "
+        f"{stats.one_vote_passes} one-vote and {stats.conflicting_passes} conflicting "
+        f"passes{spoofs}; {stats.faces} faces detected in {stats.tracks} tracks, "
+        f"{stats.encodings} encodings ({stats.single_vote_events} events on one decisive "
+        "encoding)"
     )
 
 
@@ -298,15 +360,32 @@ def default_config() -> None:
 
 
 @kiosk.command()
-@DB_OPTION
+@db_option("The kiosk's SQLite database to read (never created here).")
 @click.option(
     "--day",
     metavar="YYYY-MM-DD|today",
     help="Only events of this local day (in each event's kiosk time zone).",
 )
 @click.option("--person", "person_id", metavar="ID", help="Only this person's events.")
-def events(db_path: str, day: str | None, person_id: str | None) -> None:
-    """List the event log, oldest first, in the kiosk's local time."""
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "csv"]),
+    default="text",
+    show_default=True,
+    help="text for people; json (one array of objects) or csv (a header row) for scripts, "
+    "with the same columns: ids, seq, UTC and local ISO 8601 times, zone, distance, "
+    "margin, frames, software version, clock and sync state.",
+)
+def events(db_path: str, day: str | None, person_id: str | None, fmt: str) -> None:
+    """List the event log, oldest first, in the kiosk's local time.
+
+    --format json or csv gives every field of each event for scripts (person ids only,
+    never names), UTF-8 on stdout.
+    """
+    import sys
+
+    from kiosk.event_export import export
     from kiosk.store import KioskStore
 
     if day is None:
@@ -320,15 +399,13 @@ def events(db_path: str, day: str | None, person_id: str | None) -> None:
             raise click.BadParameter(
                 f"{day!r} is not YYYY-MM-DD or today", param_hint="--day"
             ) from None
-    with KioskStore.open(db_path) as store:
+    database = Path(db_path)
+    if not database.is_file():
+        raise click.ClickException(f"no kiosk database at {database}: check --db")
+    with KioskStore.open(database) as store:
         found = store.events(day=wanted, person_id=person_id)
-        for event in found:
-            synced = "synced" if event.acked_utc else "not synced"
-            click.echo(
-                f"{event.seq:>6}  {event.local_time:%Y-%m-%d %H:%M:%S %Z}  {event.direction:<3}  "
-                f"{event.person_id:<24} distance {event.distance:.3f}  {synced}"
-            )
-        click.echo(f"{len(found)} event{'' if len(found) == 1 else 's'}")
+    sys.stdout.flush()  # UTF-8 bytes go straight to the stream under it
+    export(found, fmt, sys.stdout.buffer)
 
 
 @kiosk.command("verify-log")
@@ -448,7 +525,8 @@ def selftest(config_path: str | None, source: str | None, db_path: str | None) -
     hardware = load_hardware(config_path)
     spec = source or config.source
     database = Path(db_path or config.database)
-    results = [_check_camera(hardware, spec)]
+    camera, size = _check_camera(hardware, spec)
+    results = [camera, _reach(config.settings, hardware, size)]
     results += _check_outputs(hardware)
     results.append(_check_database(database))
     results.append(_check_watchdog())
@@ -462,7 +540,8 @@ Check = tuple[str, str | None, str]
 """What a self-test found: the device, why it failed (None: it works), what it showed."""
 
 
-def _check_camera(hardware: HardwareConfig, spec: str) -> Check:
+def _check_camera(hardware: HardwareConfig, spec: str) -> tuple[Check, tuple[int, int] | None]:
+    """The camera's check, and the size of its frame (None: it gave none)."""
     from clockface.errors import ClockfaceError
 
     label = f"camera {spec}"
@@ -470,11 +549,21 @@ def _check_camera(hardware: HardwareConfig, spec: str) -> Check:
         with hardware.open_source(spec) as camera:
             frame = camera.read()
     except ClockfaceError as err:
-        return label, str(err), ""
+        return (label, str(err), ""), None
     if frame is None:
-        return label, "it gave no frame: the stream ended at once", ""
+        return (label, "it gave no frame: the stream ended at once", ""), None
     height, width = frame.image.shape[:2]
-    return label, None, f"one {width}x{height} frame"
+    return (label, None, f"one {width}x{height} frame"), (width, height)
+
+
+def _reach(
+    settings: KioskSettings, hardware: HardwareConfig, size: tuple[int, int] | None
+) -> Check:
+    """How far away faces are found and encoded, from the camera's frame size (or the
+    configured one, when the camera gave no frame) and field of view."""
+    width, height = size or (hardware.camera_width, hardware.camera_height)
+    reach = settings.reach(width, height, hardware.camera_hfov_deg)
+    return "faces", None, reach.describe()
 
 
 def _check_outputs(hardware: HardwareConfig) -> list[Check]:

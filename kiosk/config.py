@@ -107,18 +107,44 @@ HELP: dict[str, str] = {
     "threshold": "largest face distance accepted as a match (measured: README, "
     '"Choosing the match threshold")',
     "margin": "how much farther the next-nearest person must be",
-    "detect_max_side": "faces are detected on a copy of the frame at most this wide or high",
-    "upsample": "times the detector doubles that copy first (each halves the smallest face)",
+    "decisive_distance": "one encoding this close (and decisive_margin clear of anyone "
+    "else) names a passer-by alone; otherwise votes_required encodings must agree "
+    "(0: never alone)",
+    "decisive_margin": "how much farther the next-nearest person must be for that",
+    "detector": '"yunet" (OpenCV\'s YuNet: finds faces from about 20 px, fast), "hog" or '
+    '"cnn" (dlib\'s)',
+    "detect_max_side": "faces are detected on a copy of the frame at most this wide or high; "
+    "0: sized from the frame so that a face of min_face_px is 1.5 times the smallest face "
+    "the detector finds, at most 960 (clockface kiosk selftest prints the size and the "
+    "distance)",
+    "upsample": "times the HOG or CNN detector doubles that copy first (each halves the "
+    "smallest face; YuNet takes none)",
     "min_face_px": "faces smaller than this (pixels, full frame) are too far away to encode",
+    "encoder_workers": "processes that encode faces beside the frame loop (-1: one per core "
+    "but one, so three on a Raspberry Pi 4; 0: in the frame loop)",
+    "pass_window": "seconds within which encodings of tracks naming the same person count "
+    "for one pass (a walker split into several tracks gives one event)",
+    "no_face_warning_seconds": "motion but no face for this long is reported (journal, "
+    "status, screen): a camera that cannot see faces",
     "votes_required": "encodings of a pass that must agree on one person (and none on "
     "another) before it is logged",
-    "max_encodings": "encodings at most per pass",
+    "pooled_min": "from this many encodings of a pass on, the mean of them is matched too "
+    "(less scattered than each one; 0: off)",
+    "max_encodings": "encodings per pass at the full pace (encode_gap apart); after that one "
+    "every reencode_gap seconds while the pass is undecided",
+    "reencode_gap": "seconds between encodings of a pass that is still undecided after "
+    "max_encodings (someone who looked down at first may look up)",
+    "max_turn": "a face turned further than this is not encoded until it turns back "
+    "(YuNet's landmarks: the nose's offset from between the eyes, in eye distances; "
+    "0.5 is about 45 degrees)",
     "encode_gap": "seconds at least between two encodings of one pass",
     "track_max_age": "seconds a face may go undetected before its pass is over",
     "detect_every": "run the detector on every Nth frame while looking for faces or voting",
     "detect_every_settled": "... and on every Nth frame once every pass in view is decided",
     "motion_threshold": "mean grey-level change (0-255) that counts as motion; no motion "
     "and nobody in view skips detection",
+    "idle_detect_seconds": "... but faces are looked for at least this often, motion or "
+    "not (someone far away, or still, changes little)",
     "roster_check_seconds": "how often the running kiosk checks the roster for changes",
     "liveness": '"required": a pass is logged only if the face also looks alive, not a '
     'photo held up (a print, a phone); one that does not is a suspected spoof. "off": '

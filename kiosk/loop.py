@@ -3,17 +3,27 @@
 Each stage is one object with one verb; :meth:`Kiosk.handle` wires them for one frame:
 
 - :class:`MotionGate` skips detection on frames where nothing moved and nobody is
-  being followed. Detection itself runs every ``detect_every`` frames while looking for
+  being followed (but detects at least every ``idle_detect_seconds``: someone may
+  come into view too small or too slowly to count as motion). Detection itself runs
+  every ``detect_every`` frames while looking for
   faces or voting on a pass, and only every ``detect_every_settled`` frames (enough to
   keep the tracks alive) while every pass in view is already decided.
-- ``FaceModels.detect`` finds faces on a downscaled copy (``detect_max_side``); boxes
-  come back in full-frame pixels.
-- :class:`~kiosk.tracking.Tracker` turns boxes into passes (tracks).
+- ``FaceModels.detect`` finds faces (YuNet by default) on a downscaled copy whose size
+  follows from the frame's and ``min_face_px`` (:meth:`KioskSettings.detection_side`):
+  every face big enough to encode is found with room to spare; boxes come back in
+  full-frame pixels.
+- :class:`~kiosk.tracking.Tracker` turns boxes into passes (tracks), following faces
+  that move and grow fast as people walk up to the camera.
 - A track is encoded a few times (``max_encodings``, ``encode_gap`` apart), only while
   its face is at least ``min_face_px``: a smaller face is too far away to be walking
-  past, and its embedding drifts (see ``recognition/quality.py``).
-- ``Gallery.match`` names each encoding, all of a frame's faces in one batch;
-  :class:`~kiosk.voting.Votes` settles a track once enough encodings agree.
+  past, and its embedding drifts (see ``recognition/quality.py``). Encoding is handed
+  to a :class:`~kiosk.encoders.Encoder`: worker processes (``encoder_workers``) so that
+  detection and tracking keep pace with the camera, the nearest face first; results
+  are collected on every frame.
+- ``Gallery.match`` names each encoding, all of a frame's results in one batch;
+  :class:`~kiosk.voting.Votes` settles a track once enough encodings agree, or on one
+  decisive encoding; :class:`~kiosk.voting.PassBook` counts the votes of a pass split
+  into several tracks together, and keeps its fragments from logging twice.
 - With ``liveness = "required"``, a track is also sampled for liveness
   (:class:`recognition.liveness.FaceMotion`: its 68 landmarks, ``liveness_gap`` apart,
   at most ``liveness_samples`` times, on frames the detector runs on when a sample is
@@ -24,12 +34,17 @@ Each stage is one object with one verb; :meth:`Kiosk.handle` wires them for one 
 - :class:`~kiosk.policy.AttendancePolicy` decides in / out / nothing; the event is
   committed to the store before the person is greeted.
 
-A pass that never settles logs nothing and is counted (unknown or conflicting).
+A pass that never settles logs nothing and is counted: unknown (no encoding named
+anyone), one-vote (named once, never confirmed) or conflicting (named two people).
+A kiosk that sees motion but no face for ``no_face_warning_seconds`` says so once, in
+the journal and to its heartbeat (``kiosk status`` and the screen's status line), and
+again when a face is back.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -48,12 +63,20 @@ from clockface.errors import ClockfaceError
 from hardware.feedback import Feedback, Greeting
 from hardware.sources import Frame, FrameSource
 from hardware.watchdog import Heartbeat
+from kiosk.encoders import Encoder, EncodeResult, InlineEncoder
+from kiosk.geometry import Reach
 from kiosk.policy import AttendancePolicy, Direction, Mode
 from kiosk.store import Event, EventLog, Roster
 from kiosk.tracking import Track, Tracker
-from kiosk.voting import Verdict
-from recognition.faces import Box, FaceModels
-from recognition.gallery import DEFAULT_MARGIN, DEFAULT_THRESHOLD, Gallery
+from kiosk.voting import PassBook, Verdict
+from recognition.faces import DETECTORS, Box, Detector, FaceModels, smallest_face_px
+from recognition.gallery import (
+    DECISIVE_DISTANCE,
+    DECISIVE_MARGIN,
+    DEFAULT_MARGIN,
+    DEFAULT_THRESHOLD,
+    Gallery,
+)
 from recognition.liveness import (
     DEFAULT_MAX_SAMPLES,
     DEFAULT_MIN_GAP,
@@ -83,6 +106,10 @@ class LivenessMode(StrEnum):
     REQUIRED = "required"
 
 
+MAX_AUTO_DETECT_SIDE = 960
+"""The largest detection copy :meth:`KioskSettings.detection_side` picks by itself."""
+
+
 @dataclass(frozen=True)
 class KioskSettings:
     """How the kiosk decides; every value has a default that works at a door."""
@@ -92,16 +119,26 @@ class KioskSettings:
     cooldown_seconds: float = 120.0
     threshold: float = DEFAULT_THRESHOLD
     margin: float = DEFAULT_MARGIN
-    detect_max_side: int = 320
+    decisive_distance: float = DECISIVE_DISTANCE
+    decisive_margin: float = DECISIVE_MARGIN
+    detector: Detector = "yunet"
+    detect_max_side: int = 0  # 0: sized from the frame and min_face_px
     upsample: int = 1
-    min_face_px: int = 60
+    min_face_px: int = 40
     votes_required: int = 2
+    pooled_min: int = 3
     max_encodings: int = 5
     encode_gap: float = 0.1
+    reencode_gap: float = 0.3
+    max_turn: float = 0.5
+    encoder_workers: int = -1  # -1: one per core but one; 0: in the frame loop
+    pass_window: float = 3.0
     track_max_age: float = 1.0
     detect_every: int = 2
     detect_every_settled: int = 6
     motion_threshold: float = 1.5
+    idle_detect_seconds: float = 0.5
+    no_face_warning_seconds: float = 300.0
     roster_check_seconds: float = 5.0
     liveness: LivenessMode = LivenessMode.OFF
     liveness_min_residual: float = DEFAULT_MIN_RESIDUAL
@@ -111,9 +148,27 @@ class KioskSettings:
 
     def __post_init__(self) -> None:
         ZoneInfo(self.timezone)  # raises for an unknown zone
-        positive = ("threshold", "track_max_age", "roster_check_seconds")
+        positive = (
+            "threshold",
+            "track_max_age",
+            "roster_check_seconds",
+            "pass_window",
+            "no_face_warning_seconds",
+            "reencode_gap",
+            "max_turn",
+            "idle_detect_seconds",
+        )
         at_least_one = ("min_face_px", "votes_required", "max_encodings")
-        not_negative = ("cooldown_seconds", "margin", "encode_gap", "motion_threshold")
+        if not (self.pooled_min == 0 or 2 <= self.pooled_min <= 64):
+            raise ValueError(f"pooled_min must be 0 (off) or 2 to 64, not {self.pooled_min!r}")
+        not_negative = (
+            "cooldown_seconds",
+            "margin",
+            "encode_gap",
+            "motion_threshold",
+            "decisive_distance",
+            "decisive_margin",
+        )
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be more than 0, not {getattr(self, name)!r}")
@@ -123,8 +178,26 @@ class KioskSettings:
         for name in not_negative:
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be 0 or more, not {getattr(self, name)!r}")
-        if not 0 <= self.upsample <= 4 or self.detect_max_side < 64:
-            raise ValueError("upsample must be 0 to 4 and detect_max_side at least 64")
+        if self.detector not in DETECTORS:
+            raise ValueError(
+                f"detector must be one of {', '.join(DETECTORS)}, not {self.detector!r}"
+            )
+        if not 0 <= self.upsample <= 4:
+            raise ValueError(f"upsample must be 0 to 4, not {self.upsample!r}")
+        if self.detect_max_side != 0 and not 64 <= self.detect_max_side <= 8192:
+            raise ValueError(
+                f"detect_max_side must be 0 (sized from the frame) or 64 to 8192, "
+                f"not {self.detect_max_side!r}"
+            )
+        if self.decisive_distance > self.threshold or self.decisive_margin < self.margin:
+            raise ValueError(
+                "decisive_distance cannot exceed threshold, nor decisive_margin be under margin"
+            )
+        if not -1 <= self.encoder_workers <= 64:
+            raise ValueError(
+                f"encoder_workers must be -1 (one per core but one), 0 (in the frame loop) "
+                f"or up to 64, not {self.encoder_workers!r}"
+            )
         if self.votes_required > self.max_encodings:
             raise ValueError("votes_required cannot exceed max_encodings")
         if not 1 <= self.detect_every <= self.detect_every_settled:
@@ -143,6 +216,54 @@ class KioskSettings:
                 f"most, not {self.liveness_samples!r}"
             )
 
+    def detection_side(self, width: int, height: int) -> int:
+        """The longest side of the copy faces are detected on, for frames this size.
+
+        ``detect_max_side`` when set; otherwise the size at which a face of
+        ``min_face_px`` (in the full frame) is 1.5 times the smallest face the detector
+        finds, so every face big enough to encode is found with room to spare; never
+        more than the frame itself, nor :data:`MAX_AUTO_DETECT_SIDE` (a Raspberry Pi 4
+        takes about a quarter of a second for YuNet on a 960x540 copy), nor under 64.
+        """
+        longest = max(width, height)
+        if self.detect_max_side:
+            return min(self.detect_max_side, longest)
+        wanted = 1.5 * smallest_face_px(self.detector, self.upsample) / self.min_face_px
+        side = math.ceil(longest * wanted / 32) * 32
+        return max(64, min(longest, side, MAX_AUTO_DETECT_SIDE))
+
+    def reach(self, width: int, height: int, hfov_deg: float) -> Reach:
+        """How far faces are found and encoded, for frames this size across
+        ``hfov_deg`` degrees (``kiosk selftest`` prints it)."""
+        side = self.detection_side(width, height)
+        found = smallest_face_px(self.detector, self.upsample) * max(width, height) / side
+        return Reach(width, height, hfov_deg, side, found, self.encode_min_face(width, height))
+
+    def encode_min_face(self, width: int, height: int) -> int:
+        """The smallest face (pixels, full frame) encoded in frames this size:
+        ``min_face_px``, or more where the detection copy is capped, so that every face
+        encoded is one the detector finds with room to spare."""
+        side = self.detection_side(width, height)
+        found = 1.5 * smallest_face_px(self.detector, self.upsample) * max(width, height) / side
+        return max(self.min_face_px, math.ceil(found))
+
+    def face_models(self) -> FaceModels:
+        """The face models these settings ask for (the detection copy is sized again
+        from the first frame, :meth:`detection_side`)."""
+        return FaceModels(
+            self.detector,
+            upsample=self.upsample,
+            detect_max_side=self.detect_max_side or None,
+        )
+
+    @property
+    def decisive(self) -> tuple[float, float] | None:
+        """(distance, margin) within which one encoding settles a pass alone; None when
+        ``decisive_distance`` is 0 (every pass needs ``votes_required`` encodings)."""
+        if self.decisive_distance == 0:
+            return None
+        return (self.decisive_distance, self.decisive_margin)
+
     @property
     def liveness_limits(self) -> LivenessLimits:
         return LivenessLimits(
@@ -157,13 +278,19 @@ class KioskSettings:
 class KioskStats:
     frames: int = 0
     detected: int = 0  # frames the detector ran on
+    faces: int = 0  # faces the detector found, summed over those frames
+    tracks: int = 0  # faces followed (a pass, or a fragment of one)
     still: int = 0  # frames skipped: nothing moved, nobody followed
     between: int = 0  # frames between detections: tracks carry on
     encodings: int = 0
+    failed_encodings: int = 0  # a worker died, or dlib could not encode the face
     events: int = 0
     repeats: int = 0  # settled passes inside the cooldown: no event
-    unknown_passes: int = 0
+    unknown_passes: int = 0  # encoded, never named anyone
+    one_vote_passes: int = 0  # named once, never confirmed: no event
     conflicting_passes: int = 0
+    fragments: int = 0  # tracks that were part of a pass settled by another track
+    single_vote_events: int = 0  # events settled by one decisive encoding
     suspected_spoofs: int = 0  # settled on a person, but not alive: no event
     liveness_samples: int = 0  # 68-landmark samples taken for liveness
     liveness_seconds: float = 0.0  # CPU time those took, landmarks and verdicts
@@ -171,17 +298,30 @@ class KioskStats:
 
 
 class MotionGate:
-    """Did anything move since the last frame the detector saw?"""
+    """Did anything move since the last motion?
 
-    def __init__(self, threshold: float) -> None:
+    The frame is shrunk to 64x36 cells (20x20 px of a 720p frame) of grey. Motion is a
+    mean change of ``threshold`` grey levels over the whole picture (a crowd, the lights)
+    or a change of ``cell_threshold`` in any one cell: a person far down a corridor
+    changes a few cells a lot and the mean hardly at all. Changes are measured against
+    the picture at the last motion, not the previous frame, so a slow walker's changes
+    add up until they count.
+    """
+
+    def __init__(self, threshold: float, cell_threshold: float = 16.0) -> None:
         self.threshold = threshold
-        self._last: npt.NDArray[np.int16] | None = None
+        self.cell_threshold = cell_threshold
+        self._reference: npt.NDArray[np.int16] | None = None
 
     def moved(self, image: npt.NDArray[np.uint8]) -> bool:
         small = cv2.resize(image, (64, 36), interpolation=cv2.INTER_AREA)
         grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.int16)
-        last, self._last = self._last, grey
-        return last is None or float(np.abs(grey - last).mean()) >= self.threshold
+        if self._reference is not None:
+            change = np.abs(grey - self._reference)
+            if float(change.mean()) < self.threshold and change.max() < self.cell_threshold:
+                return False
+        self._reference = grey
+        return True
 
 
 def video_clock(start: datetime) -> Callable[[Frame], datetime]:
@@ -194,6 +334,15 @@ def wall_clock(_: Frame) -> datetime:
 
 
 class Kiosk:
+    """The frame loop's state: one kiosk, one camera.
+
+    ``encoder``: where faces are encoded (:func:`kiosk.encoders.open_encoder`); by
+    default in this process (:class:`~kiosk.encoders.InlineEncoder`). The kiosk does
+    not close it: whoever opened it does. ``wait_for_encodings``: wait on every frame
+    for the encodings it asked for, as a replay that is not paced to a camera should
+    (a live camera does not wait, so neither does the kiosk then).
+    """
+
     def __init__(
         self,
         *,
@@ -202,16 +351,21 @@ class Kiosk:
         feedback: Feedback,
         settings: KioskSettings | None = None,
         clock: Callable[[Frame], datetime] = wall_clock,
+        encoder: Encoder | None = None,
+        wait_for_encodings: bool = False,
     ) -> None:
         self.settings = s = settings or KioskSettings()
+        self.wait_for_encodings = wait_for_encodings
         self.models = models
         self.database = database
         self.feedback = feedback
         self.clock = clock
+        self.encoder: Encoder = encoder if encoder is not None else InlineEncoder(models)
         self.tz = ZoneInfo(s.timezone)
         self.policy = AttendancePolicy(s.mode, timedelta(seconds=s.cooldown_seconds))
         self.tracker = Tracker(max_age=s.track_max_age)
         self.motion = MotionGate(s.motion_threshold)
+        self.book = PassBook(window=s.pass_window)
         self.stats = KioskStats()
         self.liveness: LivenessLimits | None = None
         if s.liveness is LivenessMode.REQUIRED:
@@ -221,6 +375,15 @@ class Kiosk:
         self._since_detection = s.detect_every_settled  # detect on the first frame
         self._roster_version = -1
         self._roster_checked = float("-inf")
+        self._sized_for: tuple[int, int] | None = None
+        self._min_face = s.min_face_px
+        self._last_detection = -math.inf
+        self._encoding: dict[int, Track] = {}  # track id -> track, encodings in flight
+        self._ended: list[tuple[float, Track]] = []  # (deadline, track): ended, named, unsettled
+        self._last_face: float | None = None  # source time a face was last detected
+        self._moving_since: float | None = None  # first motion with no face since
+        self.blind = False  # motion but no face for no_face_warning_seconds
+        self._heartbeat: Heartbeat | None = None
         self.gallery = Gallery()
         self.reload_gallery()
 
@@ -245,48 +408,160 @@ class Kiosk:
         if frame.time - self._roster_checked >= s.roster_check_seconds:
             self._roster_checked = frame.time
             self.reload_gallery()
-        if not self.motion.moved(frame.image) and not self.tracker.tracks:
+        self._size_detection(frame)
+        events = self._collect(frame)
+        moved = self.motion.moved(frame.image)
+        idle = frame.time - self._last_detection < s.idle_detect_seconds
+        if not moved and not self.tracker.tracks and idle:
             self.stats.still += 1
-            self._finish(self.tracker.expire(frame.time))
-            return []
+            self._finish(self.tracker.expire(frame.time), frame.time)
+            return events
         self._since_detection += 1
         if self._since_detection < self._detection_interval(frame.time):
             self.stats.between += 1
-            self._finish(self.tracker.expire(frame.time))
-            return []
+            self._finish(self.tracker.expire(frame.time), frame.time)
+            return events
         self._since_detection = 0
+        self._last_detection = frame.time
         self.stats.detected += 1
-        live, gone = self.tracker.update(self.models.detect(frame.image, frame.small), frame.time)
-        self._finish(gone)
+        found = self.models.detect_faces(frame.image, frame.small)
+        self.stats.faces += len(found)
+        self._watch_for_faces(frame.time, moved=moved, found=bool(found))
+        before = {t.track_id for t in self.tracker.tracks}
+        live, gone = self.tracker.update([hit.box for hit in found], frame.time)
+        self.stats.tracks += sum(1 for t in live if t.track_id not in before)
+        turns = {hit.box: hit.turn for hit in found}
+        for track in live:
+            if track.last_seen == frame.time:
+                track.turn = turns.get(track.box)
+        self._finish(gone, frame.time)
         if not self.gallery.people:
-            return []
+            return events
         near = [  # undecided passes seen now, near enough to judge
             t
             for t in live
             if t.last_seen == frame.time
             and not t.decided
-            and min(t.box.width, t.box.height) >= s.min_face_px
+            and min(t.box.width, t.box.height) >= self._min_face
         ]
+        busy = self.encoder.in_flight()
         due = [
             t
             for t in near
-            if t.due_for_encoding(frame.time, max_encodings=s.max_encodings, min_gap=s.encode_gap)
-            and not (self.liveness and t.votes.verdict(s.votes_required))  # only liveness left
+            if t.track_id not in busy
+            and (t.turn is None or t.turn <= s.max_turn)  # a turned head: wait for a view
+            and t.due_for_encoding(
+                frame.time,
+                max_encodings=s.max_encodings,
+                min_gap=s.encode_gap,
+                slow_gap=s.reencode_gap,
+            )
+            and not (self.liveness and self._verdict(t, frame.time))  # only liveness left
         ]
-        sampled = self._sample_liveness(frame, near)
         if due:
-            embeddings = self.models.encode(frame.image, [t.box for t in due])
-            self.stats.encodings += len(due)
-            for track, match in zip(due, self.gallery.match(embeddings), strict=True):
-                track.encoded_at.append(frame.time)
-                track.votes.add(match)
+            accepted = set(
+                self.encoder.submit(frame.image, frame.time, [(t.track_id, t.box) for t in due])
+            )
+            for track in due:
+                if track.track_id in accepted:
+                    track.encoded_at.append(frame.time)
+                    self._encoding[track.track_id] = track
+            if self.wait_for_encodings:
+                events += self._await(frame)
+            else:
+                events += self._collect(frame)  # an in-process encoder has them already
+        sampled = self._sample_liveness(frame, [t for t in near if not t.decided])
+        for track in sampled:
+            event = self._settle(track, frame)
+            if event is not None:
+                events.append(event)
+        return events
+
+    def _size_detection(self, frame: Frame) -> None:
+        """Size the detection copy for this frame size (once, and when it changes)."""
+        height, width = frame.image.shape[:2]
+        if self._sized_for != (width, height):
+            self._sized_for = (width, height)
+            self.models.detect_max_side = self.settings.detection_side(width, height)
+            self._min_face = self.settings.encode_min_face(width, height)
+            log.info(
+                "%dx%d frames: faces detected on a copy %d px on its longest side, "
+                "encoded from %d px",
+                width,
+                height,
+                self.models.detect_max_side,
+                self._min_face,
+            )
+
+    def _collect(self, frame: Frame) -> list[Event]:
+        """Fold the encodings that came back into their tracks' votes; settle them."""
+        results = self.encoder.results()
+        return self._fold(results, frame) if results else []
+
+    def _fold(self, results: list[EncodeResult], frame: Frame) -> list[Event]:
+        done: list[tuple[Track, EncodeResult]] = []
+        for result in results:
+            track = self._encoding.pop(result.key, None)
+            if track is None:
+                continue
+            if result.embedding is None:
+                self.stats.failed_encodings += 1
+                if track.encoded_at:
+                    track.encoded_at.pop()  # not spent: it may be encoded again
+                continue
+            done.append((track, result))
+        if not done:
+            return []
+        embeddings = np.stack([r.embedding for _, r in done if r.embedding is not None])
+        self.stats.encodings += len(done)
+        touched: list[Track] = []
+        for (track, result), match in zip(done, self.gallery.match(embeddings), strict=True):
+            track.votes.add(match)
+            assert result.embedding is not None
+            track.embeddings.append(result.embedding)
+            if match.person_id is not None:
+                self.book.note(match.person_id, result.frame_time, track.track_id)
+            if track not in touched:
+                touched.append(track)
+        pooled_min = self.settings.pooled_min
+        for track in touched:
+            if pooled_min and len(track.embeddings) >= pooled_min:
+                mean = np.mean(track.embeddings, axis=0, dtype=np.float32)
+                track.votes.pooled = self.gallery.match_one(mean)
         events = []
-        for track in near:
-            if track in due or track in sampled:
+        for track in touched:
+            if not track.decided:
                 event = self._settle(track, frame)
                 if event is not None:
                     events.append(event)
         return events
+
+    def _watch_for_faces(self, now: float, *, moved: bool, found: bool) -> None:
+        """Say so when the camera sees motion but no face for a long time."""
+        if found:
+            self._last_face, self._moving_since = now, None
+            if self.blind:
+                self.blind = False
+                log.info("faces are detected again")
+                if self._heartbeat is not None:
+                    self._heartbeat.warn(None)
+            return
+        if not moved:
+            return
+        if self._moving_since is None:
+            self._moving_since = now
+        limit = self.settings.no_face_warning_seconds
+        if not self.blind and now - self._moving_since >= limit:
+            self.blind = True
+            seconds = now - self._moving_since
+            spell = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+            message = (
+                f"the camera has seen motion but no face for {spell}: check that it faces "
+                "the door at face height, its focus and the light"
+            )
+            log.warning("%s", message)
+            if self._heartbeat is not None:
+                self._heartbeat.warn(message)
 
     def _sample_liveness(self, frame: Frame, tracks: list[Track]) -> list[Track]:
         """Landmarks of the tracks whose liveness evidence is due; those tracks."""
@@ -294,6 +569,8 @@ class Kiosk:
             return []
         sampled = []
         for track in tracks:
+            if track.votes.named is None:
+                continue  # nobody to prove alive yet: sample the views that name someone
             if track.motion is None:
                 track.motion = FaceMotion(self.liveness)
             if not track.motion.due(frame.time):
@@ -306,11 +583,19 @@ class Kiosk:
             sampled.append(track)
         return sampled
 
-    def _awaiting_encoding(self, track: Track) -> bool:
+    def _verdict(self, track: Track, now: float) -> Verdict | None:
+        """The track's identity, with the votes of the rest of its pass (PassBook)."""
+        named = track.votes.named
+        support = 0 if named is None else self.book.support(named, now, track.track_id)
+        return track.votes.verdict(
+            self.settings.votes_required, decisive=self.settings.decisive, support=support
+        )
+
+    def _awaiting_encoding(self, track: Track, now: float) -> bool:
         s = self.settings
         if len(track.encoded_at) >= s.max_encodings:
             return False
-        return not (self.liveness and track.votes.verdict(s.votes_required))
+        return not (self.liveness and self._verdict(track, now))
 
     def _awaiting_liveness(self, track: Track, now: float) -> bool:
         """Whether the track needs a liveness sample at ``now`` (so a fresh face box)."""
@@ -324,13 +609,13 @@ class Kiosk:
         s = self.settings
         tracks = self.tracker.tracks
         busy = any(
-            not t.decided and (self._awaiting_encoding(t) or self._awaiting_liveness(t, now))
+            not t.decided and (self._awaiting_encoding(t, now) or self._awaiting_liveness(t, now))
             for t in tracks
         )
         return s.detect_every if busy or not tracks else s.detect_every_settled
 
     def _settle(self, track: Track, frame: Frame) -> Event | None:
-        verdict = track.votes.verdict(self.settings.votes_required)
+        verdict = self._verdict(track, frame.time)
         if verdict is None:
             return None
         if self.liveness is not None:
@@ -341,6 +626,10 @@ class Kiosk:
                 self._spoof(track, verdict, "its face moved as a flat picture does")
                 return None
         track.decided = True
+        if self.book.settled_recently(verdict.person_id, frame.time):
+            self.stats.fragments += 1  # another track of this pass settled it already
+            return None
+        self.book.settle(verdict.person_id, frame.time)
         now = self.clock(frame)
         direction = self.policy.decide(self.database.last_event(verdict.person_id), now, self.tz)
         if direction is None:
@@ -357,6 +646,7 @@ class Kiosk:
             software_version=__version__,
         )
         self.stats.events += 1
+        self.stats.single_vote_events += verdict.agreeing == 1
         self.stats.event_delays.append(frame.time - track.first_seen)
         name = self.database.get_person(verdict.person_id).name
         self.feedback.greet(
@@ -382,19 +672,69 @@ class Kiosk:
         )
         self.feedback.unknown()
 
-    def _finish(self, tracks: list[Track]) -> None:
+    def _finish(self, tracks: list[Track], now: float, *, final: bool = False) -> None:
+        """Judge the passes that ended. One that named someone but did not settle waits
+        ``pass_window`` (its votes still count for a later fragment of its pass), as
+        does one whose encodings are still in flight."""
         for track in tracks:
-            if track.decided or not track.votes.matches:
+            if not track.decided and (track.votes.named is not None or self._pending(track)):
+                self._ended.append((now + self.settings.pass_window, track))
                 continue
-            verdict = track.votes.verdict(self.settings.votes_required)
-            if self.liveness is not None and verdict is not None:
-                self._spoof(track, verdict, "it left before it looked alive")
+            self._judge(track)
+        waiting: list[tuple[float, Track]] = []
+        for deadline, track in self._ended:
+            if track.decided:
                 continue
-            if track.votes.conflicting:
-                self.stats.conflicting_passes += 1
+            named = track.votes.named
+            if named is not None and self.book.settled_recently(named, now):
+                track.decided = True
+                self.stats.fragments += 1
+            elif not final and (now < deadline or self._pending(track)):
+                waiting.append((deadline, track))
             else:
-                self.stats.unknown_passes += 1
-                self.feedback.unknown()
+                self._judge(track)
+        self._ended = waiting
+        self.book.prune(now)
+
+    def _pending(self, track: Track) -> bool:
+        return track.track_id in self._encoding
+
+    def _judge(self, track: Track) -> None:
+        """Count a pass that ended without an event."""
+        if track.decided or not track.votes.matches:
+            return
+        track.decided = True
+        verdict = self._verdict(track, math.inf)
+        if self.liveness is not None and verdict is not None:
+            self._spoof(track, verdict, "it left before it looked alive")
+            return
+        if track.votes.conflicting:
+            self.book.forget(track.track_id)
+            self.stats.conflicting_passes += 1
+        elif track.votes.named is not None:
+            self.stats.one_vote_passes += 1
+            self.feedback.unknown()
+        else:
+            self.stats.unknown_passes += 1
+            self.feedback.unknown()
+
+    def drain(self, frame: Frame | None, timeout: float = 30.0) -> list[Event]:
+        """Wait (at most ``timeout`` seconds) for the encodings in flight and fold them
+        in; the events they settle. Called when the source ends or the kiosk stops."""
+        events = [] if frame is None else self._await(frame, timeout)
+        self._encoding.clear()
+        return events
+
+    def _await(self, frame: Frame, timeout: float = 30.0) -> list[Event]:
+        """Fold in the encodings in flight as they come back, for ``timeout`` seconds
+        at most; the events they settle."""
+        events: list[Event] = []
+        deadline = time.monotonic() + timeout
+        while self._encoding and (left := deadline - time.monotonic()) > 0:
+            results = self.encoder.results(timeout=min(left, 1.0))
+            if results:
+                events += self._fold(results, frame)
+        return events
 
     def run(
         self,
@@ -406,16 +746,20 @@ class Kiosk:
 
         ``heartbeat`` (systemd's watchdog, the status file) hears ``ready()`` before the
         first read, ``alive()`` only after a frame was read and handled (a camera that
-        hangs or fails stops them), and ``stopping()`` at the end.
+        hangs or fails stops them), and ``stopping()`` at the end. Encodings still in
+        flight at the end are waited for, so a pass seen in the last frames is judged.
         """
         stop = stop or threading.Event()
+        self._heartbeat = heartbeat
         if heartbeat is not None:
             heartbeat.ready()
+        last: Frame | None = None
         try:
             while not stop.is_set():
                 frame = source.read()
                 if frame is None:
                     break
+                last = frame
                 self.handle(frame)
                 if heartbeat is not None:
                     heartbeat.alive()
@@ -425,5 +769,7 @@ class Kiosk:
         finally:
             if heartbeat is not None:
                 heartbeat.stopping()
-            self._finish(self.tracker.finish_all())
+            self.drain(last)
+            end = 0.0 if last is None else last.time
+            self._finish(self.tracker.finish_all(), end, final=True)
         return self.stats

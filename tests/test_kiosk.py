@@ -62,7 +62,7 @@ def store(tmp_path: Path, templates: dict[str, np.ndarray]) -> KioskStore:
 @pytest.fixture(scope="module")
 def kiosk_models() -> FaceModels:
     settings = KioskSettings()
-    return FaceModels(detect_max_side=settings.detect_max_side, upsample=settings.upsample)
+    return settings.face_models()
 
 
 def replay(
@@ -101,16 +101,20 @@ def test_one_pass_of_the_video_logs_exactly_one_event_for_him(
     assert stats.events == 1 and stats.frames == 275
     assert stats.unknown_passes >= 1  # the stranger in the audience: seen, not named
     assert stats.conflicting_passes == 0
-    # Within half a second of video time from the start of his pass.
-    assert stats.event_delays[0] <= 0.5
+    # YuNet follows him from 0.67 s, looking down (no encoding matches him then); he
+    # faces the camera from about 3 s, when face_recognition's recipe first names him
+    # (2.74 s: README, bench.pipeline). The event comes within a second of that.
+    assert event.utc - START <= timedelta(seconds=2.74 + 1.0)
 
 
 def test_second_pass_within_the_cooldown_logs_nothing_and_after_it_logs_out(
     store: KioskStore, kiosk_models: FaceModels
 ) -> None:
-    replay(store, kiosk_models, START)
+    first, _ = replay(store, kiosk_models, START)
+    # He passes twice in the clip: the wide shot (0-0.6 s) and the close-up (from 3 s).
+    assert first.stats.events == 1 and first.stats.repeats == 1
     kiosk, feedback = replay(store, kiosk_models, START + timedelta(seconds=30))
-    assert len(store.events()) == 1 and kiosk.stats.repeats == 1 and not feedback.greetings
+    assert len(store.events()) == 1 and kiosk.stats.repeats == 2 and not feedback.greetings
     replay(store, kiosk_models, START + timedelta(hours=8))
     assert [(e.direction, e.seq) for e in store.events()] == [("in", 1), ("out", 2)]
 
@@ -249,7 +253,7 @@ def test_kiosk_cli_lists_events_and_refuses_bad_input(store: KioskStore, tmp_pat
     proc = kiosk_process(db)
     out, err = reap(proc)
     assert proc.returncode == 0, err
-    assert out.strip().endswith("0 conflicting passes")
+    assert "0 conflicting passes; " in out
     assert "275 frames, 1 event, " in out
     listing = subprocess.run(
         [sys.executable, "-m", "clockface", "kiosk", "events", "--db", str(db)],
@@ -312,14 +316,16 @@ class _SyncMidway:
 
 
 def _run_with_sync(
-    store: KioskStore, models: FaceModels, delta: GalleryDelta
+    store: KioskStore, models: FaceModels, delta: GalleryDelta, cooldown: float = 120.0
 ) -> tuple[Kiosk, RecordingFeedback]:
     feedback = RecordingFeedback()
     kiosk = Kiosk(
         models=models,
         database=store,
         feedback=feedback,
-        settings=KioskSettings(timezone="Europe/Berlin", roster_check_seconds=0.2),
+        settings=KioskSettings(
+            timezone="Europe/Berlin", roster_check_seconds=0.2, cooldown_seconds=cooldown
+        ),
         clock=video_clock(START),
     )
     faces_dir()
@@ -364,12 +370,16 @@ def test_the_running_kiosk_forgets_a_person_the_central_service_erases(
     store: KioskStore, templates: dict[str, np.ndarray], kiosk_models: FaceModels
 ) -> None:
     """He is enrolled when the kiosk starts and erased centrally 0.4 s into the clip,
-    before his pass: the running kiosk logs nothing for him."""
+    before his close-up (from about 3 s): the running kiosk logs nothing for him after
+    the erasure. (The wide shot of the first 0.6 s may log him before it; with no
+    cooldown, the close-up would log him again if he were still enrolled.)"""
     lin = "lin_manuel_miranda"
     others = [_person(p, t) for p, t in templates.items() if p != lin]
     delta = GalleryDelta(since=0, version=1, more=False, people=others, erasures=[])
-    kiosk, feedback = _run_with_sync(store, kiosk_models, delta)
-    assert store.events() == [] and feedback.greetings == []
+    kiosk, feedback = _run_with_sync(store, kiosk_models, delta, cooldown=0.0)
+    times = [(e.utc - START).total_seconds() for e in store.events()]
+    assert all(t < 0.4 for t in times), times
+    assert len(feedback.greetings) == len(times)
     assert lin not in kiosk.gallery.people
     with pytest.raises(UnknownPersonError):
         store.get_person(lin)

@@ -7,13 +7,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kiosk.loop import MotionGate
 from kiosk.policy import AttendancePolicy, Direction, Mode
 from kiosk.tracking import Tracker, iou
-from kiosk.voting import Votes
+from kiosk.voting import PassBook, Votes
 from recognition.faces import Box
 from recognition.gallery import Match
 
@@ -185,3 +187,139 @@ def test_greeting_by_local_time_and_direction(hour: int, direction: str, text: s
 
     local = datetime(2026, 3, 2, hour, 57, tzinfo=CHICAGO)
     assert Greeting("Ada", direction, local).text == text
+
+
+# ------------------------------------------------------------------ walking past
+def test_a_face_walking_up_fast_and_growing_stays_one_track() -> None:
+    """A face near the camera moves more than its width and grows 20 % between
+    detections: overlap alone loses it; the predicted box keeps it."""
+    tracker = Tracker(max_age=0.5)
+    left, size, top = 100.0, 60.0, 100.0
+    first = None
+    for step in range(10):
+        right, bottom = round(left + size), round(top + size)
+        live, gone = tracker.update(
+            [Box(top=round(top), right=right, bottom=bottom, left=round(left))], now=step * 0.2
+        )
+        assert gone == [] and len(live) == 1
+        first = first or live[0].track_id
+        assert live[0].track_id == first
+        left, top, size = left + 0.9 * size, top + 0.2 * size, size * 1.2
+    assert tracker.tracks[0].hits == 10
+
+
+def test_a_missed_detection_does_not_split_the_pass() -> None:
+    tracker = Tracker(max_age=0.5)
+    for step in range(4):
+        tracker.update([box(100 + 30 * step)], now=step * 0.1)
+    tracker.update([], now=0.4)  # missed: the face was behind someone for a frame
+    tracker.update([], now=0.5)
+    live, _ = tracker.update([box(100 + 30 * 6)], now=0.6)
+    assert len(live) == 1 and live[0].hits == 5
+
+
+def test_crossing_faces_of_different_sizes_keep_their_tracks() -> None:
+    """A near face (120 px) walking right and a far one (50 px) walking left cross;
+    their sizes tell them apart where their boxes overlap."""
+    tracker = Tracker(max_age=0.5)
+    near_left, far_left = 100.0, 500.0
+    ids: tuple[int, int] | None = None
+    for step in range(12):
+        near = Box(top=100, right=round(near_left) + 120, bottom=220, left=round(near_left))
+        far = Box(top=140, right=round(far_left) + 50, bottom=190, left=round(far_left))
+        live, _ = tracker.update([near, far], now=step * 0.1)
+        by_size = {t.box.width: t.track_id for t in live if t.last_seen == step * 0.1}
+        pair = (by_size[120], by_size[50])
+        ids = ids or pair
+        assert pair == ids, f"tracks swapped at step {step}"
+        near_left += 40
+        far_left -= 40
+    assert len(tracker.tracks) == 2
+
+
+def test_a_new_face_far_from_a_lost_one_is_a_new_track() -> None:
+    tracker = Tracker(max_age=1.0)
+    (a,), _ = tracker.update([box(100)], now=0.0)
+    live, _ = tracker.update([box(400)], now=0.1)  # 3.75 widths away: someone else
+    assert len(live) == 2 and a.box == box(100)
+    live, _ = tracker.update([box(100, size=200)], now=0.2)  # the same place, 2.5x larger
+    assert len(live) == 3 and a.box == box(100)
+
+
+def test_an_undecided_pass_is_encoded_again_slowly_after_its_budget() -> None:
+    tracker = Tracker()
+    (track,), _ = tracker.update([box(0)], now=0.0)
+    track.encoded_at.extend([0.0, 0.1])
+
+    def due(now: float) -> bool:
+        return track.due_for_encoding(now, max_encodings=2, min_gap=0.1, slow_gap=0.5)
+
+    assert not due(0.3)
+    assert due(0.6)
+    track.decided = True
+    assert not due(5.0)
+
+
+def test_one_decisive_encoding_settles_alone_and_a_weak_one_does_not() -> None:
+    votes = Votes()
+    votes.add(Match("ada", "ada", 0.45, 0.3))
+    assert votes.verdict(required=2, decisive=(0.42, 0.20)) is None
+    votes = Votes()
+    votes.add(Match("ada", "ada", 0.40, 0.15))  # close, but the runner-up is near
+    assert votes.verdict(required=2, decisive=(0.42, 0.20)) is None
+    votes = Votes()
+    votes.add(Match("ada", "ada", 0.40, 0.25))
+    verdict = votes.verdict(required=2, decisive=(0.42, 0.20))
+    assert verdict is not None and verdict.agreeing == 1
+    votes.add(bob())  # and a conflicting vote still blocks it
+    assert votes.verdict(required=2, decisive=(0.42, 0.20)) is None
+
+
+def test_votes_of_one_pass_split_in_two_tracks_count_together() -> None:
+    book = PassBook(window=3.0)
+    first, second = Votes(), Votes()
+    first.add(ada(0.45))
+    book.note("ada", 1.0, track_id=1)
+    assert first.verdict(required=2, support=book.support("ada", 1.0, 1)) is None
+    second.add(ada(0.47))
+    book.note("ada", 1.5, track_id=2)
+    verdict = second.verdict(required=2, support=book.support("ada", 1.5, 2))
+    assert verdict is not None and verdict.agreeing == 2
+    assert book.support("ada", 5.0, 2) == 0  # the first track's vote is too old by then
+    book.settle("ada", 1.5)
+    assert book.settled_recently("ada", 4.0) and not book.settled_recently("ada", 4.6)
+    book.forget(1)
+    assert book.support("ada", 1.6, 3) == 1
+    book.prune(10.0)
+    assert book.support("ada", 10.0, 3) == 0 and not book.settled_recently("ada", 10.0)
+
+
+def test_the_mean_of_a_tracks_encodings_can_settle_it_but_never_against_a_vote() -> None:
+    votes = Votes()
+    for distance in (0.56, 0.58, 0.55):  # each over the threshold: unknown
+        votes.add(Match(None, "ada", distance, 0.2))
+    assert votes.verdict(required=2) is None
+    votes.pooled = Match("ada", "ada", 0.50, 0.2)  # their mean is accepted
+    verdict = votes.verdict(required=2)
+    assert verdict is not None and (verdict.person_id, verdict.agreeing) == ("ada", 3)
+    votes.add(bob())  # one encoding named somebody else: no verdict
+    assert votes.verdict(required=2) is None
+    votes.pooled = Match(None, "ada", 0.56, 0.2)
+    assert Votes(matches=votes.matches[:3], pooled=votes.pooled).verdict(required=2) is None
+
+
+def test_motion_counts_a_small_far_change_and_adds_up_slow_ones() -> None:
+    gate = MotionGate(threshold=1.5)
+    room = np.full((720, 1280, 3), 90, np.uint8)
+    assert gate.moved(room)  # the first frame
+    assert not gate.moved(room.copy())
+    far = room.copy()
+    far[300:330, 600:620] = 200  # a small face far down the corridor: mean change ~0.1
+    assert gate.moved(far)
+    creeping = far.copy()
+    steps = []
+    for shift in range(1, 8):  # a slow walker: 3 px a frame
+        creeping = room.copy()
+        creeping[300:330, 600 + 3 * shift : 620 + 3 * shift] = 200
+        steps.append(gate.moved(creeping))
+    assert any(steps) and not all(steps)  # small steps count once they add up

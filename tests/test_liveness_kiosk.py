@@ -29,7 +29,7 @@ from hardware.sources import FakeSource, open_source
 from kiosk.config import default_file, describe, load_config
 from kiosk.loop import Kiosk, KioskSettings, KioskStats, LivenessMode, video_clock
 from kiosk.store import KioskStore
-from recognition.faces import Box, FaceModels, Landmarks68, Model, Point
+from recognition.faces import Box, Detection, FaceModels, Landmarks68, Model, Point
 from tests.shared_faces import FACES, faces_dir
 from tests.test_liveness import head, photo_plane, project, wave
 
@@ -59,10 +59,10 @@ class ScriptedModels(FaceModels):
         self.fps = fps
         self.landmark_calls = 0
 
-    def detect(
+    def detect_faces(
         self, image: npt.NDArray[np.uint8], small: npt.NDArray[np.uint8] | None = None
-    ) -> list[Box]:
-        return [BOX]
+    ) -> list[Detection]:
+        return [Detection(BOX)]
 
     def encode(self, image: npt.NDArray[np.uint8], boxes: Sequence[Box]) -> npt.NDArray[np.float32]:
         return np.tile(EMBEDDING, (len(boxes), 1))
@@ -119,7 +119,7 @@ def test_with_liveness_off_a_print_logs_as_before_and_no_landmarks_are_taken(
     assert [e.person_id for e in store.events()] == ["ada"]
     assert models.landmark_calls == 0 and kiosk.stats.liveness_samples == 0
     assert kiosk.stats.suspected_spoofs == 0 and len(feedback.greetings) == 1
-    assert kiosk.stats.event_delays == [pytest.approx(4 / 30)]  # the 2nd vote, 0.1 s on
+    assert kiosk.stats.event_delays == [0.0]  # one decisive encoding (distance 0) settles
 
 
 def test_with_liveness_required_a_print_logs_nothing_and_is_a_suspected_spoof(
@@ -235,7 +235,7 @@ ENROLLED = "lin_manuel_miranda/lin_manuel_miranda1.png"
 @pytest.fixture(scope="module")
 def real_models() -> FaceModels:
     s = KioskSettings()
-    return FaceModels(detect_max_side=s.detect_max_side, upsample=s.upsample)
+    return s.face_models()
 
 
 @pytest.fixture(scope="module")
@@ -262,7 +262,8 @@ def replay_real(
     template: npt.NDArray[np.float32],
     video: Path,
     liveness: LivenessMode,
-) -> tuple[list[str], KioskStats]:
+) -> tuple[list[str], KioskStats, list[float]]:
+    """The people logged, the stats and each event's video time (seconds)."""
     store = KioskStore.open(tmp_path / f"kiosk-{liveness}-{video.stem}.db")
     store.add_person("lin_manuel_miranda", "Lin-Manuel Miranda")
     store.add_templates("lin_manuel_miranda", template)
@@ -277,8 +278,9 @@ def replay_real(
     with open_source(f"video:{video}") as source:
         stats = kiosk.run(source)
     events = [e.person_id for e in store.events()]
+    times = [(e.utc - START).total_seconds() for e in store.events()]
     store.close()
-    return events, stats
+    return events, stats, times
 
 
 @pytest.mark.faces
@@ -286,11 +288,15 @@ def test_the_real_clip_still_logs_him_with_liveness_required(
     tmp_path: Path, real_models: FaceModels, lin_template: npt.NDArray[np.float32]
 ) -> None:
     video = FACES / "video" / "short_hamilton_clip.mp4"
-    events, stats = replay_real(tmp_path, real_models, lin_template, video, LivenessMode.REQUIRED)
+    events, stats, times = replay_real(
+        tmp_path, real_models, lin_template, video, LivenessMode.REQUIRED
+    )
     assert events == ["lin_manuel_miranda"]
     assert stats.suspected_spoofs == 0 and stats.frames == 275
     assert 0 < stats.liveness_samples <= 3 * KioskSettings().liveness_samples
-    assert stats.event_delays[0] < 2.0  # seconds of video from the start of his pass
+    # He faces the camera from about 3 s (face_recognition's recipe names him at 2.74 s);
+    # liveness needs a few of those frames.
+    assert times[0] < 2.74 + 2.0
 
 
 @pytest.mark.faces
@@ -302,7 +308,7 @@ def test_a_printed_photo_is_logged_without_liveness_and_refused_with_it(
     attack_video: Path,
     liveness: LivenessMode,
 ) -> None:
-    events, stats = replay_real(tmp_path, real_models, lin_template, attack_video, liveness)
+    events, stats, _ = replay_real(tmp_path, real_models, lin_template, attack_video, liveness)
     if liveness is LivenessMode.OFF:  # the attack is a real one: the photo is him
         assert events == ["lin_manuel_miranda"] and stats.suspected_spoofs == 0
     else:
@@ -335,7 +341,7 @@ def test_kiosk_run_liveness_required_logs_nothing_for_the_print_and_says_so(
     assert result.exit_code == 0, result.output
     summary = result.stdout.strip().splitlines()[-1]
     assert ", 0 events, " in summary
-    spoofs = summary.rsplit(", ", 1)[-1]
+    spoofs = summary.split("; ")[0].rsplit(", ", 1)[-1]
     assert spoofs.endswith(("suspected spoof", "suspected spoofs")) and spoofs[0] != "0"
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any(m.startswith("suspected spoof: track") for m in warned), warned

@@ -61,6 +61,9 @@ class Beats:
     def stopping(self) -> None:
         self.calls.append("stopping")
 
+    def warn(self, message: str | None) -> None:
+        self.calls.append(f"warn {message}")
+
 
 @pytest.fixture
 def ticks() -> Ticks:
@@ -291,6 +294,7 @@ def test_status_follows_the_loop_and_the_store(
             "last_event_utc": "2024-03-04T07:57:12Z",
             "last_event_local": "08:57",
             "problem": None,
+            "warning": None,
             "timezone": "Europe/Berlin",
             "preview": False,
         }

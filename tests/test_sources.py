@@ -23,6 +23,7 @@ from hardware.sources import (
     FakeSource,
     Frame,
     FrameSource,
+    LiveReplay,
     OpenCVCameraSource,
     VideoFileSource,
     frames,
@@ -204,6 +205,56 @@ def test_video_realtime_paces_to_the_frame_rate(tmp_path: Path) -> None:
         assert clock.now - late == pytest.approx(0.1)
         assert source.read() is None
     assert sum(clock.sleeps) == pytest.approx(0.1 * 3 + 0.05 + 0.1)
+
+
+def test_live_replay_drops_what_a_slow_reader_misses_and_waits_for_a_fast_one(
+    tmp_path: Path,
+) -> None:
+    """At time scale 2 a 10 fps video delivers a frame every 0.05 s of wall time: a
+    reader that takes 0.12 s per frame gets the newest one and loses those between; a
+    reader that takes nothing waits for each."""
+    path = write_video(tmp_path / "live.avi", [RED, GREEN, BLUE] * 10, fps=10.0)
+    clock = FakeClock()
+    with LiveReplay(VideoFileSource(path), 2.0, clock=clock, sleep=clock.sleep) as source:
+        got = [source.read()]
+        for _ in range(3):
+            clock.now += 0.12  # the kiosk works on the frame for 0.12 s
+            got.append(source.read())
+        indices = [f.index for f in got if f is not None]
+        assert indices == [0, 2, 4, 7]  # due at 0.12 s * 2 * 10 fps = 2.4, 4.8, 7.2
+        assert [f.time for f in got if f is not None] == pytest.approx([0.0, 0.2, 0.4, 0.7])
+        assert source.dropped == 4 and source.delivered == 4 and clock.sleeps == []
+        fast = [source.read() for _ in range(3)]  # no work: waits for each next frame
+        assert [f.index for f in fast if f is not None] == [8, 9, 10]
+        assert clock.sleeps == pytest.approx([0.04, 0.05, 0.05])
+        while source.read() is not None:
+            pass
+        assert source.delivered + source.dropped == 30
+
+
+def test_live_replay_leaves_decoding_out_of_the_camera_clock(tmp_path: Path) -> None:
+    """Decoding costs a camera's reader nothing: a replay whose decoding is slow here
+    drops no frame for it."""
+    path = write_video(tmp_path / "slow.avi", [RED] * 6, fps=10.0)
+    clock = FakeClock()
+    video = VideoFileSource(path)
+    decode = video.read
+
+    def slow_read() -> Frame | None:
+        clock.now += 0.5  # a very slow decoder
+        return decode()
+
+    video.read = slow_read  # type: ignore[method-assign]
+    with LiveReplay(video, 1.0, clock=clock, sleep=clock.sleep) as source:
+        assert [f.index for f in iter(source.read, None)] == [0, 1, 2, 3, 4, 5]
+    assert source.dropped == 0
+
+
+@pytest.mark.parametrize("scale", [0.0, -1.0, float("nan"), float("inf"), 5000.0])
+def test_live_replay_refuses_an_impossible_time_scale(tmp_path: Path, scale: float) -> None:
+    path = write_video(tmp_path / "k.avi", [RED] * 2)
+    with VideoFileSource(path) as video, pytest.raises(ValueError, match="time_scale"):
+        LiveReplay(video, scale)
 
 
 def test_video_without_realtime_never_sleeps(tmp_path: Path) -> None:

@@ -48,6 +48,7 @@ class ScreenStatus:
         self._backlog: int | None = None
         self._last_event: datetime | None = None
         self._problem: str | None = None
+        self._warning: str | None = None
 
     def set_state(self, state: str) -> None:
         with self._lock:
@@ -73,6 +74,11 @@ class ScreenStatus:
         with self._lock:
             self._problem = message
 
+    def warn(self, message: str | None) -> None:
+        """A lasting condition (no face seen for minutes), or None once it has passed."""
+        with self._lock:
+            self._warning = message
+
     def as_json(self) -> dict[str, Any]:
         """The status as the page reads it from ``/status.json``."""
         now = self._clock()
@@ -92,6 +98,7 @@ class ScreenStatus:
                 "last_event_utc": None if last is None else _iso(last),
                 "last_event_local": None if last is None else self._local(last),
                 "problem": self._problem,
+                "warning": self._warning,
                 "timezone": getattr(self.zone, "key", None) or "UTC",
                 "preview": self.preview,
             }
@@ -163,6 +170,11 @@ class LoopWatch:
         self.status.set_state("stopped")
         if self.inner is not None:
             self.inner.stopping()
+
+    def warn(self, message: str | None) -> None:
+        self.status.warn(message)
+        if self.inner is not None:
+            self.inner.warn(message)
 
     def _count(self) -> None:
         self._count_due = False

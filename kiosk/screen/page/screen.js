@@ -125,6 +125,10 @@ function describe(s) {
     else if (s.sync_backlog !== null) parts.push(`${plural(s.sync_backlog, "event")} waiting to sync`);
     parts.push(s.last_event_local ? `last event ${s.last_event_local}` : "no event yet");
   }
+  if (s.warning) {
+    parts.push(`WARNING: ${s.warning}`);
+    bad = true;
+  }
   if (s.problem) parts.push(`PROBLEM: ${s.problem}`);
   return [parts.join(" \u00b7 "), bad];
 }
