@@ -1,0 +1,380 @@
+"""Benchmark: people walking up to the kiosk, at a Raspberry Pi's speed.
+
+    uv run python -m bench.walkby                     # every K, every pipeline (long)
+    uv run python -m bench.walkby --quick --ks 1      # the short test scenes, K = 1
+    uv run python -m bench.walkby --ks 1,6 --pipelines clockface,hog-kiosk
+
+Renders the walk-through scenes of :mod:`bench.walkby_scenes` (720p and 1080p, the
+Camera Module 3's 66 degree and the Wide's 102 degree lens, one to three walkers, some
+crossing, dim light and backlight, strangers among them) into a temporary folder and
+replays each through three pipelines, each with 1,000 people enrolled (the enrolled
+identities' photos of bench.pipeline, the rest synthetic templates):
+
+- ``clockface``: the kiosk with its defaults (YuNet, the tracker, encoder worker
+  processes, a real SQLite store), as ``clockface kiosk run --time-scale K`` runs it;
+- ``hog-kiosk``: the kiosk as it was before YuNet, on the same code: dlib's HOG on a
+  320 px copy, faces encoded from 60 px, two agreeing encodings per pass and no other
+  way to settle, no pooling of a fragmented pass, encoding in the frame loop; the
+  threshold of that release (0.52). It runs on today's tracker;
+- ``recipe``: face_recognition's ``facerec_from_webcam_faster.py`` (1/2 scale, every
+  other frame, ``compare_faces`` at 0.6, first match). It has no notion of a pass: a
+  walker counts as logged at the first frame his name is shown, and a name shown on a
+  face that is not that person is a false event.
+
+Each runs at each time scale K: 1 (this machine), the Pi 5's and the Pi 4's
+(:data:`bench.pi_factor.PI5_K`, ``PI4_K``: published Raspberry Pi figures for the same
+operations divided by this machine's; ``python -m bench.pi_factor`` prints the method
+and sources). At K the video plays K times faster than real time and frames the
+pipeline was not ready for are dropped (:class:`hardware.sources.LiveReplay`), so a
+pass is judged as on a CPU K times slower. Each (pipeline, K) runs in a fresh process,
+so its peak memory is its own; the encoder workers' peak is printed apart.
+
+Printed per K and pipeline: enrolled walkers logged exactly once (%), the median and
+the worst distance of a walker from the camera when his event was committed (metres,
+from the scene's truth), false events (a stranger logged, or anyone logged as someone
+not in the scene), unknown passes (the kiosk's own count), CPU seconds per frame read
+(the main process; the workers' total apart) and peak resident memory. Timings are
+never asserted anywhere; run it on an idle machine (K assumes the CPU is this
+process's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import multiprocessing
+import resource
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from bench.pi_factor import PI4_K, PI5_K
+from bench.pipeline import synthetic_templates
+from bench.walkby_scenes import (
+    ENROLL_PHOTOS,
+    FACES,
+    SceneTruth,
+    default_scenes,
+    enrolled_identities,
+    load_truth,
+    render_scene,
+)
+
+PIPELINES = ("clockface", "hog-kiosk", "recipe")
+PEOPLE = 1000
+EPOCH = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)  # video time 0 of every replay
+NEAR_M = 1.0  # the target: every walker logged before he comes this close
+
+Result = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Logged:
+    """One event (or, for the recipe, one first naming): who, and when in the video."""
+
+    person_id: str
+    video_time: float
+
+
+@dataclass
+class Judged:
+    """A pipeline's events on one scene, against the truth."""
+
+    walkers: int = 0  # enrolled walkers in the scene
+    once: int = 0  # ... logged exactly once
+    twice: int = 0  # ... logged more than once
+    distances: list[float] = field(default_factory=list)  # at each first event (m)
+    false_events: int = 0
+
+
+def judge(truth: SceneTruth, logged: Sequence[Logged]) -> Judged:
+    """Each enrolled walker logged exactly once? Any event for a stranger, or for
+    someone who is not in the scene, is false."""
+    out = Judged()
+    present = {w.identity: w for w in truth.walkers if not w.stranger}
+    for event in logged:
+        if event.person_id not in present:
+            out.false_events += 1
+    for identity, walker in present.items():
+        out.walkers += 1
+        mine = sorted(e.video_time for e in logged if e.person_id == identity)
+        if len(mine) == 1:
+            out.once += 1
+        elif len(mine) > 1:
+            out.twice += 1
+        if mine:
+            out.distances.append(walker.distance_at(mine[0]))
+    return out
+
+
+def peak_rss_mib(who: int = resource.RUSAGE_SELF) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024  # KiB on Linux
+
+
+def enroll_store(store: Any, models: Any, people: int) -> list[npt.NDArray[np.float32]]:
+    """The enrolled identities from their photos, then synthetic people up to
+    ``people``; the real templates."""
+    from clockface.files import read_image
+    from recognition.identify import enrollment_template
+
+    real = []
+    for identity in enrolled_identities():
+        template, _ = enrollment_template(models, read_image(FACES / ENROLL_PHOTOS[identity]))
+        store.add_person(identity, identity.replace("_", " ").title())
+        store.add_templates(identity, template)
+        real.append(template)
+    fake = synthetic_templates(people - len(real), np.array(real, dtype=np.float64))
+    for i, template in enumerate(fake):
+        store.add_person(f"synthetic-{i}", f"Synthetic {i}")
+        store.add_templates(f"synthetic-{i}", template.astype(np.float32))
+    return real
+
+
+def hog_kiosk_settings() -> Any:
+    """The kiosk's settings before YuNet (the previous release), on today's code."""
+    from kiosk.loop import KioskSettings
+
+    return KioskSettings(
+        detector="hog",
+        detect_max_side=320,
+        upsample=1,
+        min_face_px=60,
+        threshold=0.52,
+        decisive_distance=0.0,
+        pass_window=1e-6,
+        reencode_gap=math.inf,
+        encoder_workers=0,
+    )
+
+
+def run_kiosk(kind: str, truths: Sequence[SceneTruth], scale: float, people: int) -> Result:
+    from hardware.feedback import RecordingFeedback
+    from hardware.sources import LiveReplay, VideoFileSource
+    from kiosk.encoders import default_workers, open_encoder
+    from kiosk.loop import Kiosk, KioskSettings, video_clock
+    from kiosk.store import KioskStore
+
+    settings = KioskSettings() if kind == "clockface" else hog_kiosk_settings()
+    settings = replace(settings, cooldown_seconds=0.0)  # one scene's events are its own
+    models = settings.face_models()
+    models.preload()
+    workers = default_workers() if settings.encoder_workers < 0 else settings.encoder_workers
+    judged: list[Judged] = []
+    frames = dropped = unknown = one_vote = 0
+    cpu = 0.0
+    with tempfile.TemporaryDirectory() as folder, open_encoder(models, workers) as encoder:
+        store = KioskStore.open(Path(folder) / "kiosk.db")
+        enroll_store(store, models, people)
+        for truth in truths:
+            seen = len(store.events())
+            kiosk = Kiosk(
+                models=models,
+                database=store,
+                feedback=RecordingFeedback(),
+                settings=settings,
+                clock=video_clock(EPOCH),
+                encoder=encoder,
+            )
+            source = LiveReplay(VideoFileSource(truth.video), scale)
+            started = time.process_time()
+            with source:
+                stats = kiosk.run(source)
+            cpu += time.process_time() - started
+            frames += source.delivered
+            dropped += source.dropped
+            unknown += stats.unknown_passes
+            one_vote += stats.one_vote_passes
+            logged = [
+                Logged(e.person_id, (e.utc - EPOCH).total_seconds()) for e in store.events()[seen:]
+            ]
+            judged.append(judge(truth, logged))
+        store.close()
+    worker_rss = peak_rss_mib(resource.RUSAGE_CHILDREN) if workers else 0.0
+    return {
+        "judged": judged,
+        "frames": frames,
+        "dropped": dropped,
+        "unknown": unknown,
+        "one_vote": one_vote,
+        "cpu": cpu,
+        "rss": peak_rss_mib(),
+        "worker_rss": worker_rss,
+        "workers": workers,
+    }
+
+
+def run_recipe(truths: Sequence[SceneTruth], scale: float, people: int) -> Result:
+    """face_recognition's webcam recipe, fed by the same live replay."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # face_recognition_models imports pkg_resources
+        import face_recognition
+
+    from hardware.sources import LiveReplay, VideoFileSource
+    from recognition.faces import Box
+
+    names: list[str] = []
+    known: list[npt.NDArray[np.float64]] = []
+    for identity in enrolled_identities():
+        image = face_recognition.load_image_file(str(FACES / ENROLL_PHOTOS[identity]))
+        known.append(face_recognition.face_encodings(image)[0])
+        names.append(identity)
+    for i, template in enumerate(synthetic_templates(people - len(known), np.array(known))):
+        known.append(template)
+        names.append(f"synthetic-{i}")
+    judged: list[Judged] = []
+    frames = dropped = 0
+    cpu = 0.0
+    for truth in truths:
+        first: dict[str, float] = {}
+        false_names = 0
+        process_this_frame = True
+        source = LiveReplay(VideoFileSource(truth.video), scale)
+        started = time.process_time()
+        with source:
+            while (frame := source.read()) is not None:
+                if process_this_frame:
+                    small = np.ascontiguousarray(frame.image[::2, ::2])  # 1/2 scale
+                    locations = face_recognition.face_locations(small)
+                    encodings = face_recognition.face_encodings(small, locations)
+                    for (top, right, bottom, left), encoding in zip(
+                        locations, encodings, strict=True
+                    ):
+                        matches = face_recognition.compare_faces(known, encoding)
+                        if True not in matches:
+                            continue
+                        name = names[matches.index(True)]
+                        box = Box(top * 2, right * 2, bottom * 2, left * 2)
+                        walker = truth.walker_for_box(box, frame.time, min_iou=0.2)
+                        if walker is None or walker.identity != name:
+                            false_names += 1
+                        first.setdefault(name, frame.time)
+                process_this_frame = not process_this_frame
+        cpu += time.process_time() - started
+        frames += source.delivered
+        dropped += source.dropped
+        result = judge(truth, [Logged(n, t) for n, t in first.items()])
+        result.false_events = false_names  # every wrong name shown, not only the first
+        judged.append(result)
+    return {
+        "judged": judged,
+        "frames": frames,
+        "dropped": dropped,
+        "unknown": None,
+        "one_vote": None,
+        "cpu": cpu,
+        "rss": peak_rss_mib(),
+        "worker_rss": 0.0,
+        "workers": 0,
+    }
+
+
+def _child(kind: str, videos: list[str], scale: float, people: int, queue: Any) -> None:
+    truths = [load_truth(Path(v).with_suffix(".truth.json")) for v in videos]
+    if kind == "recipe":
+        queue.put(run_recipe(truths, scale, people))
+    else:
+        queue.put(run_kiosk(kind, truths, scale, people))
+
+
+def in_child(kind: str, truths: Sequence[SceneTruth], scale: float, people: int) -> Result:
+    """Run one pipeline over every scene in a fresh process: its memory is its own."""
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    videos = [str(t.video) for t in truths]
+    process = context.Process(target=_child, args=(kind, videos, scale, people, queue))
+    process.start()
+    result: Result = queue.get(timeout=7200)
+    process.join()
+    return result
+
+
+def summarise(result: Result) -> dict[str, str]:
+    judged: list[Judged] = result["judged"]
+    walkers = sum(j.walkers for j in judged)
+    once = sum(j.once for j in judged)
+    distances = [d for j in judged for d in j.distances]
+    near = sum(1 for d in distances if d < NEAR_M)
+    frames = max(1, result["frames"])
+    unknown = result["unknown"]
+    return {
+        "logged once": f"{once}/{walkers} {once / max(1, walkers):4.0%}",
+        "twice": str(sum(j.twice for j in judged)),
+        "median m": f"{statistics.median(distances):.2f}" if distances else "-",
+        "worst m": f"{min(distances):.2f}" if distances else "-",
+        "< 1 m": str(near),
+        "false": str(sum(j.false_events for j in judged)),
+        "unknown": "-" if unknown is None else str(unknown),
+        "one-vote": "-" if result["one_vote"] is None else str(result["one_vote"]),
+        "dropped": f"{result['dropped'] / (frames + result['dropped']):.0%}",
+        "CPU s/frame": f"{result['cpu'] / frames:.4f}",
+        "RSS MiB": f"{result['rss']:.0f}"
+        + (f" +{result['workers']}x{result['worker_rss']:.0f}" if result["workers"] else ""),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="the short test scenes")
+    parser.add_argument(
+        "--ks", default=f"1,{PI5_K:g},{PI4_K:g}", help="time scales, comma-separated"
+    )
+    parser.add_argument("--pipelines", default=",".join(PIPELINES), help="comma-separated")
+    parser.add_argument("--people", type=int, default=PEOPLE, help="enrolled people")
+    parser.add_argument("--scenes", default="", help="only these scenes (comma-separated)")
+    args = parser.parse_args(argv)
+    try:
+        ks = [float(k) for k in args.ks.split(",")]
+    except ValueError:
+        parser.error(f"--ks takes comma-separated numbers, not {args.ks!r}")
+    pipelines = [p for p in args.pipelines.split(",") if p]
+    unknown = sorted(set(pipelines) - set(PIPELINES))
+    if unknown or not pipelines:
+        parser.error(f"--pipelines: choose from {', '.join(PIPELINES)}")
+    if not all(0.01 <= k <= 1000 for k in ks) or args.people < len(enrolled_identities()):
+        parser.error("--ks must be 0.01 to 1000 and --people at least the real identities")
+    if not (FACES / "MANIFEST.csv").is_file():
+        print(f"bench.walkby: {FACES} is missing (the shared faces folder)", file=sys.stderr)
+        return 2
+    specs = default_scenes(quick=args.quick)
+    if args.scenes:
+        wanted = set(args.scenes.split(","))
+        specs = [s for s in specs if s.name in wanted]
+        if not specs:
+            parser.error(f"--scenes: no such scene among {[s.name for s in default_scenes()]}")
+    with tempfile.TemporaryDirectory() as folder:
+        truths = [render_scene(spec, Path(folder)) for spec in specs]
+        walkers = sum(1 for t in truths for w in t.walkers if not w.stranger)
+        strangers = sum(1 for t in truths for w in t.walkers if w.stranger)
+        seconds = sum(t.frames / t.fps for t in truths)
+        print(
+            f"bench.walkby: {len(truths)} scenes, {seconds:.0f} s of video, {walkers} enrolled "
+            f"walkers and {strangers} strangers, {args.people} people enrolled; K(Pi 5) = "
+            f"{PI5_K:g}, K(Pi 4) = {PI4_K:g} (bench.pi_factor)"
+        )
+        for truth in truths:
+            who = ", ".join(
+                f"{w.identity}{' (stranger)' if w.stranger else ''}" for w in truth.walkers
+            )
+            print(f"  {truth.spec.name}: {truth.frames} frames; {who}")
+        for k in ks:
+            print(f"\nK = {k:g} (the video at {k:g}x real time)")
+            rows = {kind: summarise(in_child(kind, truths, k, args.people)) for kind in pipelines}
+            columns = list(next(iter(rows.values())))
+            print(f"{'pipeline':10} " + " ".join(f"{c:>12}" for c in columns))
+            for kind, row in rows.items():
+                print(f"{kind:10} " + " ".join(f"{row[c]:>12}" for c in columns))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
