@@ -43,7 +43,7 @@ from __future__ import annotations
 import argparse
 import math
 import multiprocessing
-import resource
+import os
 import statistics
 import sys
 import tempfile
@@ -51,7 +51,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,7 @@ from bench.pipeline import synthetic_templates
 from bench.walkby_scenes import (
     ENROLL_PHOTOS,
     FACES,
+    SceneSpec,
     SceneTruth,
     default_scenes,
     enrolled_identities,
@@ -72,7 +73,16 @@ from bench.walkby_scenes import (
 
 PIPELINES = ("clockface", "hog-kiosk", "recipe")
 PEOPLE = 1000
-EPOCH = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)  # video time 0 of every replay
+EPOCH = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+
+
+def scene_start(index: int) -> datetime:
+    """Video time 0 of the ``index``-th scene replayed into one store: an hour apart, so
+    no scene's events come before an earlier scene's (the kiosk's policy refuses an
+    event older than the person's last one, as a clock that went back)."""
+    return EPOCH + timedelta(hours=index)
+
+
 NEAR_M = 1.0  # the target: every walker logged before he comes this close
 
 Result = dict[str, Any]
@@ -95,6 +105,7 @@ class Judged:
     twice: int = 0  # ... logged more than once
     distances: list[float] = field(default_factory=list)  # at each first event (m)
     false_events: int = 0
+    missed: list[str] = field(default_factory=list)  # enrolled walkers never logged
 
 
 def judge(truth: SceneTruth, logged: Sequence[Logged]) -> Judged:
@@ -114,11 +125,15 @@ def judge(truth: SceneTruth, logged: Sequence[Logged]) -> Judged:
             out.twice += 1
         if mine:
             out.distances.append(walker.distance_at(mine[0]))
+        else:
+            out.missed.append(identity)
     return out
 
 
-def peak_rss_mib(who: int = resource.RUSAGE_SELF) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024  # KiB on Linux
+def peak_rss_mib() -> float:
+    """This process's peak resident memory (MiB). VmHWM, not getrusage's ru_maxrss: a
+    spawned process's ru_maxrss starts from its parent's at the fork before the exec."""
+    return vm_hwm_mib(os.getpid())
 
 
 def enroll_store(store: Any, models: Any, people: int) -> list[npt.NDArray[np.float32]]:
@@ -157,7 +172,36 @@ def hog_kiosk_settings() -> Any:
     )
 
 
-def run_kiosk(kind: str, truths: Sequence[SceneTruth], scale: float, people: int) -> Result:
+def enrolled_database(folder: Path, people: int) -> Path:
+    """A kiosk database with ``people`` enrolled, made once and copied for each run (its
+    template key beside it), so no run's memory holds the enrollment photos."""
+    from kiosk.loop import KioskSettings
+    from kiosk.store import KioskStore
+
+    path = folder / "enrolled" / "kiosk.db"
+    path.parent.mkdir()
+    with KioskStore.open(path) as store:
+        enroll_store(store, KioskSettings().face_models(), people)
+    return path
+
+
+def vm_hwm_mib(pid: int) -> float:
+    """A live process's peak resident memory since it started (VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return math.nan
+
+
+def run_kiosk(
+    kind: str,
+    truths: Sequence[SceneTruth],
+    scale: float,
+    enrolled: Path,
+    overrides: dict[str, str] | None = None,
+) -> Result:
+    import shutil
+
     from hardware.feedback import RecordingFeedback
     from hardware.sources import LiveReplay, VideoFileSource
     from kiosk.encoders import default_workers, open_encoder
@@ -166,26 +210,33 @@ def run_kiosk(kind: str, truths: Sequence[SceneTruth], scale: float, people: int
 
     settings = KioskSettings() if kind == "clockface" else hog_kiosk_settings()
     settings = replace(settings, cooldown_seconds=0.0)  # one scene's events are its own
+    if kind == "clockface" and overrides:
+        typed = {k: type(getattr(settings, k))(v) for k, v in overrides.items()}
+        settings = replace(settings, **typed)
     models = settings.face_models()
-    models.preload()
     workers = default_workers() if settings.encoder_workers < 0 else settings.encoder_workers
+    models.preload(encoder=workers == 0)  # as `clockface kiosk run` does
     judged: list[Judged] = []
     frames = dropped = unknown = one_vote = 0
     cpu = 0.0
+    worker_rss = 0.0
     with tempfile.TemporaryDirectory() as folder, open_encoder(models, workers) as encoder:
-        store = KioskStore.open(Path(folder) / "kiosk.db")
-        enroll_store(store, models, people)
-        for truth in truths:
-            seen = len(store.events())
+        copy = Path(folder) / "kiosk"
+        shutil.copytree(enrolled.parent, copy)
+        store = KioskStore.open(copy / enrolled.name)
+        for index, truth in enumerate(truths):
+            seen, start = len(store.events()), scene_start(index)
             kiosk = Kiosk(
                 models=models,
                 database=store,
                 feedback=RecordingFeedback(),
                 settings=settings,
-                clock=video_clock(EPOCH),
+                clock=video_clock(start),
                 encoder=encoder,
             )
-            source = LiveReplay(VideoFileSource(truth.video), scale)
+            video = VideoFileSource(truth.video)
+            lores = settings.detection_side(*video.size)  # a Pi camera's lores stream
+            source = LiveReplay(video, scale, lores=lores)
             started = time.process_time()
             with source:
                 stats = kiosk.run(source)
@@ -195,11 +246,12 @@ def run_kiosk(kind: str, truths: Sequence[SceneTruth], scale: float, people: int
             unknown += stats.unknown_passes
             one_vote += stats.one_vote_passes
             logged = [
-                Logged(e.person_id, (e.utc - EPOCH).total_seconds()) for e in store.events()[seen:]
+                Logged(e.person_id, (e.utc - start).total_seconds()) for e in store.events()[seen:]
             ]
             judged.append(judge(truth, logged))
         store.close()
-    worker_rss = peak_rss_mib(resource.RUSAGE_CHILDREN) if workers else 0.0
+        pids: list[int] = getattr(encoder, "worker_pids", list)()
+        worker_rss = max((vm_hwm_mib(pid) for pid in pids), default=0.0)
     return {
         "judged": judged,
         "frames": frames,
@@ -278,20 +330,36 @@ def run_recipe(truths: Sequence[SceneTruth], scale: float, people: int) -> Resul
     }
 
 
-def _child(kind: str, videos: list[str], scale: float, people: int, queue: Any) -> None:
+def _child(
+    kind: str,
+    videos: list[str],
+    scale: float,
+    people: int,
+    enrolled: str,
+    overrides: dict[str, str],
+    queue: Any,
+) -> None:
     truths = [load_truth(Path(v).with_suffix(".truth.json")) for v in videos]
     if kind == "recipe":
         queue.put(run_recipe(truths, scale, people))
     else:
-        queue.put(run_kiosk(kind, truths, scale, people))
+        queue.put(run_kiosk(kind, truths, scale, Path(enrolled), overrides))
 
 
-def in_child(kind: str, truths: Sequence[SceneTruth], scale: float, people: int) -> Result:
+def in_child(
+    kind: str,
+    truths: Sequence[SceneTruth],
+    scale: float,
+    people: int,
+    enrolled: Path,
+    overrides: dict[str, str] | None = None,
+) -> Result:
     """Run one pipeline over every scene in a fresh process: its memory is its own."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     videos = [str(t.video) for t in truths]
-    process = context.Process(target=_child, args=(kind, videos, scale, people, queue))
+    args = (kind, videos, scale, people, str(enrolled), overrides or {}, queue)
+    process = context.Process(target=_child, args=args)
     process.start()
     result: Result = queue.get(timeout=7200)
     process.join()
@@ -322,6 +390,17 @@ def summarise(result: Result) -> dict[str, str]:
     }
 
 
+def rendered(spec: SceneSpec, folder: Path) -> SceneTruth:
+    """The scene rendered in ``folder``: rendered now unless it is there, from this spec."""
+    path = folder / f"{spec.name}.truth.json"
+    if path.is_file():
+        truth = load_truth(path)
+        if truth.spec == spec and truth.video.is_file():
+            return truth
+    folder.mkdir(parents=True, exist_ok=True)
+    return render_scene(spec, folder)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="the short test scenes")
@@ -331,7 +410,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pipelines", default=",".join(PIPELINES), help="comma-separated")
     parser.add_argument("--people", type=int, default=PEOPLE, help="enrolled people")
     parser.add_argument("--scenes", default="", help="only these scenes (comma-separated)")
+    parser.add_argument(
+        "--videos",
+        metavar="DIR",
+        help="keep the rendered scenes here and reuse them next time (default: a temporary folder)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a kiosk setting for the clockface pipeline (as in kiosk.toml), to try one",
+    )
     args = parser.parse_args(argv)
+    from kiosk.loop import KioskSettings
+
+    overrides = dict(item.partition("=")[::2] for item in args.set)
+    bad = [k for k, v in overrides.items() if not hasattr(KioskSettings, k) or not v]
+    if bad:
+        parser.error(f"--set takes KEY=VALUE with a kiosk setting as KEY, not {bad}")
     try:
         ks = [float(k) for k in args.ks.split(",")]
     except ValueError:
@@ -352,7 +449,8 @@ def main(argv: list[str] | None = None) -> int:
         if not specs:
             parser.error(f"--scenes: no such scene among {[s.name for s in default_scenes()]}")
     with tempfile.TemporaryDirectory() as folder:
-        truths = [render_scene(spec, Path(folder)) for spec in specs]
+        truths = [rendered(spec, Path(args.videos or folder)) for spec in specs]
+        enrolled = enrolled_database(Path(folder), args.people)
         walkers = sum(1 for t in truths for w in t.walkers if not w.stranger)
         strangers = sum(1 for t in truths for w in t.walkers if w.stranger)
         seconds = sum(t.frames / t.fps for t in truths)
@@ -368,11 +466,23 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {truth.spec.name}: {truth.frames} frames; {who}")
         for k in ks:
             print(f"\nK = {k:g} (the video at {k:g}x real time)")
-            rows = {kind: summarise(in_child(kind, truths, k, args.people)) for kind in pipelines}
+            results = {
+                kind: in_child(kind, truths, k, args.people, enrolled, overrides)
+                for kind in pipelines
+            }
+            rows = {kind: summarise(result) for kind, result in results.items()}
             columns = list(next(iter(rows.values())))
             print(f"{'pipeline':10} " + " ".join(f"{c:>12}" for c in columns))
             for kind, row in rows.items():
                 print(f"{kind:10} " + " ".join(f"{row[c]:>12}" for c in columns))
+            for kind, result in results.items():
+                missed = [
+                    f"{truth.spec.name}: {who}"
+                    for truth, judged in zip(truths, result["judged"], strict=True)
+                    for who in judged.missed
+                ]
+                if missed:
+                    print(f"  {kind} missed: {'; '.join(missed)}")
     return 0
 
 

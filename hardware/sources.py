@@ -358,8 +358,11 @@ class LiveReplay(BaseSource):
     a camera's frames cost its reader nothing.
 
     Frames keep the video's own index and time (``index / fps``), so events stamped by
-    the kiosk's video clock can be read against the video. ``clock`` and ``sleep`` are
-    injectable for tests.
+    the kiosk's video clock can be read against the video. ``lores``: also hand out,
+    with each frame, a grey copy at most this many pixels on its longest side, made as
+    a Raspberry Pi camera's ``lores`` stream is (:func:`hardware.picamera.lores_size`,
+    the luminance only) and off the clock, as the Pi's ISP makes it for free. ``clock``
+    and ``sleep`` are injectable for tests.
     """
 
     def __init__(
@@ -367,6 +370,7 @@ class LiveReplay(BaseSource):
         video: VideoFileSource,
         time_scale: float,
         *,
+        lores: int | None = None,
         clock: Clock = time.perf_counter,
         sleep: Sleep = time.sleep,
     ) -> None:
@@ -375,6 +379,7 @@ class LiveReplay(BaseSource):
         self.video = video
         self.name = video.name
         self.time_scale = time_scale
+        self.lores = lores
         self.dropped = 0
         self.delivered = 0
         self._clock = clock
@@ -402,6 +407,8 @@ class LiveReplay(BaseSource):
         started = self._clock()
         self.dropped += self.video.skip(due - wanted)
         frame = self.video.read()
+        if frame is not None and self.lores is not None:
+            frame = Frame(frame.image, frame.index, frame.time, _lores(frame.image, self.lores))
         self._paused += self._clock() - started
         if frame is not None:
             self.delivered += 1
@@ -409,6 +416,20 @@ class LiveReplay(BaseSource):
 
     def close(self) -> None:
         self.video.close()
+
+
+def _lores(image: npt.NDArray[np.uint8], side: int) -> npt.NDArray[np.uint8] | None:
+    """A Pi camera's ``lores`` picture of ``image``: grey, at its size (None when the
+    frame is no larger)."""
+    from hardware.picamera import lores_size  # a pure function; no picamera2 import
+
+    height, width = image.shape[:2]
+    size = lores_size(width, height, side)
+    if size is None:
+        return None
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+    return np.ascontiguousarray(cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB))
 
 
 def _check_readable_file(path: str | os.PathLike[str], name: str) -> None:

@@ -259,7 +259,8 @@ def run(
                 raise click.UsageError(
                     f"--time-scale replays a video file; {frames.name} is a live camera"
                 )
-            frames = LiveReplay(frames, time_scale)
+            lores = settings.detection_side(*frames.size)  # as the Pi camera's lores stream
+            frames = LiveReplay(frames, time_scale, lores=lores)
         replay_start = datetime.now(UTC)
         replay = isinstance(frames, VideoFileSource | LiveReplay)
         clock = video_clock(replay_start) if replay else wall_clock
@@ -280,11 +281,9 @@ def run(
                 err=True,
             )
         models = settings.face_models()
-        models.preload()
-        workers = settings.encoder_workers
-        encoder = opened.enter_context(
-            open_encoder(models, default_workers() if workers < 0 else workers)
-        )
+        workers = default_workers() if settings.encoder_workers < 0 else settings.encoder_workers
+        models.preload(encoder=workers == 0)  # workers load their own
+        encoder = opened.enter_context(open_encoder(models, workers))
         notifier = notifier_from_environ()
         opened.callback(notifier.close)
         heartbeat = KioskHeartbeat(notifier, source=frames.name, status_file=status_path(db_path))

@@ -89,6 +89,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+import cv2
 import numpy as np
 
 from clockface.closing import Closing
@@ -188,9 +189,13 @@ def default_workers(cpu_count: int | None = None) -> int:
 
 def open_encoder(models: FaceModels, workers: int) -> Encoder:
     """An encoder with ``models``'s settings: in this process when ``workers`` is 0,
-    else a pool of that many worker processes (which load their own models)."""
+    else a pool of that many worker processes (which load their own models). With
+    workers, this process's OpenCV is held to one thread: detection keeps one core and
+    leaves the others to the workers (on a Pi 4: one and three), instead of all of them
+    contending for every core."""
     if workers == 0:
         return InlineEncoder(models)
+    cv2.setNumThreads(1)
     return ProcessEncoder(workers, num_jitters=models.num_jitters, model_dir=models.model_dir)
 
 

@@ -106,6 +106,11 @@ class LivenessMode(StrEnum):
     REQUIRED = "required"
 
 
+STRANGER_DISTANCE = 0.70
+"""A pass whose mean encoding is farther than this from everyone enrolled is a stranger
+(on the shared photos, 95 % of impostor distances are over 0.714, every genuine one
+under 0.53): it is encoded again less often."""
+
 MAX_AUTO_DETECT_SIDE = 960
 """The largest detection copy :meth:`KioskSettings.detection_side` picks by itself."""
 
@@ -241,10 +246,10 @@ class KioskSettings:
 
     def encode_min_face(self, width: int, height: int) -> int:
         """The smallest face (pixels, full frame) encoded in frames this size:
-        ``min_face_px``, or more where the detection copy is capped, so that every face
-        encoded is one the detector finds with room to spare."""
+        ``min_face_px``, or more where the detection copy is capped and the detector
+        cannot find faces that small."""
         side = self.detection_side(width, height)
-        found = 1.5 * smallest_face_px(self.detector, self.upsample) * max(width, height) / side
+        found = smallest_face_px(self.detector, self.upsample) * max(width, height) / side
         return max(self.min_face_px, math.ceil(found))
 
     def face_models(self) -> FaceModels:
@@ -410,7 +415,7 @@ class Kiosk:
             self.reload_gallery()
         self._size_detection(frame)
         events = self._collect(frame)
-        moved = self.motion.moved(frame.image)
+        moved = self.motion.moved(frame.image if frame.small is None else frame.small)
         idle = frame.time - self._last_detection < s.idle_detect_seconds
         if not moved and not self.tracker.tracks and idle:
             self.stats.still += 1
@@ -454,18 +459,12 @@ class Kiosk:
                 frame.time,
                 max_encodings=s.max_encodings,
                 min_gap=s.encode_gap,
-                slow_gap=s.reencode_gap,
+                slow_gap=self._reencode_gap(t),
             )
             and not (self.liveness and self._verdict(t, frame.time))  # only liveness left
         ]
         if due:
-            accepted = set(
-                self.encoder.submit(frame.image, frame.time, [(t.track_id, t.box) for t in due])
-            )
-            for track in due:
-                if track.track_id in accepted:
-                    track.encoded_at.append(frame.time)
-                    self._encoding[track.track_id] = track
+            self._submit(frame, due)
             if self.wait_for_encodings:
                 events += self._await(frame)
             else:
@@ -476,6 +475,31 @@ class Kiosk:
             if event is not None:
                 events.append(event)
         return events
+
+    def _submit(self, frame: Frame, due: list[Track]) -> None:
+        """Hand the due faces to the encoder, the least encoded passes first (a walker
+        just come into range before a stranger's sixth look), the nearest first among
+        those, until its queue is full."""
+        counts = sorted({len(t.encoded_at) for t in due})
+        for count in counts:
+            group = [t for t in due if len(t.encoded_at) == count]
+            jobs = [(t.track_id, t.box) for t in group]
+            accepted = set(self.encoder.submit(frame.image, frame.time, jobs))
+            for track in group:
+                if track.track_id in accepted:
+                    track.encoded_at.append(frame.time)
+                    self._encoding[track.track_id] = track
+            if len(accepted) < len(group):
+                return  # the queue is full: the rest wait for a later frame
+
+    def _reencode_gap(self, track: Track) -> float:
+        """How long an undecided pass waits between encodings once it has had
+        ``max_encodings``: ``reencode_gap``, or four times that when the mean of its
+        encodings is far from everyone enrolled (a stranger: they need not hold up the
+        people behind them)."""
+        pooled = track.votes.pooled
+        far = pooled is not None and pooled.distance > STRANGER_DISTANCE
+        return self.settings.reencode_gap * (4 if far else 1)
 
     def _size_detection(self, frame: Frame) -> None:
         """Size the detection copy for this frame size (once, and when it changes)."""

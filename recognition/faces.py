@@ -420,11 +420,16 @@ class FaceModels:
         with self._load_lock:
             return frozenset(self._models)
 
-    def preload(self) -> None:
-        """Load the detector, the 5-point predictor and the encoder now (e.g. at start-up)."""
+    def preload(self, *, encoder: bool = True) -> None:
+        """Load the detector, the 5-point predictor and the encoder now (e.g. at start-up).
+
+        ``encoder=False``: the detector only, for a process whose faces are encoded by
+        others (the kiosk's encoder workers): dlib's models stay out of its memory.
+        """
         self._model(_DETECTOR_MODELS[self.detector])
-        self._model(Model.SHAPE_5)
-        self._model(Model.ENCODER)
+        if encoder:
+            self._model(Model.SHAPE_5)
+            self._model(Model.ENCODER)
 
     def _model_file(self, model: Model) -> Path:
         if self.model_dir is not None:

@@ -612,3 +612,20 @@ def test_open_source_opens_video_files(tmp_path: Path) -> None:
     with pytest.raises(SourceError) as error:
         open_source(f"video:{tmp_path / 'gone.mp4'}")
     one_line_error(error, "no such file")
+
+
+def test_live_replay_hands_out_a_grey_lores_picture_like_a_pi_camera(tmp_path: Path) -> None:
+    path = tmp_path / "big.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 10.0, (1280, 720))
+    for _ in range(3):
+        writer.write(np.full((720, 1280, 3), (40, 120, 200), np.uint8))
+    writer.release()
+    with LiveReplay(VideoFileSource(path), 1000.0, lores=640) as source:
+        frame = source.read()
+    assert frame is not None and frame.small is not None
+    assert frame.image.shape == (720, 1280, 3) and frame.small.shape == (360, 640, 3)
+    small = frame.small.astype(int)
+    assert (small[..., 0] == small[..., 1]).all() and (small[..., 1] == small[..., 2]).all()
+    with LiveReplay(VideoFileSource(path), 1000.0, lores=2000) as source:
+        frame = source.read()
+    assert frame is not None and frame.small is None  # no smaller than the frame itself

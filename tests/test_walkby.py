@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.walkby import EPOCH, Logged, enroll_store, judge
+from bench.walkby import Logged, enroll_store, judge, scene_start
 from bench.walkby_scenes import SceneTruth, default_scenes, render_scene
 from hardware.feedback import RecordingFeedback
 from hardware.sources import VideoFileSource
@@ -39,16 +39,17 @@ def store(tmp_path_factory: pytest.TempPathFactory, models: FaceModels) -> Kiosk
 
 def replay(store: KioskStore, models: FaceModels, truth: SceneTruth) -> list[Logged]:
     seen = len(store.events())
+    start = scene_start(seen)  # later than any earlier replay's events
     kiosk = Kiosk(
         models=models,
         database=store,
         feedback=RecordingFeedback(),
         settings=KioskSettings(cooldown_seconds=0.0),
-        clock=video_clock(EPOCH),
+        clock=video_clock(start),
     )
     with VideoFileSource(truth.video) as source:
         kiosk.run(source)
-    return [Logged(e.person_id, (e.utc - EPOCH).total_seconds()) for e in store.events()[seen:]]
+    return [Logged(e.person_id, (e.utc - start).total_seconds()) for e in store.events()[seen:]]
 
 
 @pytest.mark.parametrize("name", sorted(QUICK))
