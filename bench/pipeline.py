@@ -27,7 +27,7 @@ from __future__ import annotations
 import argparse
 import math
 import multiprocessing
-import resource
+import os
 import sys
 import tempfile
 import time
@@ -64,8 +64,18 @@ def synthetic_templates(count: int, like: npt.NDArray[np.float64]) -> npt.NDArra
     return out
 
 
+def vm_hwm_mib(pid: int) -> float:
+    """A live process's peak resident memory since it started (VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return math.nan
+
+
 def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    """This process's peak resident memory (MiB). VmHWM, not getrusage's ru_maxrss: a
+    spawned process's ru_maxrss starts from its parent's at the fork before the exec."""
+    return vm_hwm_mib(os.getpid())
 
 
 def run_baseline(scale: float, people: int, max_frames: int) -> Result:

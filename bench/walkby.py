@@ -43,7 +43,6 @@ from __future__ import annotations
 import argparse
 import math
 import multiprocessing
-import os
 import statistics
 import sys
 import tempfile
@@ -59,7 +58,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bench.pi_factor import PI4_K, PI5_K
-from bench.pipeline import synthetic_templates
+from bench.pipeline import peak_rss_mib, synthetic_templates, vm_hwm_mib
 from bench.walkby_scenes import (
     ENROLL_PHOTOS,
     FACES,
@@ -130,12 +129,6 @@ def judge(truth: SceneTruth, logged: Sequence[Logged]) -> Judged:
     return out
 
 
-def peak_rss_mib() -> float:
-    """This process's peak resident memory (MiB). VmHWM, not getrusage's ru_maxrss: a
-    spawned process's ru_maxrss starts from its parent's at the fork before the exec."""
-    return vm_hwm_mib(os.getpid())
-
-
 def enroll_store(store: Any, models: Any, people: int) -> list[npt.NDArray[np.float32]]:
     """The enrolled identities from their photos, then synthetic people up to
     ``people``; the real templates."""
@@ -183,14 +176,6 @@ def enrolled_database(folder: Path, people: int) -> Path:
     with KioskStore.open(path) as store:
         enroll_store(store, KioskSettings().face_models(), people)
     return path
-
-
-def vm_hwm_mib(pid: int) -> float:
-    """A live process's peak resident memory since it started (VmHWM), in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return math.nan
 
 
 def run_kiosk(
