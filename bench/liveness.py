@@ -48,7 +48,8 @@ import numpy.typing as npt
 from bench.attacks import FACES, PHOTOS, SPECIES, AttackVideo, build_attacks, default_specs
 from bench.pipeline import ENROLL, SUBJECT, VIDEO
 from hardware.sources import Frame, VideoFileSource
-from kiosk.loop import Kiosk, KioskSettings, LivenessMode, video_clock
+from kiosk.loop import Kiosk, video_clock
+from kiosk.settings import KioskSettings, LivenessMode
 from kiosk.store import KioskStore
 from recognition.faces import FaceModels
 from recognition.liveness import FaceMotion, LivenessLimits

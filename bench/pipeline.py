@@ -140,7 +140,8 @@ def run_clockface(people: int, max_frames: int) -> Result:
     from clockface.files import read_image
     from hardware.feedback import RecordingFeedback
     from hardware.sources import open_source
-    from kiosk.loop import Kiosk, KioskSettings, video_clock
+    from kiosk.loop import Kiosk, video_clock
+    from kiosk.settings import KioskSettings
     from kiosk.store import KioskStore
     from recognition.identify import enrollment_template
 
@@ -246,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench.pipeline: {VIDEO} is missing (the shared faces folder)", file=sys.stderr)
         return 2
 
-    from kiosk.loop import KioskSettings
+    from kiosk.settings import KioskSettings
 
     min_px = KioskSettings().min_face_px
     seen, near = first_detectable(min_px, args.frames)

@@ -150,7 +150,7 @@ def enroll_store(store: Any, models: Any, people: int) -> list[npt.NDArray[np.fl
 
 def hog_kiosk_settings() -> Any:
     """The kiosk's settings before YuNet (the previous release), on today's code."""
-    from kiosk.loop import KioskSettings
+    from kiosk.settings import KioskSettings
 
     return KioskSettings(
         detector="hog",
@@ -168,7 +168,7 @@ def hog_kiosk_settings() -> Any:
 def enrolled_database(folder: Path, people: int) -> Path:
     """A kiosk database with ``people`` enrolled, made once and copied for each run (its
     template key beside it), so no run's memory holds the enrollment photos."""
-    from kiosk.loop import KioskSettings
+    from kiosk.settings import KioskSettings
     from kiosk.store import KioskStore
 
     path = folder / "enrolled" / "kiosk.db"
@@ -190,7 +190,8 @@ def run_kiosk(
     from hardware.feedback import RecordingFeedback
     from hardware.sources import LiveReplay, VideoFileSource
     from kiosk.encoders import default_workers, open_encoder
-    from kiosk.loop import Kiosk, KioskSettings, video_clock
+    from kiosk.loop import Kiosk, video_clock
+    from kiosk.settings import KioskSettings
     from kiosk.store import KioskStore
 
     settings = KioskSettings() if kind == "clockface" else hog_kiosk_settings()
@@ -408,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
         help="a kiosk setting for the clockface pipeline (as in kiosk.toml), to try one",
     )
     args = parser.parse_args(argv)
-    from kiosk.loop import KioskSettings
+    from kiosk.settings import KioskSettings
 
     overrides = dict(item.partition("=")[::2] for item in args.set)
     bad = [k for k, v in overrides.items() if not hasattr(KioskSettings, k) or not v]

@@ -1,9 +1,27 @@
-"""One base for the things a ``with`` block closes: stores and clients."""
+"""One base for the things a ``with`` block closes (stores, clients, encoders), and one
+protocol for the interfaces of such things."""
 
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
+
+
+class Closable(Protocol):
+    """What a protocol of closable things shares: ``close()`` and the ``with`` block."""
+
+    def close(self) -> None:
+        """Let go of what it holds; closing twice is harmless."""
+        ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
 
 
 class Closing:

@@ -29,12 +29,12 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Literal, Protocol, Self, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
+from clockface.closing import Closable
 from clockface.errors import CentralStoreError, RosterManagedError, StoreError
 from kiosk.store import LawfulBasis, NewPerson, Person, Roster
 from recognition.gallery import EMBEDDING_DIM
@@ -48,7 +48,7 @@ TargetKind = Literal["kiosk", "central", "server"]
 
 
 # --------------------------------------------------------------------- interfaces
-class EnrollmentRoster(Roster, Protocol):
+class EnrollmentRoster(Roster, Closable, Protocol):
     """A roster enrollment can write to: a kiosk database, the central database, or the
     central service's admin API. Close it when done (or use it with ``with``)."""
 
@@ -73,17 +73,6 @@ class EnrollmentRoster(Roster, Protocol):
     def record_consent(self, person_id: str, consent: LawfulBasis) -> None: ...
 
     def lawful_bases(self, person_id: str) -> tuple[LawfulBasis, ...]: ...
-
-    def close(self) -> None: ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
 
 
 @runtime_checkable

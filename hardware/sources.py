@@ -36,14 +36,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
+from clockface.closing import Closable, Closing
 from clockface.errors import SourceError
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov")
@@ -91,7 +91,7 @@ class Frame:
                 raise ValueError("a frame's image must be C-contiguous (np.ascontiguousarray)")
 
 
-class FrameSource(Protocol):
+class FrameSource(Closable, Protocol):
     """Anything that delivers frames: a camera, a video file, a fake."""
 
     name: str
@@ -104,21 +104,8 @@ class FrameSource(Protocol):
         """
         ...
 
-    def close(self) -> None:
-        """Let the device or file go; closing twice is harmless."""
-        ...
 
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None: ...
-
-
-class BaseSource(ABC):
+class BaseSource(Closing, ABC):
     """What every source shares: the context manager that closes it."""
 
     name: str
@@ -130,17 +117,6 @@ class BaseSource(ABC):
     @abstractmethod
     def close(self) -> None:
         """Let the device or file go; closing twice is harmless."""
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"

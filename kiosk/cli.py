@@ -33,7 +33,8 @@ from kiosk.policy import Mode
 if TYPE_CHECKING:
     from hardware.config import HardwareConfig
     from hardware.feedback import Feedback
-    from kiosk.loop import KioskSettings, KioskStats
+    from kiosk.loop import KioskStats
+    from kiosk.settings import KioskSettings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -204,8 +205,9 @@ def run(
     from hardware.watchdog import Heartbeat, KioskHeartbeat, notifier_from_environ, status_path
     from kiosk.config import load_config
     from kiosk.encoders import default_workers, open_encoder
-    from kiosk.loop import Kiosk, LivenessMode, video_clock, wall_clock
+    from kiosk.loop import Kiosk, video_clock, wall_clock
     from kiosk.screen import Screen
+    from kiosk.settings import LivenessMode
     from kiosk.store import KioskStore
 
     config = load_config(config_path)

@@ -24,8 +24,8 @@ from zoneinfo import ZoneInfoNotFoundError
 
 from clockface.config_values import from_env, from_toml
 from clockface.errors import ConfigError
-from kiosk.loop import KioskSettings, LivenessMode
 from kiosk.policy import Mode
+from kiosk.settings import KioskSettings, LivenessMode
 from kiosk.store import DEFAULT_RETENTION_DAYS, LEGAL_BASES, MAX_RETENTION_DAYS
 
 ENV_PREFIX = "CLOCKFACE_KIOSK_"

@@ -86,13 +86,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.context import SpawnProcess
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
 
-from clockface.closing import Closing
+from clockface.closing import Closable, Closing
 from clockface.errors import ClockfaceError, ModelError
 from recognition.faces import Box, FaceModels, FloatArray, RGBImage, as_rgb_image
 
@@ -132,7 +131,7 @@ class EncodeResult:
     embedding: FloatArray | None
 
 
-class Encoder(Protocol):
+class Encoder(Closable, Protocol):
     """What the frame loop needs from an encoder; see the module docstring."""
 
     @property
@@ -156,19 +155,6 @@ class Encoder(Protocol):
     def in_flight(self) -> frozenset[int]:
         """The keys submitted whose results ``results()`` has not returned yet."""
         ...
-
-    def close(self) -> None:
-        """Stop the workers (closing twice is harmless)."""
-        ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
 
 
 def default_workers(cpu_count: int | None = None) -> int:

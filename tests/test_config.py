@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from clockface.cli import main
 from clockface.errors import ConfigError
 from kiosk.config import HELP, KioskConfig, default_file, load_config
-from kiosk.loop import KioskSettings
 from kiosk.policy import Mode
+from kiosk.settings import KioskSettings
 from tests.shared_faces import FACES, faces_dir
 
 ROOT = Path(__file__).resolve().parents[1]

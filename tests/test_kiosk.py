@@ -23,8 +23,9 @@ import pytest
 from clockface.errors import SourceError, UnknownPersonError
 from hardware.feedback import RecordingFeedback
 from hardware.sources import FakeSource, Frame, FrameSource, open_source
-from kiosk.loop import Kiosk, KioskSettings, video_clock
+from kiosk.loop import Kiosk, video_clock
 from kiosk.policy import Mode
+from kiosk.settings import KioskSettings
 from kiosk.store import KioskStore
 from recognition.faces import FaceModels
 from recognition.identify import enrollment_template
@@ -197,6 +198,19 @@ def reap(proc: subprocess.Popen[str]) -> tuple[str, str]:
         return proc.communicate()
 
 
+def children(pid: int) -> list[int]:
+    """The live processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def wait_for_line(proc: subprocess.Popen[str], words: str, timeout: float = 60) -> str:
     assert proc.stderr is not None
     deadline = time.monotonic() + timeout
@@ -217,10 +231,16 @@ def test_sigkill_during_a_replay_loses_no_committed_event(store: KioskStore) -> 
     proc = kiosk_process(db, "--realtime")
     try:
         greeting = wait_for_line(proc, "logged lin_manuel_miranda, in at")
+        workers = children(proc.pid)  # the encoder workers
         os.kill(proc.pid, signal.SIGKILL)  # the moment after the greeting
     finally:
         reap(proc)
     assert proc.returncode == -signal.SIGKILL
+    assert workers, "the kiosk ran no encoder worker"
+    deadline = time.monotonic() + 15
+    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()], "orphaned workers"
     assert " INFO clockface.kiosk: logged lin_manuel_miranda, in at " in greeting
     assert "Lin " not in greeting and "Miranda" not in greeting  # the journal gets no name
     with sqlite3.connect(db) as conn:

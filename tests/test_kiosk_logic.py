@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kiosk.loop import MotionGate
+from kiosk.motion import MotionGate
 from kiosk.policy import AttendancePolicy, Direction, Mode
 from kiosk.tracking import Tracker, iou
 from kiosk.voting import PassBook, Votes

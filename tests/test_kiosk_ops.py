@@ -347,6 +347,8 @@ def test_selftest_tries_every_device_and_says_ok(tmp_path: Path, mock_pins: Any)
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
         f"camera video:{video}: ok, one 64x48 frame",
+        "faces: ok, 64x48 at 66 degrees, faces detected on a 64 px copy: found from 0.4 m "
+        "(20 px), encoded from 0.2 m (40 px)",
         "green LED (pin 17): ok, pulsed for 0.2 s",
         "red LED (pin 27): ok, pulsed for 0.2 s",
         "buzzer (pin 22): ok, pulsed for 0.2 s",
@@ -391,8 +393,13 @@ def test_selftest_says_what_failed_and_exits_1(tmp_path: Path, mock_pins: Any) -
     assert result.exit_code == 1
     lines = result.output.splitlines()
     assert lines[0].startswith(f"camera {tmp_path / 'gone.mp4'}: FAILED: cannot open video")
-    assert lines[1].startswith("GPIO outputs: FAILED: cannot open the buzzer on pin GPIO99")
-    assert lines[2].startswith(f"database {tmp_path / 'k.db'}: ok")
+    # No frame: the reach is worked out for the configured camera (1280x720, 66 degrees).
+    assert lines[1] == (
+        "faces: ok, 1280x720 at 66 degrees, faces detected on a 960 px copy: found from "
+        "5.9 m (27 px), encoded from 3.9 m (40 px)"
+    )
+    assert lines[2].startswith("GPIO outputs: FAILED: cannot open the buzzer on pin GPIO99")
+    assert lines[3].startswith(f"database {tmp_path / 'k.db'}: ok")
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root")

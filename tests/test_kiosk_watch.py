@@ -15,7 +15,8 @@ import pytest
 from hardware.feedback import RecordingFeedback
 from hardware.sources import FakeSource
 from hardware.watchdog import LoopStatus, describe_status
-from kiosk.loop import Kiosk, KioskSettings
+from kiosk.loop import Kiosk
+from kiosk.settings import KioskSettings
 from kiosk.store import KioskStore
 from recognition.faces import Box, Detection, FaceModels
 

@@ -15,7 +15,8 @@ from clockface.files import read_image
 from hardware.feedback import RecordingFeedback
 from hardware.sources import BaseSource, Frame, LiveReplay, VideoFileSource
 from kiosk.encoders import ProcessEncoder
-from kiosk.loop import Kiosk, KioskSettings, video_clock
+from kiosk.loop import Kiosk, video_clock
+from kiosk.settings import KioskSettings
 from kiosk.store import KioskStore
 from recognition.identify import enrollment_template
 from tests.shared_faces import faces_dir

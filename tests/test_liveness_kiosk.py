@@ -27,7 +27,8 @@ from clockface.errors import ConfigError
 from hardware.feedback import RecordingFeedback
 from hardware.sources import FakeSource, open_source
 from kiosk.config import default_file, describe, load_config
-from kiosk.loop import Kiosk, KioskSettings, KioskStats, LivenessMode, video_clock
+from kiosk.loop import Kiosk, KioskStats, video_clock
+from kiosk.settings import KioskSettings, LivenessMode
 from kiosk.store import KioskStore
 from recognition.faces import Box, Detection, FaceModels, Landmarks68, Model, Point
 from tests.shared_faces import FACES, faces_dir

@@ -14,7 +14,8 @@ from bench.walkby import Logged, enroll_store, judge, scene_start
 from bench.walkby_scenes import SceneTruth, default_scenes, render_scene
 from hardware.feedback import RecordingFeedback
 from hardware.sources import VideoFileSource
-from kiosk.loop import Kiosk, KioskSettings, video_clock
+from kiosk.loop import Kiosk, video_clock
+from kiosk.settings import KioskSettings
 from kiosk.store import KioskStore
 from recognition.faces import FaceModels
 from tests.shared_faces import faces_dir
