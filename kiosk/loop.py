@@ -43,10 +43,12 @@ again when a face is back.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -72,6 +74,10 @@ from recognition.gallery import Gallery
 from recognition.liveness import FaceMotion, LivenessLimits, LivenessVerdict
 
 log = logging.getLogger("clockface.kiosk")
+
+MAX_IN_FLIGHT = 2
+"""Encodings of one pass at a time in the encoder: the next waits behind the one being
+encoded, so a worker does not sit idle until the frame loop comes round again."""
 
 
 class KioskDatabase(Roster, EventLog, Protocol):
@@ -164,7 +170,8 @@ class Kiosk:
         self._sized_for: tuple[int, int] | None = None
         self._min_face = s.min_face_px
         self._last_detection = -math.inf
-        self._encoding: dict[int, Track] = {}  # track id -> track, encodings in flight
+        self._encoding: dict[int, Track] = {}  # job key -> its track, encodings in flight
+        self._jobs = itertools.count(1)
         self._ended: list[tuple[float, Track]] = []  # (deadline, track): ended, named, unsettled
         self._last_face: float | None = None  # source time a face was last detected
         self._moving_since: float | None = None  # first motion with no face since
@@ -230,11 +237,11 @@ class Kiosk:
             and not t.decided
             and min(t.box.width, t.box.height) >= self._min_face
         ]
-        busy = self.encoder.in_flight()
+        in_flight = Counter(t.track_id for t in self._encoding.values())
         due = [
             t
             for t in near
-            if t.track_id not in busy
+            if in_flight[t.track_id] < MAX_IN_FLIGHT
             and (t.turn is None or t.turn <= s.max_turn)  # a turned head: wait for a view
             and t.due_for_encoding(
                 frame.time,
@@ -263,13 +270,13 @@ class Kiosk:
         those, until its queue is full."""
         counts = sorted({len(t.encoded_at) for t in due})
         for count in counts:
-            group = [t for t in due if len(t.encoded_at) == count]
-            jobs = [(t.track_id, t.box) for t in group]
+            group = {next(self._jobs): t for t in due if len(t.encoded_at) == count}
+            jobs = [(key, t.box) for key, t in group.items()]
             accepted = set(self.encoder.submit(frame.image, frame.time, jobs))
-            for track in group:
-                if track.track_id in accepted:
+            for key, track in group.items():
+                if key in accepted:
                     track.encoded_at.append(frame.time)
-                    self._encoding[track.track_id] = track
+                    self._encoding[key] = track
             if len(accepted) < len(group):
                 return  # the queue is full: the rest wait for a later frame
 
@@ -502,7 +509,7 @@ class Kiosk:
         self.book.prune(now)
 
     def _pending(self, track: Track) -> bool:
-        return track.track_id in self._encoding
+        return any(t is track for t in self._encoding.values())
 
     def _judge(self, track: Track) -> None:
         """Count a pass that ended without an event."""
