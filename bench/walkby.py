@@ -1,6 +1,6 @@
 """Benchmark: people walking up to the kiosk, at a Raspberry Pi's speed.
 
-    uv run python -m bench.walkby                     # every K, every pipeline (long)
+    uv run python -m bench.walkby                     # every K and pipeline, 3 rounds (12 min)
     uv run python -m bench.walkby --quick --ks 1      # the short test scenes, K = 1
     uv run python -m bench.walkby --ks 1,6 --pipelines clockface,hog-kiosk
 
@@ -27,7 +27,9 @@ operations divided by this machine's; ``python -m bench.pi_factor`` prints the m
 and sources). At K the video plays K times faster than real time and frames the
 pipeline was not ready for are dropped (:class:`hardware.sources.LiveReplay`), so a
 pass is judged as on a CPU K times slower. Each (pipeline, K) runs in a fresh process,
-so its peak memory is its own; the encoder workers' peak is printed apart.
+so its peak memory is its own; the encoder workers' peak is printed apart. A replay at
+K drops frames by the wall clock, so two runs differ: each runs ``--rounds`` times (3)
+and the counts are added up, with each round's count of walkers logged printed too.
 
 Printed per K and pipeline: enrolled walkers logged exactly once (%), the median and
 the worst distance of a walker from the camera when his event was committed (metres,
@@ -48,6 +50,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -352,6 +355,23 @@ def in_child(
     return result
 
 
+def merged(results: Sequence[Result]) -> Result:
+    """Several rounds of one pipeline at one K, as one result: counts added up, memory
+    the largest."""
+    first = results[0]
+    out: Result = {
+        "judged": [j for r in results for j in r["judged"]],
+        "workers": first["workers"],
+        "rss": max(r["rss"] for r in results),
+        "worker_rss": max(r["worker_rss"] for r in results),
+    }
+    for key in ("frames", "dropped", "cpu"):
+        out[key] = sum(r[key] for r in results)
+    for key in ("unknown", "one_vote"):
+        out[key] = None if first[key] is None else sum(r[key] for r in results)
+    return out
+
+
 def summarise(result: Result) -> dict[str, str]:
     judged: list[Judged] = result["judged"]
     walkers = sum(j.walkers for j in judged)
@@ -395,6 +415,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--pipelines", default=",".join(PIPELINES), help="comma-separated")
     parser.add_argument("--people", type=int, default=PEOPLE, help="enrolled people")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="runs of each pipeline at each K, added up (a replay at K drops frames by the "
+        "wall clock: two runs differ)",
+    )
     parser.add_argument("--scenes", default="", help="only these scenes (comma-separated)")
     parser.add_argument(
         "--videos",
@@ -425,6 +452,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--pipelines: choose from {', '.join(PIPELINES)}")
     if not all(0.01 <= k <= 1000 for k in ks) or args.people < len(enrolled_identities()):
         parser.error("--ks must be 0.01 to 1000 and --people at least the real identities")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if not (FACES / "MANIFEST.csv").is_file():
         print(f"bench.walkby: {FACES} is missing (the shared faces folder)", file=sys.stderr)
         return 2
@@ -452,23 +481,32 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {truth.spec.name}: {truth.frames} frames; {who}")
         for k in ks:
             print(f"\nK = {k:g} (the video at {k:g}x real time)")
-            results = {
-                kind: in_child(kind, truths, k, args.people, enrolled, overrides)
+            runs = {
+                kind: [
+                    in_child(kind, truths, k, args.people, enrolled, overrides)
+                    for _ in range(args.rounds)
+                ]
                 for kind in pipelines
             }
-            rows = {kind: summarise(result) for kind, result in results.items()}
+            rows = {kind: summarise(merged(results)) for kind, results in runs.items()}
             columns = list(next(iter(rows.values())))
             print(f"{'pipeline':10} " + " ".join(f"{c:>12}" for c in columns))
             for kind, row in rows.items():
                 print(f"{kind:10} " + " ".join(f"{row[c]:>12}" for c in columns))
-            for kind, result in results.items():
-                missed = [
+            for kind, results in runs.items():
+                rounds = [sum(j.once for j in r["judged"]) for r in results]
+                missed = Counter(
                     f"{truth.spec.name}: {who}"
+                    for result in results
                     for truth, judged in zip(truths, result["judged"], strict=True)
                     for who in judged.missed
-                ]
+                )
+                line = f"  {kind}: logged once per round {rounds}"
                 if missed:
-                    print(f"  {kind} missed: {'; '.join(missed)}")
+                    line += "; missed " + "; ".join(
+                        f"{what}{'' if n == 1 else f' (x{n})'}" for what, n in missed.items()
+                    )
+                print(line)
     return 0
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import matcher, pipeline, roster_import
+from bench import matcher, pipeline, roster_import, walkby
 from tests.shared_faces import faces_dir
 
 
@@ -28,6 +28,15 @@ def test_pipeline_bench_runs_both_pipelines(capsys: pytest.CaptureFixture[str]) 
     assert pipeline.main(["--rounds", "1", "--people", "20", "--frames", "30"]) == 0
     out = capsys.readouterr().out
     for words in ("baseline recipe at 1/2 scale", "clockface kiosk", "the frames per second"):
+        assert words in out
+
+
+def test_walkby_bench_runs_every_pipeline(capsys: pytest.CaptureFixture[str]) -> None:
+    faces_dir()
+    args = ["--quick", "--ks", "1", "--people", "20", "--rounds", "1", "--scenes"]
+    assert walkby.main([*args, "quick-720p-66-normal"]) == 0
+    out = capsys.readouterr().out
+    for words in ("K = 1", "clockface", "hog-kiosk", "recipe", "logged once per round"):
         assert words in out
 
 
