@@ -62,7 +62,7 @@ class KioskSettings:
     reencode_gap: float = 0.3
     max_turn: float = 0.5
     encoder_workers: int = -1  # -1: one per core but one; 0: in the frame loop
-    pass_window: float = 3.0
+    pass_window: float = 6.0
     track_max_age: float = 1.0
     detect_every: int = 2
     detect_every_settled: int = 6

@@ -112,10 +112,11 @@ def test_second_pass_within_the_cooldown_logs_nothing_and_after_it_logs_out(
     store: KioskStore, kiosk_models: FaceModels
 ) -> None:
     first, _ = replay(store, kiosk_models, START)
-    # He passes twice in the clip: the wide shot (0-0.6 s) and the close-up (from 3 s).
-    assert first.stats.events == 1 and first.stats.repeats == 1
+    # He is named in the wide shot (0-0.6 s) and again in the close-up (from 3 s): two
+    # tracks within the pass window, so one pass (the close-up is a fragment of it).
+    assert first.stats.events == 1 and first.stats.fragments >= 1 and first.stats.repeats == 0
     kiosk, feedback = replay(store, kiosk_models, START + timedelta(seconds=30))
-    assert len(store.events()) == 1 and kiosk.stats.repeats == 2 and not feedback.greetings
+    assert len(store.events()) == 1 and kiosk.stats.repeats == 1 and not feedback.greetings
     replay(store, kiosk_models, START + timedelta(hours=8))
     assert [(e.direction, e.seq) for e in store.events()] == [("in", 1), ("out", 2)]
 
