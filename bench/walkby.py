@@ -192,7 +192,7 @@ def run_kiosk(
 
     from hardware.feedback import RecordingFeedback
     from hardware.sources import LiveReplay, VideoFileSource
-    from kiosk.encoders import default_workers, open_encoder
+    from kiosk.encoders import open_encoder
     from kiosk.loop import Kiosk, video_clock
     from kiosk.settings import KioskSettings
     from kiosk.store import KioskStore
@@ -203,7 +203,7 @@ def run_kiosk(
         typed = {k: type(getattr(settings, k))(v) for k, v in overrides.items()}
         settings = replace(settings, **typed)
     models = settings.face_models()
-    workers = default_workers() if settings.encoder_workers < 0 else settings.encoder_workers
+    workers = settings.worker_count()
     models.preload(encoder=workers == 0)  # as `clockface kiosk run` does
     judged: list[Judged] = []
     frames = dropped = unknown = one_vote = 0

@@ -204,7 +204,7 @@ def run(
     from hardware.sources import FrameSource, LiveReplay, VideoFileSource
     from hardware.watchdog import Heartbeat, KioskHeartbeat, notifier_from_environ, status_path
     from kiosk.config import load_config
-    from kiosk.encoders import default_workers, open_encoder
+    from kiosk.encoders import open_encoder
     from kiosk.loop import Kiosk, video_clock, wall_clock
     from kiosk.screen import Screen
     from kiosk.settings import LivenessMode
@@ -257,6 +257,10 @@ def run(
             hardware.open_source(source, realtime=realtime, detect_max_side=lores)
         )
         if time_scale is not None:
+            if realtime:
+                raise click.UsageError(
+                    "--time-scale sets the replay's pace itself: leave out --realtime"
+                )
             if not isinstance(frames, VideoFileSource):
                 raise click.UsageError(
                     f"--time-scale replays a video file; {frames.name} is a live camera"
@@ -283,7 +287,7 @@ def run(
                 err=True,
             )
         models = settings.face_models()
-        workers = default_workers() if settings.encoder_workers < 0 else settings.encoder_workers
+        workers = settings.worker_count()
         models.preload(encoder=workers == 0)  # workers load their own
         encoder = opened.enter_context(open_encoder(models, workers))
         notifier = notifier_from_environ()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from kiosk.encoders import default_workers
 from kiosk.geometry import Reach
 from kiosk.policy import Mode
 from recognition.faces import DETECTORS, Detector, FaceModels, smallest_face_px
@@ -176,6 +177,11 @@ class KioskSettings:
         side = self.detection_side(width, height)
         found = smallest_face_px(self.detector, self.upsample) * max(width, height) / side
         return max(self.min_face_px, math.ceil(found))
+
+    def worker_count(self) -> int:
+        """The encoder worker processes to run: ``encoder_workers``, or one per core but
+        one when it is -1 (:func:`kiosk.encoders.default_workers`)."""
+        return default_workers() if self.encoder_workers < 0 else self.encoder_workers
 
     def face_models(self) -> FaceModels:
         """The face models these settings ask for (the detection copy is sized again

@@ -8,6 +8,7 @@ import importlib
 import itertools
 import json
 import os
+import re
 import socket
 import tempfile
 import threading
@@ -495,3 +496,23 @@ def test_kiosk_run_says_ready_pings_per_frame_and_publishes_its_status(
     assert status is not None and status.state == "stopped" and status.frames == 6
     assert json.loads(status_path(db).read_text())["source"] == f"video:{video}"
     assert pin_states(mock_pins(), 17) == [False]  # opened, off, nothing to show: no faces
+
+
+def test_time_scale_replays_a_video_in_video_time_and_refuses_what_it_cannot(
+    tmp_path: Path,
+) -> None:
+    video = write_video(tmp_path / "clip.avi", frames=20)
+    db = tmp_path / "k.db"
+    args = ["kiosk", "run", "--db", str(db), "--encoder-workers", "0"]
+    result = invoke([*args, "--source", f"video:{video}", "--time-scale", "4"])
+    assert result.exit_code == 0, result.output
+    summary = result.output.strip().splitlines()[-1]
+    found = re.search(r"^(\d+) frames, .* \((\d+) dropped at 4x real time", summary)
+    assert found is not None, summary
+    frames, dropped = found.groups()
+    assert int(frames) + int(dropped) == 20 and "; video time 0 is " in summary
+    camera = invoke([*args, "--source", "camera:9", "--time-scale", "4"])
+    assert camera.exit_code != 0
+    realtime = invoke([*args, "--source", str(video), "--time-scale", "4", "--realtime"])
+    assert realtime.exit_code == 2
+    assert "--time-scale sets the replay's pace itself: leave out --realtime" in realtime.output
