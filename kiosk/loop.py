@@ -69,7 +69,7 @@ from kiosk.settings import KioskSettings, LivenessMode
 from kiosk.store import Event, EventLog, Roster
 from kiosk.tracking import Track, Tracker
 from kiosk.voting import PassBook, Verdict
-from recognition.faces import Box, FaceModels
+from recognition.faces import Box, FaceModels, FloatArray
 from recognition.gallery import Gallery
 from recognition.liveness import FaceMotion, LivenessLimits, LivenessVerdict
 
@@ -173,7 +173,6 @@ class Kiosk:
         self._encoding: dict[int, Track] = {}  # job key -> its track, encodings in flight
         self._jobs = itertools.count(1)
         self._ended: list[tuple[float, Track]] = []  # (deadline, track): ended, named, unsettled
-        self._last_face: float | None = None  # source time a face was last detected
         self._moving_since: float | None = None  # first motion with no face since
         self.blind = False  # motion but no face for no_face_warning_seconds
         self._heartbeat: Heartbeat | None = None
@@ -311,7 +310,7 @@ class Kiosk:
         return self._fold(results, frame) if results else []
 
     def _fold(self, results: list[EncodeResult], frame: Frame) -> list[Event]:
-        done: list[tuple[Track, EncodeResult]] = []
+        done: list[tuple[Track, float, FloatArray]] = []  # track, frame time, embedding
         for result in results:
             track = self._encoding.pop(result.key, None)
             if track is None:
@@ -321,18 +320,19 @@ class Kiosk:
                 if track.encoded_at:
                     track.encoded_at.pop()  # not spent: it may be encoded again
                 continue
-            done.append((track, result))
+            done.append((track, result.frame_time, result.embedding))
         if not done:
             return []
-        embeddings = np.stack([r.embedding for _, r in done if r.embedding is not None])
+        embeddings = np.stack([embedding for _, _, embedding in done])
         self.stats.encodings += len(done)
         touched: list[Track] = []
-        for (track, result), match in zip(done, self.gallery.match(embeddings), strict=True):
+        for (track, seen, embedding), match in zip(
+            done, self.gallery.match(embeddings), strict=True
+        ):
             track.votes.add(match)
-            assert result.embedding is not None
-            track.embeddings.append(result.embedding)
+            track.embeddings.append(embedding)
             if match.person_id is not None:
-                self.book.note(match.person_id, result.frame_time, track.track_id)
+                self.book.note(match.person_id, seen, track.track_id)
             if track not in touched:
                 touched.append(track)
         pooled_min = self.settings.pooled_min
@@ -351,7 +351,7 @@ class Kiosk:
     def _watch_for_faces(self, now: float, *, moved: bool, found: bool) -> None:
         """Say so when the camera sees motion but no face for a long time."""
         if found:
-            self._last_face, self._moving_since = now, None
+            self._moving_since = None
             if self.blind:
                 self.blind = False
                 log.info("faces are detected again")

@@ -163,20 +163,29 @@ class KioskSettings:
         side = math.ceil(longest * wanted / 32) * 32
         return max(64, min(longest, side, MAX_AUTO_DETECT_SIDE))
 
+    def found_min_face(self, width: int, height: int) -> float:
+        """The smallest face (pixels, full frame) the detector finds in frames this size,
+        through the detection copy :meth:`detection_side` gives."""
+        side = self.detection_side(width, height)
+        return smallest_face_px(self.detector, self.upsample) * max(width, height) / side
+
     def reach(self, width: int, height: int, hfov_deg: float) -> Reach:
         """How far faces are found and encoded, for frames this size across
         ``hfov_deg`` degrees (``kiosk selftest`` prints it)."""
-        side = self.detection_side(width, height)
-        found = smallest_face_px(self.detector, self.upsample) * max(width, height) / side
-        return Reach(width, height, hfov_deg, side, found, self.encode_min_face(width, height))
+        return Reach(
+            width,
+            height,
+            hfov_deg,
+            self.detection_side(width, height),
+            self.found_min_face(width, height),
+            self.encode_min_face(width, height),
+        )
 
     def encode_min_face(self, width: int, height: int) -> int:
         """The smallest face (pixels, full frame) encoded in frames this size:
         ``min_face_px``, or more where the detection copy is capped and the detector
         cannot find faces that small."""
-        side = self.detection_side(width, height)
-        found = smallest_face_px(self.detector, self.upsample) * max(width, height) / side
-        return max(self.min_face_px, math.ceil(found))
+        return max(self.min_face_px, math.ceil(self.found_min_face(width, height)))
 
     def worker_count(self) -> int:
         """The encoder worker processes to run: ``encoder_workers``, or one per core but
