@@ -11,8 +11,9 @@ as it would on the Pi. K comes from two halves:
 1. **Measured here** (:func:`measure_here`): YuNet face detection (``cv2.FaceDetectorYN``,
    ``face_detection_yunet_2023mar.onnx``) on an image of exactly the published input
    size, pre- and post-processing included as in the published benchmarks, with one
-   OpenCV thread and with OpenCV's default (all cores); and one dlib embedding (5-point
-   landmarks + ``compute_face_descriptor``, ``FaceModels().encode``) of the face in
+   OpenCV thread and with OpenCV's default (all cores); and one embedding
+   (``FaceModels().encode``: dlib's 5-point landmarks and face chip, then the ResNet in
+   numpy, :mod:`recognition.resnet`, with one BLAS thread) of the face in
    ``obama/obama1.jpg``. Each figure is the best of ``rounds`` interleaved rounds of
    several calls.
 2. **Published** (:data:`PUBLISHED`): figures for the same model at the same input size
@@ -27,14 +28,16 @@ by operation (the median where a source gives several images), then:
   ``kiosk.loop``'s default). The all-core rows are printed but not used: a Pi 4 has 4
   cores and this machine 2, so their ratio mixes the speed of a core with the number
   of cores.
-- **encoding ratio**: from a published Pi figure for a dlib embedding where there is
+- **encoding ratio**: from a published Pi figure for this embedding where there is
   one. **None was found** (searched: dlib's and face_recognition's issues, PyImageSearch,
-  Q-engineering, the opencv_zoo and ncnn benchmark tables). The nearest published dlib
-  figures are on other boards (davisking/dlib issue #1493: a Pi 3B+, the descriptor
-  network alone in C++, 3245 ms, then 248 ms once built with NEON and
-  ``-march=native``), too far to carry over. So the encoding ratio is a **proxy: the
-  detection ratio**, both being float32 convolutional networks on one core; the table
-  marks it.
+  Q-engineering, the opencv_zoo and ncnn benchmark tables). The nearest published
+  figures are for dlib's own implementation on other boards (davisking/dlib issue
+  #1493: a Pi 3B+, the descriptor network alone in C++, 3245 ms, then 248 ms once built
+  with NEON and ``-march=native``), too far to carry over; clockface runs the network
+  in numpy's BLAS instead. So the encoding ratio is a **proxy: the detection ratio**,
+  both being float32 convolutional networks on one core run by vendor-tuned kernels
+  (OpenCV's DNN for YuNet, OpenBLAS for the ResNet; AVX2 here, NEON on a Pi); the
+  table marks it.
 - **Pi 5**: no published Pi 5 figure for either operation was found as text (the
   chowar23/rpi-yunet-benchmark repository compares YuNet on the Pi 5 and Pi 4, but only
   in plots; its CSV is not published). The Pi 5's milliseconds are derived as the Pi 4's
@@ -57,11 +60,11 @@ Limits, each of which moves the true factor:
   for the encoder queue, on top of the max rule. OpenCV in the frame loop uses every
   core on both machines, shared with the encoders.
 - **NEON vs AVX.** The ratios compare whole software stacks, not bare CPUs: OpenCV's
-  DNN runs AVX2/AVX-512 kernels here and NEON kernels on the Pi. dlib-bin here is built
-  with AVX and without BLAS (printed by the CLI). How the Pi's dlib is built decides its
-  encoding time: issue #1493's 13x spread from build flags alone is why the encoding
-  proxy is the weakest number here. Measure on a real Pi before trusting it: run this
-  module there and divide its "here" column by this machine's.
+  DNN runs AVX2/AVX-512 kernels here and NEON kernels on the Pi, and so does OpenBLAS,
+  under numpy, for the encoder (its build is printed). Only the landmarks and the face
+  chip (about 1 ms here) are dlib's own code, whose build no longer decides the
+  encoding time. The encoding proxy is still the weakest number here. Measure on a
+  real Pi before trusting it: run this module there and divide its "here" column by this machine's.
 - **OpenCV version.** The published Pi figures ran OpenCV 4.x (opencv_zoo: 4.10.0;
   cv_facedetection_eval: pip's opencv-python of early 2024); this project runs OpenCV
   5.0, whose new DNN engine is faster. On this machine (2026-12-03) OpenCV 4.10.0 took
@@ -101,6 +104,8 @@ from pathlib import Path
 
 import cv2
 import dlib
+import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from clockface.errors import ClockfaceError
 from clockface.files import read_image
@@ -112,9 +117,9 @@ BOARDS = (PI4, PI5)
 """The boards K is worked out for, in the table's order."""
 
 YUNET = "yunet"
-ENCODE = "dlib encoding"
+ENCODE = "encoding"
 ENCODE_INPUT = "150x150"
-"""dlib aligns every face to a 150x150 chip before its ResNet, whatever the box's size."""
+"""Every face is aligned to a 150x150 chip before the ResNet, whatever the box's size."""
 
 _SHARED = Path(__file__).resolve().parents[2] / "shared"
 DEFAULT_PHOTO = _SHARED / "faces" / "obama" / "obama1.jpg"
@@ -237,7 +242,7 @@ PUBLISHED: tuple[PublishedFigure, ...] = (
     PublishedFigure("i7-1255U", YUNET, "640x640", 1, 28.1, _CV_EVAL_LAPTOP),
     PublishedFigure("i7-1255U", YUNET, "640x640", 1, 28.3, _CV_EVAL_LAPTOP),
     PublishedFigure("i7-12700K", YUNET, "160x120", None, 0.70, _ZOO + ', "Intel 12700K"'),
-    # No published Raspberry Pi figure for a dlib embedding, nor any Pi 5 figure for
+    # No published Raspberry Pi figure for this embedding, nor any Pi 5 figure for
     # YuNet as text: see the module docstring. Add them here when found.
 )
 
@@ -344,7 +349,8 @@ def measure_here(rounds: int = 3, photo: Path = DEFAULT_PHOTO) -> dict[str, floa
     YuNet runs on ``photo`` resized to each published input size (BGR, as OpenCV
     takes it), with one OpenCV thread and with OpenCV's default; the thread setting is
     restored afterwards. The encoding is ``FaceModels().encode(image, [box])`` of the
-    first face YuNet finds in ``photo``, dlib being single-threaded. Raises
+    first face YuNet finds in ``photo``, with numpy's BLAS held to one thread (dlib's
+    landmarks and chip are single-threaded). Raises
     :class:`~clockface.errors.ClockfaceError` when the photo or a model cannot be read.
     """
     if rounds < 1:
@@ -367,11 +373,11 @@ def measure_here(rounds: int = 3, photo: Path = DEFAULT_PHOTO) -> dict[str, floa
     boxes = models.detect(image)[:1]
     if not boxes:
         raise ClockfaceError(f"no face found in {photo}: give a photo of one face")
-    # dlib is single-threaded; OpenCV's setting does not touch it.
     cases.append(
         _Case(key(ENCODE, ENCODE_INPUT, 1), lambda: models.encode(image, boxes), _ENCODE_CALLS, 1)
     )
-    return _best_ms(cases, rounds)
+    with threadpool_limits(limits=1):  # numpy's BLAS: one thread, as in a kiosk's worker
+        return _best_ms(cases, rounds)
 
 
 # -- the factors ---------------------------------------------------------------------------
@@ -409,7 +415,7 @@ class Factors:
     detection: Mapping[str, float]
     """The geometric mean of the single-thread YuNet ratios."""
     encoding: Mapping[str, float]
-    """The dlib encoding ratio: published or derived, else the detection ratio (proxy)."""
+    """The encoding ratio: published or derived, else the detection ratio (proxy)."""
     encoding_is_proxy: Mapping[str, bool]
     k: Mapping[str, float]
     """max(detection, encoding): see the module docstring for why the larger."""
@@ -520,13 +526,20 @@ def _cores() -> int:
 
 
 def _libraries() -> str:
+    pools = [pool for pool in threadpool_info() if pool.get("user_api") == "blas"]
+    blas = ", ".join(
+        " ".join(str(pool.get(k) or "") for k in ("internal_api", "version", "architecture"))
+        for pool in pools
+    )
+
     def flag(name: str) -> str:
         value = getattr(dlib, name, None)
         return "?" if value is None else ("on" if value else "off")
 
     return (
         f"OpenCV {cv2.__version__}; dlib {dlib.__version__} (AVX {flag('USE_AVX_INSTRUCTIONS')}, "
-        f"NEON {flag('USE_NEON_INSTRUCTIONS')}, BLAS {flag('DLIB_USE_BLAS')})"
+        f"NEON {flag('USE_NEON_INSTRUCTIONS')}, BLAS {flag('DLIB_USE_BLAS')}); numpy "
+        f"{np.__version__} (BLAS: {blas or 'unknown'})"
     )
 
 
@@ -571,7 +584,7 @@ def report(
         f"{_cores()}): shown, not used for K, which compares one core with one.",
         f"  ~ derived: the Pi 4's figure / {result.pi5_speedup:.2f}, the Pi 5's CPU speedup "
         "(no published Pi 5 figure for these operations).",
-        "  p proxy: no published Raspberry Pi figure for a dlib embedding; the board's "
+        "  p proxy: no published Raspberry Pi figure for this embedding; the board's "
         "detection ratio stands in.",
         "",
     ]
@@ -627,7 +640,7 @@ def report(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.pi_factor",
-        description="Measure YuNet and a dlib embedding here and work out how many times "
+        description="Measure YuNet and a face embedding here and work out how many times "
         "slower a Raspberry Pi 4 and 5 run them, from published figures.",
     )
     parser.add_argument(

@@ -1,8 +1,10 @@
 """Face encoding off the frame loop: an in-process encoder and a pool of worker processes.
 
-One dlib encoding (5-point landmarks, then the ResNet's 128-d descriptor) takes about
-80-180 ms on one x86 core and about 1 s on a Raspberry Pi 4. Done in the frame loop,
-it stalls capture and detection and the kiosk misses people walking past. Both
+One encoding (dlib's 5-point landmarks and face chip, then the ResNet's 128-d
+descriptor in numpy, :mod:`recognition.resnet`) takes about 10 ms on one x86 core
+here, and about ten times that on a Raspberry Pi 4 (``bench.pi_factor``); with
+dlib-bin's own network it took 75-180 ms here. Done in the frame loop, it stalls
+capture and detection, and the kiosk misses people walking past. Both
 encoders here take faces with :meth:`Encoder.submit` and hand embeddings back later
 with :meth:`Encoder.results`, each tagged with the caller's key (a track id) and the
 time of the frame the face came from:
@@ -12,16 +14,14 @@ time of the frame the face came from:
 - :class:`ProcessEncoder` hands the faces to worker processes and never blocks the
   loop on an encoding.
 
-Why processes, not threads. ``compute_face_descriptor`` in dlib-bin 20.0 holds the
-GIL for the whole call. Measured here (2 cores, obama1.jpg, one FaceModels per
-thread so no lock of ours is involved): 16 encodings take 1.30 s on one thread and
-1.32 s on two, the process using 0.99 CPU-seconds per second either way; a
-pure-Python thread spinning beside an encoding thread runs at 8-12 % of its idle
-speed, only in the gaps between calls. Two threads buy nothing, and a thread encoding
-beside the frame loop would stall it just the same. dlib itself is single-threaded
-here (0.99 CPU per wall second). So each worker is a process with its own
+Why processes, not threads. The landmark predictor and the face chip are dlib calls
+that hold the GIL, and the network is 29 matrix products glued by numpy calls that
+hold it between them: a thread encoding beside the frame loop would still stall it.
+(With dlib-bin's own network, 16 encodings took 1.30 s on one thread and 1.32 s on
+two.) So each worker is a process with its own
 :class:`~recognition.faces.FaceModels`, started with the "spawn" method: forking a
-process that already runs dlib, OpenCV or the screen's threads is unsafe.
+process that already runs dlib, OpenCV or the screen's threads is unsafe. Each worker's
+BLAS runs one thread (:data:`WORKER_ENVIRONMENT`).
 
 Why crops. A 1080p frame is 6 MB; each face is sent as a crop instead: its box grown
 by the box's own size on each side, clipped to the image, with the box moved into the
@@ -63,9 +63,9 @@ kiosk died outright (its pipe closes) exits on its own; a pool still open when t
 interpreter exits is closed by an ``atexit`` hook first.
 
 Sizing. :func:`default_workers` is the machine's cores minus one, at least one: on a
-Pi 4's four cores, one for capture, detection and tracking and three encoding, about
-three encodings a second where the loop alone managed one. Each worker holds its own
-models and libraries, about 125 MB resident here (x86-64): on a 1 GB Pi, use fewer.
+Pi 4's four cores, one for capture, detection and tracking and three encoding three
+faces at once. Each worker holds its own models and libraries, about 110 MB resident
+here (x86-64): on a 1 GB Pi, use fewer.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ import signal
 import time
 import weakref
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.context import SpawnProcess
 from pathlib import Path
@@ -489,7 +489,8 @@ class ProcessEncoder(Closing):
             daemon=True,
         )
         try:
-            process.start()
+            with _one_blas_thread():
+                process.start()
         except OSError as err:  # no memory or process slots left for another process
             ours.close()
             raise EncoderError(
@@ -638,6 +639,29 @@ class ProcessEncoder(Closing):
             except OSError:  # it died: the next poll returns the job as failed
                 if worker.process.is_alive():
                     worker.process.kill()
+
+
+WORKER_ENVIRONMENT = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+"""Set for each worker process: numpy's BLAS (OpenBLAS, which runs the encoder's
+network) uses one thread in it. A worker encodes one face at a time, and the pool
+already has a process per core; BLAS threads on top would only contend. The variables
+must be in the environment before the worker imports numpy, so they are set in this
+process while the worker starts (a spawned process copies the environment), then put
+back."""
+
+
+@contextlib.contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in WORKER_ENVIRONMENT}
+    os.environ.update(WORKER_ENVIRONMENT)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _reap(worker: _Worker) -> None:

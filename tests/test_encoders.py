@@ -244,6 +244,19 @@ def test_pool_takes_the_largest_faces_until_full_and_refuses_keys_in_flight(
 
 
 @pytest.mark.faces
+def test_each_worker_runs_one_blas_thread_and_the_kiosk_keeps_its_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    before = dict(os.environ)
+    with ProcessEncoder(1) as encoder:
+        assert dict(os.environ) == before
+        (pid,) = encoder.worker_pids()
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        assert b"OPENBLAS_NUM_THREADS=1" in environ and b"OMP_NUM_THREADS=1" in environ
+
+
 def test_pool_results_wait_only_when_something_is_in_flight(
     pool: ProcessEncoder, photos: dict[str, tuple[Image, list[Box]]]
 ) -> None:
@@ -266,8 +279,8 @@ def test_a_killed_worker_fails_its_face_and_is_replaced(
     photos: dict[str, tuple[Image, list[Box]]], caplog: pytest.LogCaptureFixture
 ) -> None:
     image, (face,) = photos["obama/obama1.jpg"]
-    # Four jitters: one face takes long enough (~0.4 s) to be killed while held.
-    with ProcessEncoder(1, num_jitters=4, max_restarts=1) as encoder:
+    # Forty jitters: one face takes long enough (~0.4 s) to be killed while held.
+    with ProcessEncoder(1, num_jitters=40, max_restarts=1) as encoder:
         (pid,) = encoder.worker_pids()
         assert encoder.submit(image, 5.0, [(1, face)]) == [1]
         os.kill(pid, signal.SIGKILL)
