@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -152,18 +153,26 @@ class _Corrupt(Exception):
     """The file is not what dlib wrote for this network (the message says where)."""
 
 
-class _Reader:
-    """dlib's serialisation, read forward from a byte string."""
+_GAP = 1 << 16
+"""The most bytes of dlib's wrappers (versions, flags, empty tensors) looked through for
+the next layer's name; in the published file the longest run is a few hundred."""
 
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
+
+class _Reader:
+    """dlib's serialisation, read forward from a file a piece at a time: loading holds
+    one tensor of the file at once, not the whole 22 MB beside the weights."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self.handle = handle
+
+    @property
+    def pos(self) -> int:
+        return self.handle.tell()
 
     def _take(self, count: int) -> bytes:
-        if count < 0 or self.pos + count > len(self.data):
-            raise _Corrupt(f"the file ends early (at byte {self.pos} of {len(self.data)})")
-        chunk = self.data[self.pos : self.pos + count]
-        self.pos += count
+        chunk = self.handle.read(count)
+        if len(chunk) != count:
+            raise _Corrupt(f"the file ends early (at byte {self.pos})")
         return chunk
 
     def integer(self) -> int:
@@ -197,8 +206,7 @@ class _Reader:
         count = int(np.prod(dims))
         if min(dims) < 0 or count > 1 << 24:
             raise _Corrupt(f"a tensor of impossible size {dims} at byte {self.pos}")
-        raw = self._take(4 * count)
-        values = np.frombuffer(raw, dtype="<f4").astype(np.float32)
+        values = np.frombuffer(self._take(4 * count), dtype="<f4").astype(np.float32)
         if not np.isfinite(values).all():
             raise _Corrupt(f"a tensor with non-finite values before byte {self.pos}")
         return values
@@ -207,14 +215,15 @@ class _Reader:
         """Move past the next layer called ``name`` (written as its length, then the
         name); the bytes skipped are dlib's wrappers (versions, flags) and must hold no
         other layer's name."""
-        at = self.data.find(_key(name), self.pos)
+        start = self.pos
+        ahead = self.handle.read(_GAP)
+        at = ahead.find(_key(name))
         if at < 0:
-            raise _Corrupt(f"no {name} layer after byte {self.pos}")
-        between = self.data[self.pos : at]
+            raise _Corrupt(f"no {name} layer after byte {start}")
         for other in _LAYER_NAMES:
-            if _key(other) in between:
-                raise _Corrupt(f"layer {other} where dlib's network has {name} (byte {self.pos})")
-        self.pos = at + len(_key(name))
+            if _key(other) in ahead[:at]:
+                raise _Corrupt(f"layer {other} where dlib's network has {name} (byte {start})")
+        self.handle.seek(start + at + len(_key(name)))
 
 
 _LAYER_NAMES = (
@@ -264,8 +273,8 @@ def _read_conv(reader: _Reader, inputs: int, outputs: int, size: int, stride: in
     )
 
 
-def _parse(data: bytes) -> ResNet:
-    reader = _Reader(data)
+def _parse(handle: BinaryIO) -> ResNet:
+    reader = _Reader(handle)
     if reader.integer() != 1 or reader.text() != "loss_metric_2":
         raise _Corrupt("it does not start as dlib's metric-learning network")
     reader.skip_to("input_rgb_image_sized")
@@ -303,12 +312,11 @@ def load_resnet(path: Path) -> ResNet:
     """dlib's face-recognition ResNet from its ``.dat`` file; :class:`ModelError` in one
     line when the file cannot be read or is not that network."""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            return _parse(handle)
     except OSError as err:
         reason = err.strerror or type(err).__name__
         raise ModelError(f"cannot read the face encoder model {path} ({reason})") from err
-    try:
-        return _parse(data)
     except (_Corrupt, ValueError) as err:
         raise ModelError(
             f"the face encoder model {path} is not dlib's face-recognition ResNet ({err}): "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import matcher, pipeline, roster_import, walkby
+from bench import encoding, matcher, pipeline, roster_import, walkby
 from tests.shared_faces import faces_dir
 
 
@@ -29,6 +29,18 @@ def test_pipeline_bench_runs_both_pipelines(capsys: pytest.CaptureFixture[str]) 
     out = capsys.readouterr().out
     for words in ("baseline recipe at 1/2 scale", "clockface kiosk", "the frames per second"):
         assert words in out
+
+
+def test_encoding_bench_runs_both_encoders_and_they_agree(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    faces_dir()
+    assert encoding.main(["--rounds", "1"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith(("baseline:", "clockface:"))]
+    assert len(rows) == 3 and "dlib-bin" in rows[0]
+    for row in rows[1:]:
+        assert float(row.split()[-1]) < 1e-5  # the largest component difference from dlib's
 
 
 def test_walkby_bench_runs_every_pipeline(capsys: pytest.CaptureFixture[str]) -> None:
