@@ -90,6 +90,7 @@ from typing import Any, Protocol
 
 import cv2
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from clockface.closing import Closable, Closing
 from clockface.errors import ClockfaceError, ModelError
@@ -639,6 +640,21 @@ class ProcessEncoder(Closing):
             except OSError:  # it died: the next poll returns the job as failed
                 if worker.process.is_alive():
                     worker.process.kill()
+
+
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """numpy's BLAS held to one thread in this process while the block runs.
+
+    The kiosk's process runs the frame loop, the gallery's match and, with
+    ``encoder_workers = 0``, the encodings: small matrix products, which OpenBLAS would
+    split over every core, its threads spinning between products and competing with
+    the encoder workers and the camera. Measured with bench.pipeline (encodings in the
+    loop, on this 2-core machine beside other work): 0.0326 CPU-seconds a frame with
+    OpenBLAS's default threads, 0.0062 with one. :meth:`kiosk.loop.Kiosk.run` runs in
+    this block; workers get :data:`WORKER_ENVIRONMENT` instead."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 WORKER_ENVIRONMENT = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}

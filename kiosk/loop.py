@@ -62,7 +62,7 @@ from clockface.errors import ClockfaceError
 from hardware.feedback import Feedback, Greeting
 from hardware.sources import Frame, FrameSource
 from hardware.watchdog import Heartbeat
-from kiosk.encoders import Encoder, EncodeResult, InlineEncoder
+from kiosk.encoders import Encoder, EncodeResult, InlineEncoder, one_blas_thread
 from kiosk.motion import MotionGate
 from kiosk.policy import AttendancePolicy, Direction
 from kiosk.settings import KioskSettings, LivenessMode
@@ -558,7 +558,8 @@ class Kiosk:
 
         ``heartbeat`` (systemd's watchdog, the status file) hears ``ready()`` before the
         first read, ``alive()`` only after a frame was read and handled (a camera that
-        hangs or fails stops them), and ``stopping()`` at the end. Encodings still in
+        hangs or fails stops them), and ``stopping()`` at the end. numpy's BLAS runs
+        one thread meanwhile (:func:`kiosk.encoders.one_blas_thread`). Encodings still in
         flight at the end are waited for, so a pass seen in the last frames is judged.
         """
         stop = stop or threading.Event()
@@ -566,22 +567,23 @@ class Kiosk:
         if heartbeat is not None:
             heartbeat.ready()
         last: Frame | None = None
-        try:
-            while not stop.is_set():
-                frame = source.read()
-                if frame is None:
-                    break
-                last = frame
-                self.handle(frame)
+        with one_blas_thread():
+            try:
+                while not stop.is_set():
+                    frame = source.read()
+                    if frame is None:
+                        break
+                    last = frame
+                    self.handle(frame)
+                    if heartbeat is not None:
+                        heartbeat.alive()
+            except ClockfaceError as err:  # a dead camera, a full disk: tell the operator
+                self.feedback.problem(str(err))
+                raise
+            finally:
                 if heartbeat is not None:
-                    heartbeat.alive()
-        except ClockfaceError as err:  # a dead camera, a full disk: tell the operator
-            self.feedback.problem(str(err))
-            raise
-        finally:
-            if heartbeat is not None:
-                heartbeat.stopping()
-            self.drain(last)
-            end = 0.0 if last is None else last.time
-            self._finish(self.tracker.finish_all(), end, final=True)
+                    heartbeat.stopping()
+                self.drain(last)
+                end = 0.0 if last is None else last.time
+                self._finish(self.tracker.finish_all(), end, final=True)
         return self.stats

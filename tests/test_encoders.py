@@ -18,9 +18,12 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from clockface.errors import ModelError
 from clockface.files import read_image
+from hardware.feedback import RecordingFeedback
+from hardware.sources import FakeSource, Frame
 from kiosk.encoders import (
     Encoder,
     EncoderError,
@@ -31,6 +34,8 @@ from kiosk.encoders import (
     face_crop,
     open_encoder,
 )
+from kiosk.loop import Kiosk
+from kiosk.store import KioskStore
 from recognition.faces import Box, FaceModels
 from tests.shared_faces import faces_dir
 
@@ -315,3 +320,30 @@ def test_a_missing_model_fails_at_start(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match=r"could not load its models: .* is missing"):
         ProcessEncoder(1, model_dir=tmp_path)
     assert child_pids() == before
+
+
+def test_the_kiosk_runs_with_one_blas_thread_and_gives_the_threads_back(tmp_path: Path) -> None:
+    """While Kiosk.run reads frames, numpy's BLAS runs one thread; afterwards, what it
+    had before (OpenBLAS's threads would spin between the loop's small products)."""
+
+    def blas_threads() -> list[int]:
+        return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+
+    seen: list[list[int]] = []
+
+    class Watching(FakeSource):
+        def read(self) -> Frame | None:
+            seen.append(blas_threads())
+            return super().read()
+
+    store = KioskStore.open(tmp_path / "kiosk.db")
+    try:
+        with threadpool_limits(limits=2, user_api="blas"):  # as on a machine of 2 cores
+            before = blas_threads()
+            assert before and set(before) == {2}  # numpy's OpenBLAS is loaded
+            kiosk = Kiosk(models=FaceModels(), database=store, feedback=RecordingFeedback())
+            kiosk.run(Watching([np.zeros((120, 160, 3), dtype=np.uint8)] * 3))
+            assert blas_threads() == before
+    finally:
+        store.close()
+    assert len(seen) == 4 and all(threads == [1] * len(before) for threads in seen)
