@@ -88,7 +88,9 @@ class _Stopped(Exception):
 @dataclass(frozen=True)
 class Backoff:
     """Exponential backoff with full jitter: the n-th retry (n = 0, 1, ...) waits
-    ``uniform(0, min(cap, base * 2**n))`` seconds, and at least ``retry_after``."""
+    ``uniform(0, min(cap, base * 2**n))`` seconds, and at least ``retry_after``, but
+    never more than ``cap``: a service asking for days (or the year 9999) is retried
+    after ``cap`` seconds, not never (and a wait that long would overflow the sleep)."""
 
     base: float = 1.0
     cap: float = 300.0
@@ -99,7 +101,7 @@ class Backoff:
 
     def delay(self, failures: int, retry_after: float | None = None) -> float:
         wait = self.rng.uniform(0.0, self.bound(failures))
-        return wait if retry_after is None else max(wait, retry_after)
+        return wait if retry_after is None else max(wait, min(retry_after, self.cap))
 
 
 @dataclass
@@ -465,6 +467,13 @@ class SyncAgent:
                 if self._attempts is not None and failures >= self._attempts:
                     raise
                 wait = self._backoff.delay(failures - 1, err.retry_after)
+                if err.retry_after is not None and err.retry_after > wait:
+                    log.warning(
+                        "the central service asked to wait %.0f s before trying again; "
+                        "waiting %.0f s, the longest backoff",
+                        err.retry_after,
+                        wait,
+                    )
                 log.warning("%s; trying again in %.1f s", err, wait)
                 self._sleep(wait)
 

@@ -52,12 +52,16 @@ _MAX_DETAIL = 200
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
     """``Retry-After`` in seconds from now: delta-seconds or an HTTP date; None if absent
-    or unreadable; never negative."""
+    or unreadable; never negative; ``inf`` for more digits than a float holds (the
+    caller caps every wait)."""
     if value is None:
         return None
     text = value.strip()
     if text.isdigit():
-        return float(int(text))
+        try:
+            return float(int(text))
+        except (OverflowError, ValueError):  # more digits than a float (or int()) holds
+            return math.inf
     try:
         when = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):

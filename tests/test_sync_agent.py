@@ -7,6 +7,7 @@ Every test uses a real SQLite file and a real socket; sleeps are recorded, not s
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
@@ -218,20 +219,36 @@ def test_backoff_is_capped_and_retry_after_is_a_minimum() -> None:
         assert 0 <= backoff.delay(n) <= 30
     assert backoff.delay(0, retry_after=7.0) == 7.0
     assert backoff.delay(0, retry_after=0.0) <= 1.0
+    assert backoff.delay(0, retry_after=86_400_000_000.0) == 30.0  # capped
+    assert backoff.delay(0, retry_after=math.inf) == 30.0
 
 
 def test_retry_after_in_seconds_and_as_a_date_are_honoured(h: Harness) -> None:
     log_events(h.store, 2)
     now = datetime(2024, 3, 4, 9, 0, tzinfo=UTC)
-    later = format_datetime(now + timedelta(seconds=45), usegmt=True)
+    later = format_datetime(now + timedelta(seconds=25), usegmt=True)  # under the cap, 30
     h.central.fail_next(1, 429, retry_after="7")
     h.central.fail_next(1, 503, retry_after=later)
     h.central.fail_next(1, 408)
     h.agent(clock=lambda: now, attempts=4).run_once()
     assert h.sleeps[0] == 7.0
-    assert h.sleeps[1] == 45.0
+    assert h.sleeps[1] == 25.0
     assert 0 <= h.sleeps[2] <= 4.0
     assert h.store.backlog() == 0
+
+
+@pytest.mark.parametrize("retry_after", ["86400000000", "Fri, 31 Dec 9999 23:59:59 GMT", "9" * 400])
+def test_a_huge_retry_after_waits_the_longest_backoff_and_says_so(
+    h: Harness, retry_after: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    log_events(h.store, 2)
+    h.central.fail_next(1, 503, retry_after=retry_after)
+    with caplog.at_level(logging.WARNING, logger="clockface.sync"):
+        h.agent(attempts=3).run_once()
+    assert h.sleeps == [30.0]  # the backoff's cap, then the retry went through
+    assert h.store.backlog() == 0
+    assert "the central service asked to wait" in caplog.text
+    assert "waiting 30 s, the longest backoff" in caplog.text
 
 
 def test_parse_retry_after() -> None:
@@ -243,6 +260,7 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after("soon", now) is None
     assert parse_retry_after("-5", now) is None
     assert parse_retry_after(None, now) is None
+    assert parse_retry_after("9" * 400, now) == math.inf
 
 
 def test_413_halves_the_batch_until_it_fits(h: Harness) -> None:
