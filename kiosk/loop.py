@@ -158,6 +158,9 @@ class Kiosk:
         self.tracker = Tracker(max_age=s.track_max_age)
         self.motion = MotionGate(s.motion_threshold)
         self.book = PassBook(window=s.pass_window)
+        # person -> (event id, source time) of the events this kiosk logged, for the
+        # cooldown on a clock that cannot go back (kiosk.policy: clocks that jump).
+        self._logged: dict[str, tuple[str, float]] = {}
         self.stats = KioskStats()
         self.liveness: LivenessLimits | None = None
         if s.liveness is LivenessMode.REQUIRED:
@@ -443,7 +446,8 @@ class Kiosk:
             return None
         self.book.settle(verdict.person_id, frame.time)
         now = self.clock(frame)
-        direction = self.policy.decide(self.database.last_event(verdict.person_id), now, self.tz)
+        last = self.database.last_event(verdict.person_id)
+        direction = self.policy.decide(last, now, self.tz, elapsed=self._elapsed(last, frame))
         if direction is None:
             self.stats.repeats += 1
             return None
@@ -457,6 +461,7 @@ class Kiosk:
             frames=verdict.agreeing,
             software_version=__version__,
         )
+        self._logged[verdict.person_id] = (event.event_id, frame.time)
         self.stats.events += 1
         self.stats.single_vote_events += verdict.agreeing == 1
         self.stats.event_delays.append(frame.time - track.first_seen)
@@ -465,6 +470,17 @@ class Kiosk:
             Greeting(name, direction.value, now.astimezone(self.tz), verdict.person_id)
         )
         return event
+
+    def _elapsed(self, last: Event | None, frame: Frame) -> float | None:
+        """Seconds since ``last`` on the source's clock (monotonic for a camera, the
+        position for a video), when this kiosk logged it; None otherwise (or when the
+        source's clock went back: another source)."""
+        if last is None:
+            return None
+        logged = self._logged.get(last.person_id)
+        if logged is None or logged[0] != last.event_id or frame.time < logged[1]:
+            return None
+        return frame.time - logged[1]
 
     def _spoof(self, track: Track, verdict: Verdict, why: str) -> None:
         """A pass that would have been logged, but did not look alive: nothing logged."""

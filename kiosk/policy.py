@@ -7,11 +7,21 @@
   visit (standing in front of the camera, walking back and forth) and logs nothing. In
   ``auto`` mode it is also the shortest time between an arrival and a departure.
 
+Clocks that jump. A kiosk's wall clock can be wrong and then corrected (no network
+time at boot, a dead RTC battery): an event may carry a time ahead of "now". So:
+
+- while the kiosk runs, the gap since an event it logged itself is measured on a clock
+  that never goes back (``elapsed``: the camera's monotonic frame times), and in
+  ``auto`` mode the day of "now" is the event's day moved on by that gap;
+- an event from before (another run, the database restored) dated after "now" is taken
+  as long past: its cooldown has expired, and it is not "today".
+
 Pure: the person's last event and the time in, a direction (or None) out.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -49,12 +59,33 @@ class AttendancePolicy:
         if self.cooldown < timedelta(0):
             raise ValueError(f"cooldown must not be negative, not {self.cooldown}")
 
-    def decide(self, last: LastEvent | None, now: datetime, tz: ZoneInfo) -> Direction | None:
-        """The direction of a new event for this pass, or None when it is the same visit."""
+    def decide(
+        self,
+        last: LastEvent | None,
+        now: datetime,
+        tz: ZoneInfo,
+        *,
+        elapsed: float | None = None,
+    ) -> Direction | None:
+        """The direction of a new event for this pass, or None when it is the same visit.
+
+        ``elapsed``: seconds since ``last`` on a clock that never goes back, when this
+        running kiosk logged it; None when it did not (the wall clock then decides, and
+        an event dated after ``now`` counts as long past).
+        """
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
-        if last is not None and now - last.utc < self.cooldown:
-            return None
+        if elapsed is not None and not (math.isfinite(elapsed) and elapsed >= 0):
+            raise ValueError(f"elapsed must be a finite number of seconds >= 0, not {elapsed!r}")
+        if last is not None:
+            if elapsed is not None:
+                gap, now = timedelta(seconds=elapsed), last.utc + timedelta(seconds=elapsed)
+            else:
+                gap = now - last.utc
+            if timedelta(0) <= gap < self.cooldown:
+                return None
+            if gap < timedelta(0):
+                last = None  # dated in the future: long past, not today
         if self.mode is Mode.IN:
             return Direction.IN
         if self.mode is Mode.OUT:

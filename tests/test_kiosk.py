@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -119,6 +120,56 @@ def test_second_pass_within_the_cooldown_logs_nothing_and_after_it_logs_out(
     assert len(store.events()) == 1 and kiosk.stats.repeats == 1 and not feedback.greetings
     replay(store, kiosk_models, START + timedelta(hours=8))
     assert [(e.direction, e.seq) for e in store.events()] == [("in", 1), ("out", 2)]
+
+
+def test_a_kiosk_whose_clock_was_a_day_ahead_logs_again_once_it_is_put_right(
+    store: KioskStore, kiosk_models: FaceModels
+) -> None:
+    replay(store, kiosk_models, START + timedelta(days=1))  # the clock ran a day ahead
+    kiosk, feedback = replay(store, kiosk_models, START + timedelta(hours=1))  # corrected
+    assert kiosk.stats.events == 1 and kiosk.stats.repeats == 0 and feedback.greetings
+    events = store.events()
+    assert [e.direction for e in events] == ["in", "in"]  # the first one is not "today"
+    assert events[0].utc > START + timedelta(days=1) > events[1].utc  # as each clock said
+
+
+def test_a_running_kiosk_times_its_cooldown_on_the_camera_clock(
+    store: KioskStore, kiosk_models: FaceModels
+) -> None:
+    """One kiosk, one camera (frame times that only go forward) and a wall clock that
+    jumps back a day between two passes 200 s apart: the second pass is past the
+    cooldown (120 s), so it is logged, as "out" (the same day, by the camera's clock)."""
+    faces_dir()
+
+    def twice() -> Iterator[Frame]:  # the clip, then again 200 s later on the same clock
+        for offset in (0.0, 200.0):
+            with open_source(f"video:{VIDEO}") as video:
+                while (frame := video.read()) is not None:
+                    yield Frame(frame.image, frame.index, frame.time + offset)
+
+    class Camera(FakeSource):
+        def __init__(self) -> None:
+            super().__init__([])
+            self.frames = twice()
+
+        def read(self) -> Frame | None:
+            return next(self.frames, None)
+
+    def clock(frame: Frame) -> datetime:  # a day back from the second pass on
+        jump = timedelta(days=1) if frame.time >= 200.0 else timedelta(0)
+        return START + timedelta(seconds=frame.time) - jump
+
+    feedback = RecordingFeedback()
+    kiosk = Kiosk(
+        models=kiosk_models,
+        database=store,
+        feedback=feedback,
+        settings=KioskSettings(timezone="Europe/Berlin"),
+        clock=clock,
+    )
+    kiosk.run(Camera())
+    assert [e.direction for e in store.events()] == ["in", "out"]
+    assert kiosk.stats.repeats == 0
 
 
 def test_fixed_mode_and_deactivated_people(store: KioskStore, kiosk_models: FaceModels) -> None:
