@@ -65,9 +65,12 @@ class CentralConfig:
             raise ValueError("host must be an address to listen on, such as 127.0.0.1")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be 0 to 65535 (0: any free port), not {self.port}")
-        if not (self.clock_skew_seconds > 0 and math.isfinite(self.clock_skew_seconds)):
+        if not (
+            0 < self.clock_skew_seconds <= 7 * 86_400 and math.isfinite(self.clock_skew_seconds)
+        ):
             raise ValueError(
-                f"clock_skew_seconds must be a positive number, not {self.clock_skew_seconds}"
+                f"clock_skew_seconds must be a positive number of 604800 (a week) at most, "
+                f"not {self.clock_skew_seconds}"
             )
         if not MIN_BODY_BYTES <= self.max_body_bytes <= 64 * 1024 * 1024:
             raise ValueError(

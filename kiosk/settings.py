@@ -41,6 +41,40 @@ MAX_AUTO_DETECT_SIDE = 960
 """The largest detection copy :meth:`KioskSettings.detection_side` picks by itself."""
 
 
+_DAY = 86_400.0
+_HIGHEST: dict[str, float] = {
+    # The largest value each number may take: more is a typo (or inf, or 1e15), and
+    # would overflow the kiosk's clocks and sleeps. The lower bounds are below.
+    "cooldown_seconds": _DAY,
+    "threshold": 2.0,  # embeddings are about unit length: no two are 2 apart
+    "margin": 2.0,
+    "decisive_distance": 2.0,
+    "decisive_margin": 2.0,
+    "detect_max_side": 8192,
+    "upsample": 4,
+    "min_face_px": 4096,
+    "votes_required": 64,
+    "pooled_min": 64,
+    "max_encodings": 64,
+    "encode_gap": 60.0,
+    "reencode_gap": 60.0,
+    "max_turn": 10.0,
+    "encoder_workers": 64,
+    "pass_window": 3600.0,
+    "track_max_age": 60.0,
+    "detect_every": 1000,
+    "detect_every_settled": 1000,
+    "motion_threshold": 255.0,
+    "idle_detect_seconds": 60.0,
+    "no_face_warning_seconds": 7 * _DAY,
+    "roster_check_seconds": _DAY,
+    "liveness_min_residual": 10.0,
+    "liveness_pairs": MAX_PAIRS,
+    "liveness_samples": MAX_SAMPLES,
+    "liveness_gap": 60.0,
+}
+
+
 @dataclass(frozen=True)
 class KioskSettings:
     """How the kiosk decides; every value has a default that works at a door."""
@@ -79,6 +113,12 @@ class KioskSettings:
 
     def __post_init__(self) -> None:
         ZoneInfo(self.timezone)  # raises for an unknown zone
+        for name, highest in _HIGHEST.items():
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value)):
+                raise ValueError(f"{name} must be a finite number, not {value!r}")
+            if value > highest:
+                raise ValueError(f"{name} must be {highest:g} at most, not {value!r}")
         positive = (
             "threshold",
             "track_max_age",

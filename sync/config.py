@@ -39,6 +39,15 @@ CREDENTIAL_NAME = "kiosk-token"
 _MAX_TOKEN_BYTES = 4096
 
 
+_HIGHEST_SECONDS = {
+    # More is a typo (or inf): the agent would sleep for ever, or overflow the sleep.
+    "interval_seconds": 86_400.0,
+    "backoff_base_seconds": 3_600.0,
+    "backoff_cap_seconds": 86_400.0,
+    "timeout_seconds": 3_600.0,
+}
+
+
 @dataclass(frozen=True)
 class SyncConfig:
     """Where the central service is and how the agent talks to it (see ``HELP``)."""
@@ -58,14 +67,12 @@ class SyncConfig:
                 f"batch_size must be 1 to {MAX_BATCH_EVENTS} (the protocol's most), "
                 f"not {self.batch_size}"
             )
-        for name in ("interval_seconds", "backoff_base_seconds", "timeout_seconds"):
+        for name, highest in _HIGHEST_SECONDS.items():
             value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a number above 0, not {value!r}")
-        if not (math.isfinite(self.backoff_cap_seconds) and self.backoff_cap_seconds > 0):
-            raise ValueError(
-                f"backoff_cap_seconds must be a number above 0, not {self.backoff_cap_seconds!r}"
-            )
+            if not (math.isfinite(value) and 0 < value <= highest):
+                raise ValueError(
+                    f"{name} must be a number above 0 and {highest:g} at most, not {value!r}"
+                )
         if self.backoff_cap_seconds < self.backoff_base_seconds:
             raise ValueError(
                 f"backoff_cap_seconds ({self.backoff_cap_seconds}) must be at least "

@@ -165,6 +165,11 @@ def test_config_file_environment_and_options(tmp_path: Path) -> None:
         run("check-config", env={"CLOCKFACE_CENTRAL_CLOCK_SKEW_SECONDS": "-1"}),
         "clock_skew_seconds",
     )
+    for endless in ("inf", "1e15"):
+        assert_one_line_error(
+            run("check-config", env={"CLOCKFACE_CENTRAL_CLOCK_SKEW_SECONDS": endless}),
+            "clock_skew_seconds must be a positive number of 604800 (a week) at most",
+        )
 
 
 def test_serve_answers_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:

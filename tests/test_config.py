@@ -88,6 +88,11 @@ def test_values_from_the_file_and_the_environment_override_in_order(tmp_path: Pa
         ("[kiosk]\nvotes_required = 6\n", "votes_required cannot exceed max_encodings"),
         ("[kiosk]\ncooldown_seconds = -1\n", "cooldown_seconds must be 0 or more"),
         ("[kiosk]\nthreshold = 0\n", "threshold must be more than 0"),
+        ("[kiosk]\ncooldown_seconds = inf\n", "cooldown_seconds must be a finite number"),
+        ("[kiosk]\ncooldown_seconds = nan\n", "cooldown_seconds must be a finite number"),
+        ("[kiosk]\ncooldown_seconds = 1e15\n", "cooldown_seconds must be 86400 at most"),
+        ("[kiosk]\npass_window = 1e300\n", "pass_window must be 3600 at most"),
+        ("[kiosk]\nmin_face_px = 99999999999\n", "min_face_px must be 4096 at most"),
         ('[kiosk\nmode = "in"\n', "is not valid TOML"),
         ("[camera]\nindex = 0\n", "unknown table or key 'camera'"),
         ("kiosk = 3\n", "kiosk must be a table"),
@@ -121,6 +126,19 @@ def test_check_config_and_default_config_commands(tmp_path: Path) -> None:
     bad = write(tmp_path, "[kiosk]\nvotes = 2\n")
     refused = runner.invoke(main, ["kiosk", "check-config", "--config", str(bad)])
     assert refused.exit_code == 1 and "unknown key 'votes'" in refused.output
+    endless = write(tmp_path, "[kiosk]\ncooldown_seconds = inf\n")
+    refused = runner.invoke(main, ["kiosk", "check-config", "--config", str(endless)])
+    assert refused.exit_code == 1 and "cooldown_seconds must be a finite number" in refused.output
+
+
+@pytest.mark.parametrize("cooldown", ["inf", "1e15", "nan"])
+def test_kiosk_run_refuses_an_endless_cooldown_in_one_line(tmp_path: Path, cooldown: str) -> None:
+    db = tmp_path / "kiosk.db"
+    args = ["kiosk", "run", "--db", str(db), "--source", "video:none.mp4", "--cooldown", cooldown]
+    refused = CliRunner().invoke(main, args, env={})
+    assert refused.exit_code == 2 and isinstance(refused.exception, SystemExit)  # usage
+    assert "cooldown_seconds must be" in refused.output
+    assert "Traceback" not in refused.output and not db.exists()
 
 
 @pytest.mark.faces

@@ -307,6 +307,13 @@ def test_config_precedence_file_then_environment_then_options(tmp_path: Path) ->
         ('server = "https://a.test"\nbatch_size = "5"', "batch_size in \\[sync\\] must be a whole"),
         ('server = "https://a.test"\nbatch_size = 5000', "batch_size must be 1 to 1000"),
         ('server = "https://a.test"\ninterval_seconds = 0', "interval_seconds must be a number"),
+        ('server = "https://a.test"\ninterval_seconds = inf', "interval_seconds must be a number"),
+        (
+            'server = "https://a.test"\ninterval_seconds = 1e15',
+            "interval_seconds must be a number above 0 and 86400 at most",
+        ),
+        ('server = "https://a.test"\ntimeout_seconds = nan', "timeout_seconds must be a number"),
+        ('server = "https://a.test"\nbackoff_cap_seconds = 1e300', "86400 at most"),
         (
             'server = "https://a.test"\nbackoff_base_seconds = 10\nbackoff_cap_seconds = 5',
             "must be at least backoff_base_seconds",
