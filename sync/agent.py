@@ -513,6 +513,11 @@ def status_lines(store: KioskStore, now: datetime, *, clock: str | None = None) 
     parked = store.parked(limit=5)
     parked_count = store.parked_count()
     lines = []
+    if parked_count:  # first: these events are not delivered, whatever follows
+        lines.append(
+            f"NOT DELIVERED: {parked_count} event{'' if parked_count == 1 else 's'} parked "
+            "(refused by the central service): see parked, below"
+        )
     if state.central_url is None:
         lines.append(
             "central service: none attached; the roster is managed here (clockface enroll)"
@@ -534,6 +539,8 @@ def status_lines(store: KioskStore, now: datetime, *, clock: str | None = None) 
             f"backlog: {backlog} event{'' if backlog == 1 else 's'} waiting to be sent, "
             f"the oldest recorded {ago(oldest.utc, now)}"
         )
+    elif parked_count:
+        lines.append("backlog: none waiting to be sent, but the parked events are not delivered")
     else:
         lines.append("backlog: none, every event is with the central service")
     if parked_count:

@@ -566,6 +566,21 @@ def test_status_lines_in_plain_words(h: Harness) -> None:
     assert "clock: NOT synchronised" in text
 
 
+def test_status_says_first_that_parked_events_are_not_delivered(h: Harness) -> None:
+    now = datetime(2024, 3, 4, 9, 0, tzinfo=UTC)
+    log_events(h.store, 20)
+    h.store.park({e.event_id: "refused (409): conflict" for e in h.store.events()}, now)
+    lines = status_lines(h.store, now)
+    assert lines[0].startswith("NOT DELIVERED: 20 events parked (refused by the central service)")
+    assert "backlog: none waiting to be sent, but the parked events are not delivered" in lines
+    assert not any("every event is with the central service" in line for line in lines)
+    h.store.unpark()
+    h.agent().run_once()
+    lines = status_lines(h.store, now)
+    assert not any("NOT DELIVERED" in line for line in lines)
+    assert "backlog: none, every event is with the central service" in lines
+
+
 def test_ago() -> None:
     now = datetime(2024, 3, 4, 9, 0, tzinfo=UTC)
     assert ago(now, now) == "just now"

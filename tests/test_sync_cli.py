@@ -184,6 +184,7 @@ def test_parked_events_fail_once_show_in_status_and_can_be_retried(
     result = sync("once", "--server", central.url, "--db", str(db))
     assert "1 event was refused by the central service and parked" in one_error_line(result)
     status = sync("status", "--db", str(db)).stdout
+    assert status.startswith("NOT DELIVERED: 1 event parked (refused by the central service)")
     assert "parked: 1 event refused by the central service" in status
     assert f"seq 2 (event {bad.event_id})" in status
 
