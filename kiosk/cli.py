@@ -20,7 +20,7 @@ import shutil
 import signal
 import threading
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
+from clockface.days import parse_day
 from kiosk.policy import Mode
 
 if TYPE_CHECKING:
@@ -399,11 +400,9 @@ def events(db_path: str, day: str | None, person_id: str | None, fmt: str) -> No
         wanted = datetime.now().astimezone().date()
     else:
         try:
-            wanted = date.fromisoformat(day)
-        except ValueError:
-            raise click.BadParameter(
-                f"{day!r} is not YYYY-MM-DD or today", param_hint="--day"
-            ) from None
+            wanted = parse_day(day)
+        except ValueError as err:
+            raise click.BadParameter(f"{err} (or give today)", param_hint="--day") from None
     database = Path(db_path)
     if not database.is_file():
         raise click.ClickException(f"no kiosk database at {database}: check --db")

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 import click
 from click.core import ParameterSource
 
+from clockface.days import parse_day
 from kiosk.cli import db_option
 
 if TYPE_CHECKING:
@@ -60,9 +61,9 @@ def _day(_: click.Context, param: click.Parameter, value: str | None) -> date | 
     if value is None:
         return None
     try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date YYYY-MM-DD") from None
+        return parse_day(value)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
 
 
 SCHEDULES_OPTION = click.option(

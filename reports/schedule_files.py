@@ -62,6 +62,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
+from clockface.days import check_day, parse_day
 from clockface.errors import InputFileError, ScheduleError
 from clockface.files import read_bytes
 from reports.schedules import (
@@ -388,13 +389,13 @@ def _book(
 
 
 def _date(value: object, where: str) -> date:
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value.strip())
-        except ValueError:
-            pass
+    try:
+        if isinstance(value, date) and not isinstance(value, datetime):
+            return check_day(value)
+        if isinstance(value, str):
+            return parse_day(value)
+    except ValueError as err:
+        raise ScheduleError(f"{where}: {err}") from None
     raise ScheduleError(f"{where}: {value!r} is not a date YYYY-MM-DD")
 
 

@@ -76,6 +76,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+from clockface.days import parse_day
 from clockface.errors import ReportError
 from clockface.spreadsheet import neutralise
 from reports.exporters import text_of
@@ -163,8 +164,8 @@ class Verification:
             )
             return cls(
                 kind=str(data["report"]),
-                first=date.fromisoformat(params["from"]),
-                last=date.fromisoformat(params["to"]),
+                first=parse_day(str(params["from"])),
+                last=parse_day(str(params["to"])),
                 person_id=_opt(params["person"]),
                 team=_opt(params["team"]),
                 site=_opt(params["site"]),

@@ -197,6 +197,43 @@ def test_injection_strings_as_report_filters_match_nothing(
     assert sha256(kiosk_db) == before
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["report", "late", "--from", "9999-12-01", "--to", "9999-12-31"],
+        ["report", "late", "--from", "0001-01-01", "--to", "0001-01-31"],
+        ["report", "summary", "--from", "2199-12-30", "--to", "2200-01-02"],
+        ["report", "late", "--from", "1969-12-31", "--to", "1970-01-02", "--central-db", "c.db"],
+        ["schedule", "holiday", "add", "hq", "9999-12-31"],
+        ["schedule", "shift", "add", "--site", "hq", "--start", "9:00", "--end", "17:00",
+         "--person", "ann", "--days", "mon-fri", "--until", "9999-12-31"],
+        ["kiosk", "events", "--day", "9999-12-31"],
+    ],
+)  # fmt: skip
+def test_dates_outside_1970_to_2199_are_refused_in_one_line(
+    kiosk_db: Path, args: list[str]
+) -> None:
+    before = sha256(kiosk_db)
+    result = CliRunner().invoke(main, [*args, "--db", str(kiosk_db)])
+    assert result.exit_code in (1, 2), result.output  # 2: refused as the option was read
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1, result.stderr
+    assert "is outside the dates clockface supports, 1970-01-01 to 2199-12-31" in errors[0]
+    assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
+    assert sha256(kiosk_db) == before
+
+
+def test_the_last_supported_dates_still_make_a_report(kiosk_db: Path) -> None:
+    schedules = str(kiosk_db.parent / "schedules.toml")
+    for first, last in (("2199-12-01", "2199-12-31"), ("1970-01-01", "1970-01-31")):
+        result = CliRunner().invoke(
+            main,
+            ["report", "late", "--from", first, "--to", last, "--schedules", schedules,
+             "--db", str(kiosk_db)],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+
+
 def test_leading_tabs_and_returns_are_stripped_from_names(kiosk_db: Path) -> None:
     for name in ("\t=1+1", "\r=1+1"):
         result = run("enroll", "update", "ann", "--name", name, "--db", str(kiosk_db))

@@ -551,6 +551,8 @@ BAD_REQUESTS = (
     ({"kind": "late", "from": "2024-13-01", "to": "2024-03-04"}, "is not a date"),
     ({"kind": "late", "from": "yesterday", "to": "2024-03-04"}, "is not a date"),
     ({"kind": "late", "from": "2024-03-04", "to": "2024-03-01"}, "runs backwards"),
+    ({"kind": "late", "from": "9999-12-01", "to": "9999-12-31"}, "outside the dates clockface"),
+    ({"kind": "late", "from": "0001-01-01", "to": "0001-01-02"}, "1970-01-01 to 2199-12-31"),
     ({"kind": "late", "from": "2023-01-01", "to": "2024-01-02"}, "366 days at most"),
     ({"kind": "nonsense", "from": "2024-03-01", "to": "2024-03-04"}, "choose a report"),
     ({"kind": "late", "to": "2024-03-04"}, "give the from date"),

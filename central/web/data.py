@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
+from clockface.days import parse_day
 from clockface.errors import ReportError
 
 if TYPE_CHECKING:
@@ -243,9 +244,9 @@ def _date(text: str | None, label: str) -> date:
     if not text:
         raise ReportError(f"give the {label} date, YYYY-MM-DD")
     try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise ReportError(f"{label}: {text[:40]!r} is not a date YYYY-MM-DD") from None
+        return parse_day(text)
+    except ValueError as err:
+        raise ReportError(f"{label}: {err}") from None
 
 
 def _blank(text: str | None) -> str | None:
