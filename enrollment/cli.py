@@ -202,8 +202,12 @@ def _choose_target(values: dict[str, str | None], token_file: str | None) -> Ros
 
 def _open(target: RosterTarget, *, create: bool = False, writing: bool = False) -> EnrollmentRoster:
     """The roster; a missing kiosk database is an error unless the command creates
-    people. ``writing``: an attached kiosk is refused now, before any model is loaded."""
-    return target.open(create=create, writing=writing)
+    people (then it says it created one). ``writing``: an attached kiosk is refused now,
+    before any model is loaded."""
+    store = target.open(create=create, writing=writing)
+    if getattr(store, "created", False):
+        click.echo(f"created a new kiosk database at {target.where}", err=True)
+    return store
 
 
 def _consent(

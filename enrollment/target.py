@@ -173,12 +173,15 @@ class RosterTarget:
 def _open_kiosk(path: str, *, create: bool, writing: bool) -> EnrollmentRoster:
     from kiosk.store import KioskStore
 
-    if not create and not Path(path).exists():
+    try:
+        store = KioskStore.open(path, create=create)
+    except StoreError as err:
+        if create or Path(path).exists():
+            raise
         raise StoreError(
             f"no database at {path!r}: enroll someone first (clockface enroll add), "
             "or point --db / CLOCKFACE_DB at the kiosk's database"
-        )
-    store = KioskStore.open(path)
+        ) from err
     if writing:
         try:
             url = store.managed_by()

@@ -253,6 +253,8 @@ def run(
         store = opened.enter_context(
             KioskStore.open(db_path, key_file=config.template_key_file or None)
         )
+        if store.created:  # the one command, with enroll add, that may start a kiosk
+            click.echo(f"created a new kiosk database at {db_path}", err=True)
         lores = settings.detection_side(hardware.camera_width, hardware.camera_height)
         frames: FrameSource = opened.enter_context(
             hardware.open_source(source, realtime=realtime, detect_max_side=lores)
@@ -404,9 +406,7 @@ def events(db_path: str, day: str | None, person_id: str | None, fmt: str) -> No
         except ValueError as err:
             raise click.BadParameter(f"{err} (or give today)", param_hint="--day") from None
     database = Path(db_path)
-    if not database.is_file():
-        raise click.ClickException(f"no kiosk database at {database}: check --db")
-    with KioskStore.open(database) as store:
+    with KioskStore.open(database, create=False) as store:
         found = store.events(day=wanted, person_id=person_id)
     sys.stdout.flush()  # UTF-8 bytes go straight to the stream under it
     export(found, fmt, sys.stdout.buffer)
@@ -425,9 +425,7 @@ def verify_log(db_path: str) -> None:
     from kiosk.store import KioskStore
 
     database = Path(db_path)
-    if not database.is_file():
-        raise click.ClickException(f"no kiosk database at {database}: check --db")
-    with KioskStore.open(database) as store:
+    with KioskStore.open(database, create=False) as store:
         found = store.verify_chain()
     for line in found.lines():
         click.echo(line)
@@ -461,9 +459,7 @@ def rotate_key(db_path: str, key_file: str | None, new_key_file: str) -> None:
     from kiosk.store import KioskStore
 
     database = Path(db_path)
-    if not database.is_file():
-        raise click.ClickException(f"no kiosk database at {database}: check --db")
-    with KioskStore.open(database, key_file=key_file) as store:
+    with KioskStore.open(database, key_file=key_file, create=False) as store:
         old = store.template_key_file
         if old is not None and old.resolve() == Path(new_key_file).resolve():
             raise click.ClickException(f"{new_key_file} is the key in use: give a new file")
@@ -608,7 +604,7 @@ def _check_database(path: Path) -> Check:
             return label, None, "not created yet: `clockface kiosk run` creates it here"
         return label, f"it does not exist and {folder} is not a folder the kiosk can write", ""
     try:
-        with KioskStore.open(path) as store:
+        with KioskStore.open(path, create=False) as store:
             people = len(store.people(active_only=True))
             backlog = store.backlog()
     except StoreError as err:
@@ -666,7 +662,7 @@ def status(config_path: str | None, db_path: str | None) -> None:
         click.echo(f"events: no database at {database} yet")
     else:
         zone = config.settings.timezone
-        with KioskStore.open(database) as store:
+        with KioskStore.open(database, create=False) as store:
             today = store.events(day=now.astimezone(ZoneInfo(zone)).date(), tz=zone)
             backlog = store.backlog()
         ins = sum(1 for e in today if e.direction == "in")

@@ -438,6 +438,8 @@ class KioskStore(Closing):
         self._clock = clock
         self._clock_status = clock_status
         self._log_id = log_id
+        self.created = False
+        """Whether :meth:`open` created this database (it did not exist, or was empty)."""
 
     @classmethod
     def open(
@@ -450,8 +452,15 @@ class KioskStore(Closing):
         clock: Callable[[], datetime] | None = None,
         clock_status: Callable[[], bool | None] | None = None,
         key_file: str | Path | None = None,
+        create: bool = True,
     ) -> KioskStore:
         """Open the kiosk database at ``path``, creating it (and its folder) if needed.
+
+        ``create=False``: the database must exist already; a missing path, a folder or
+        an empty (0-byte) file is refused with :class:`StoreError` in one line, and
+        nothing is created (a mistyped ``--db`` must not become a new kiosk). Only the
+        commands that start a kiosk (``kiosk run``, ``enroll add``) create one, and they
+        say so: :attr:`created` tells them.
 
         Applies any pending schema steps. ``kiosk_id`` is stored the first time (a uuid4
         if not given) and must match afterwards. ``actor`` is who the audit log names
@@ -474,6 +483,12 @@ class KioskStore(Closing):
             raise StoreValueError(f"busy_timeout_s must be zero or more, not {busy_timeout_s!r}")
         now = clock or system_clock
         try:
+            existing = where.stat().st_size > 0
+        except OSError:
+            existing = False
+        if not create:
+            _check_existing(where)
+        try:
             where.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise StoreError(
@@ -494,7 +509,7 @@ class KioskStore(Closing):
             if isinstance(err, sqlite3.Error):
                 raise StoreError(f"{where}: cannot open: {_explain(err)}") from err
             raise
-        return cls(
+        store = cls(
             db,
             path=where,
             kiosk_id=kid,
@@ -504,6 +519,8 @@ class KioskStore(Closing):
             log_id=log_id,
             keys=keys,
         )
+        store.created = not existing
+        return store
 
     # ----------------------------------------------------------------- lifecycle
     @property
@@ -1686,6 +1703,20 @@ def _prepare(
             conn.execute("ROLLBACK")
         raise
     return str(stored), str(log_id)
+
+
+def _check_existing(where: Path) -> None:
+    """Refuse, in one line, a path that holds no kiosk database yet."""
+    if where.is_dir():
+        raise StoreError(f"{where} is a folder, not a kiosk database: check --db")
+    try:
+        size = where.stat().st_size
+    except FileNotFoundError:
+        raise StoreError(f"no kiosk database at {where}: check --db") from None
+    except OSError as err:
+        raise StoreError(f"{where}: cannot read: {err.strerror or err}") from err
+    if size == 0:
+        raise StoreError(f"{where} is an empty file, not a kiosk database: check --db")
 
 
 def _create_private(path: Path) -> None:

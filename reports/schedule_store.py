@@ -246,7 +246,9 @@ class ScheduleStore(Closing):
                 f"kiosk database {str(where)!r}: {what}; give the kiosk's database with --db"
             )
         now = clock or system_clock
-        with KioskStore.open(where, actor=actor, clock=now, busy_timeout_s=busy_timeout_s) as k:
+        with KioskStore.open(
+            where, actor=actor, clock=now, busy_timeout_s=busy_timeout_s, create=False
+        ) as k:
             actor = k.actor
         engine = _kiosk_engine(where, busy_timeout_s)
         return cls(engine, kind="kiosk", where=str(where), actor=actor, clock=now)

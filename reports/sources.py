@@ -184,7 +184,7 @@ def read_kiosk_database(
     bounds = range_bounds(first, last)
     # The store checks the file is a kiosk database and brings its schema up to date;
     # the events are then read on a second, read-only connection while it is open.
-    with KioskStore.open(where) as store:
+    with KioskStore.open(where, create=False) as store:
         people = tuple(from_store_person(p) for p in store.people())
         through = None if as_of is None else as_of.through.get(store.log_id, 0)
         events = _read_events(where, bounds, through)
@@ -211,7 +211,7 @@ def count_kiosk_events(
 
     bounds = range_bounds(first, last)
     assert bounds is not None
-    with KioskStore.open(check_kiosk_file(path)) as store:
+    with KioskStore.open(check_kiosk_file(path), create=False) as store:
         through = as_of.through.get(store.log_id, 0)
         with _connect(Path(path)) as conn:
             try:

@@ -301,7 +301,7 @@ def kiosk_heads(path: str | Path) -> tuple[ChainHead, ...]:
     from kiosk.store import KioskStore
     from reports.sources import check_kiosk_file
 
-    with KioskStore.open(check_kiosk_file(path)), _read_only(Path(path)) as conn:
+    with KioskStore.open(check_kiosk_file(path), create=False), _read_only(Path(path)) as conn:
         try:
             log = conn.execute("SELECT value FROM settings WHERE key = 'log_id'").fetchone()
             last = conn.execute(
@@ -322,7 +322,7 @@ def check_kiosk_heads(path: str | Path, heads: Sequence[ChainHead]) -> list[str]
     from reports.sources import check_kiosk_file
 
     problems: list[str] = []
-    with KioskStore.open(check_kiosk_file(path)) as store:
+    with KioskStore.open(check_kiosk_file(path), create=False) as store:
         log_id = store.log_id
         walked = store.verify_chain().chain
     for head in heads:

@@ -70,7 +70,10 @@ def _open_store(
 
         key_file = load_config(config_path).template_key_file or None
     actor = os_user() if by_hand else "sync"
-    return KioskStore.open(_database(db_path, config_path), actor=actor, key_file=key_file)
+    # A sync command never creates a kiosk: `kiosk run` or `enroll add` does.
+    return KioskStore.open(
+        _database(db_path, config_path), actor=actor, key_file=key_file, create=False
+    )
 
 
 def _agent(
