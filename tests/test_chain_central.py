@@ -33,8 +33,8 @@ from kiosk.store import Event, KioskStore
 from sync.agent import SyncAgent, to_wire
 from sync.protocol import EventBatch, WireEvent
 from tests.fakes import T0, FakeClock
+from tests.helpers.server import serving
 from tests.postgres import postgres_cluster, postgres_url  # noqa: F401
-from tests.test_central_api import serving
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -22,7 +22,6 @@ from pathlib import Path
 import click
 import cv2
 import numpy as np
-import numpy.typing as npt
 import pytest
 from click.testing import CliRunner, Result
 
@@ -43,6 +42,8 @@ from enrollment.roster_file import parse_roster
 from kiosk.store import Consent, KioskStore, NewPerson
 from recognition.gallery import DEFAULT_MARGIN, DEFAULT_THRESHOLD, EMBEDDING_DIM, Gallery
 from tests.fakes import FakeClock
+from tests.helpers.cli import fails, ok
+from tests.helpers.templates import vectors
 from tests.shared_faces import Analysed, faces_dir
 
 VIDEO = "video/short_hamilton_clip.mp4"
@@ -85,31 +86,8 @@ def face_cli(db: Path, analysed: Analysed, monkeypatch: pytest.MonkeyPatch) -> I
     return _invoker(db)
 
 
-def ok(result: Result) -> str:
-    assert result.exit_code == 0, result.output
-    return result.stdout
-
-
-def fails(result: Result, *words: str, code: int = 1) -> str:
-    """The one ``Error:`` line of a failed command, checked for ``words``; no traceback."""
-    assert result.exit_code == code, result.output
-    assert isinstance(result.exception, SystemExit), result.exception
-    assert "Traceback" not in result.output
-    errors = [line for line in result.stderr.splitlines() if line.startswith("Error")]
-    assert len(errors) == 1, result.stderr
-    for word in words:
-        assert word in errors[0], errors[0]
-    return errors[0]
-
-
 def photo(path: str) -> str:
     return str(faces_dir() / path)
-
-
-def vectors(count: int, seed: int = 0) -> npt.NDArray[np.float32]:
-    """Random templates far apart from each other (about 1.6)."""
-    rng = np.random.default_rng(seed)
-    return (rng.normal(size=(count, EMBEDDING_DIM)) * 0.1).astype(np.float32)
 
 
 def open_store(db: Path) -> KioskStore:

@@ -28,7 +28,7 @@ import uvicorn
 from central.app import create_app
 from central.ratelimit import FailureLimiter
 from central.store import CentralStore
-from tests.test_central_api import batch, event, one_line_problem
+from tests.helpers.api import batch, event, one_line_problem
 
 Dump = dict[str, list[tuple[Any, ...]]]
 
@@ -349,7 +349,7 @@ def test_duplicate_keys_take_the_last_value_as_json_parsers_do(lax: Hostile) -> 
 def test_web_csv_download_neutralises_formulas_and_filters_are_plain_text(
     tmp_path: Path,
 ) -> None:
-    from tests.test_web_pages import fill, running, sign_in
+    from tests.helpers.web import fill, running, sign_in
 
     path = tmp_path / "central.db"
     with running(str(path)) as site:

@@ -19,7 +19,7 @@ from reports.compute import Attendance, compute_attendance
 from reports.exporters import EXPORTERS, render, text_of, write_output
 from reports.model import PersonInfo
 from reports.tables import REPORTS, Column, Report, Table, build_report
-from tests.test_reports_golden import FIRST, LAST, scenario_book, scenario_events, scenario_people
+from tests.helpers.scenario import FIRST, LAST, scenario_book, scenario_events, scenario_people
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from reports.model import AttendanceEvent, PersonInfo, from_store_event
 from reports.schedules import ScheduleBook
 from reports.sources import read_kiosk_database
 from reports.tables import REPORTS, build_report
-from tests.test_reports_golden import scenario_book, scenario_events, scenario_people
+from tests.helpers.scenario import scenario_book, scenario_events, scenario_people
 
 FIRST, LAST = date(2024, 3, 1), date(2024, 11, 30)
 ODD_ID = "sep\x1farated"  # holds the separator the fast read puts between values
