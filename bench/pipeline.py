@@ -137,13 +137,13 @@ def run_baseline(scale: float, people: int, max_frames: int) -> Result:
 
 
 def run_clockface(people: int, max_frames: int) -> Result:
-    from clockface.files import read_image
     from hardware.feedback import RecordingFeedback
     from hardware.sources import open_source
     from kiosk.loop import Kiosk, video_clock
     from kiosk.settings import KioskSettings
     from kiosk.store import KioskStore
     from recognition.identify import enrollment_template
+    from recognition.photos import read_image
 
     settings = KioskSettings()
     models = settings.face_models()

@@ -103,9 +103,9 @@ def identify(
     to anyone else; otherwise it is `unknown`. Exit status 1 if a photo can't be read.
     """
     from clockface.errors import ClockfaceError, PhotoRejectedError
-    from clockface.files import read_image
     from recognition.gallery import Gallery
     from recognition.identify import enrollment_template, name_faces
+    from recognition.photos import read_image
 
     people = _parse_known(known)
     models = _models(detector)
@@ -143,7 +143,7 @@ def check(detector: str, photos: tuple[str, ...]) -> None:
     Exit status 1 if any photo is rejected or can't be read.
     """
     from clockface.errors import ClockfaceError
-    from clockface.files import read_image
+    from recognition.photos import read_image
     from recognition.quality import assess
 
     models = _models(detector)

@@ -20,7 +20,6 @@ import numpy.typing as npt
 import pytest
 
 from clockface.errors import ModelError
-from clockface.files import read_image
 from kiosk.encoders import (
     Encoder,
     EncoderError,
@@ -32,6 +31,7 @@ from kiosk.encoders import (
     open_encoder,
 )
 from recognition.faces import Box, FaceModels
+from recognition.photos import read_image
 from tests.shared_faces import faces_dir
 
 Image = npt.NDArray[np.uint8]

@@ -241,8 +241,8 @@ def real_models() -> FaceModels:
 
 @pytest.fixture(scope="module")
 def lin_template(real_models: FaceModels) -> npt.NDArray[np.float32]:
-    from clockface.files import read_image
     from recognition.identify import enrollment_template
+    from recognition.photos import read_image
 
     template, _ = enrollment_template(real_models, read_image(faces_dir() / ENROLLED))
     return template
