@@ -38,8 +38,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import click
 from click.core import ParameterSource
 
-from kiosk.cli import db_option
-from recognition.cli import DETECTOR_OPTION
+from clockface.options import CENTRAL_DB_ENV, DB_ENV, DETECTOR_OPTION, central_db_option, db_option
 
 if TYPE_CHECKING:
     from enrollment.enroll import Enroller, Outcome
@@ -84,12 +83,8 @@ _ROSTER_CONFIG = click.option(
 )
 _NEW_DB = "The kiosk's SQLite database (roster and event log); created if missing."
 _EXISTING_DB = "The kiosk's SQLite database (roster and event log), as for `clockface kiosk`."
-_CENTRAL_DB = click.option(
-    "--central-db",
-    metavar="PATH|URL",
-    envvar="CLOCKFACE_CENTRAL_DATABASE",
-    show_envvar=True,
-    help="Work on the central database instead, on the central host: its SQLite file or "
+_CENTRAL_DB = central_db_option(
+    "Work on the central database instead, on the central host: its SQLite file or "
     "postgresql://USER@HOST/NAME (never created here).",
 )
 _SERVER = click.option(
@@ -111,8 +106,8 @@ _TOKEN_FILE = click.option(
 _BIOMETRIC = "The file holds biometric face templates: keep it as safe as the database."
 # (parameter, option, environment variable, kind of roster)
 _TARGETS = (
-    ("db_path", "--db", "CLOCKFACE_DB", "kiosk"),
-    ("central_db", "--central-db", "CLOCKFACE_CENTRAL_DATABASE", "central"),
+    ("db_path", "--db", DB_ENV, "kiosk"),
+    ("central_db", "--central-db", CENTRAL_DB_ENV, "central"),
     ("server", "--server", "CLOCKFACE_ADMIN_SERVER", "server"),
 )
 

@@ -11,20 +11,12 @@ from typing import TYPE_CHECKING
 
 import click
 
+from clockface.options import DETECTOR_OPTION
 from recognition.gallery import DEFAULT_MARGIN, DEFAULT_THRESHOLD
 
 if TYPE_CHECKING:
     from recognition.faces import FaceModels
     from recognition.gallery import Match
-
-DETECTOR_OPTION = click.option(
-    "--detector",
-    type=click.Choice(["yunet", "hog", "cnn"]),
-    default="yunet",
-    show_default=True,
-    help="Face detector: YuNet (OpenCV's) finds small faces fast; HOG (dlib's) is the one "
-    "before it; CNN (dlib's) finds more turned faces but is slow on a CPU.",
-)
 
 
 @click.group()

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 import click
 from click.core import ParameterSource
 
-from kiosk.cli import db_option
+from clockface.options import CENTRAL_DB_ENV, DB_ENV, central_db_option, db_option
 
 if TYPE_CHECKING:
     from reports.schedule_store import ScheduleStore
@@ -52,7 +52,6 @@ REPORT_KINDS: dict[str, str] = {
 }
 PROGRESS_FROM = 25
 """Show a progress bar for reports over at least this many people."""
-CENTRAL_DB_ENV = "CLOCKFACE_CENTRAL_DATABASE"
 """The central database's environment variable, as for ``clockface enroll``."""
 
 
@@ -87,7 +86,7 @@ class Target:
 
 # (parameter, option, environment variable, kind)
 _TARGETS: tuple[tuple[str, str, str, Literal["kiosk", "central"]], ...] = (
-    ("db_path", "--db", "CLOCKFACE_DB", "kiosk"),
+    ("db_path", "--db", DB_ENV, "kiosk"),
     ("central_db", "--central-db", CENTRAL_DB_ENV, "central"),
 )
 
@@ -100,13 +99,8 @@ def _target_options(db_help: str) -> Callable[[F], F]:
         def run(*args: Any, db_path: str, central_db: str | None, **kwargs: Any) -> Any:
             return command(*args, target=_choose_target(db_path, central_db), **kwargs)
 
-        central = click.option(
-            "--central-db",
-            "central_db",
-            metavar="PATH|URL",
-            envvar=CENTRAL_DB_ENV,
-            show_envvar=True,
-            help="Use the central database instead, on the central host: its SQLite file "
+        central = central_db_option(
+            "Use the central database instead, on the central host: its SQLite file "
             "or postgresql://USER@HOST/NAME (never created here).",
         )
         wrapped: Callable[..., Any] = db_option(db_help)(central(run))
