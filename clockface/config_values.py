@@ -42,3 +42,12 @@ def from_env(kind: type, name: str, text: str, where: str) -> object:
     except ValueError:
         raise ConfigError(f"{where}: {text!r} is not a valid {name}") from None
     return text
+
+
+def to_toml(value: object) -> str:
+    """``value`` (bool, int, float or str) as a TOML value, for the default-file writers."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)

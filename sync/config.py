@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from clockface.config_values import from_env, from_toml
+from clockface.config_values import from_env, from_toml, to_toml
 from clockface.errors import ConfigError
 from sync.protocol import MAX_BATCH_EVENTS
 
@@ -241,12 +241,6 @@ def _check_token(text: str, where: str) -> str:
     return token
 
 
-def _toml_value(value: object) -> str:
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return repr(value)
-
-
 def default_section() -> str:
     """The ``[sync]`` table with every key at its default, each commented; ``server``
     (required, no default) commented out with an example."""
@@ -258,10 +252,10 @@ def default_section() -> str:
     ]
     for name, default in _DEFAULTS.items():
         lines.append(f"# {HELP[name]}")
-        lines.append(f"{name} = {_toml_value(default)}")
+        lines.append(f"{name} = {to_toml(default)}")
     return "\n".join(lines) + "\n"
 
 
 def describe(config: SyncConfig) -> list[str]:
     """``key = value`` for every key, as in the file (the token itself is never shown)."""
-    return [f"{name} = {_toml_value(getattr(config, name))}" for name in ("server", *_DEFAULTS)]
+    return [f"{name} = {to_toml(getattr(config, name))}" for name in ("server", *_DEFAULTS)]
