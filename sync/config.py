@@ -200,7 +200,7 @@ def read_token(
     if token_file:
         return _token_from_file(Path(token_file), "--token-file")
     if environ.get(TOKEN_ENV):
-        return _check_token(environ[TOKEN_ENV], TOKEN_ENV)
+        return check_token(environ[TOKEN_ENV], TOKEN_ENV)
     if config.token_file:
         return _token_from_file(Path(config.token_file), "token_file")
     credentials = environ.get(CREDENTIALS_ENV)
@@ -228,10 +228,12 @@ def _token_from_file(path: Path, what: str) -> str:
         text = raw.decode("ascii")
     except UnicodeDecodeError:
         raise ConfigError(f"{what}: {path} does not hold a token (not ASCII text)") from None
-    return _check_token(text, f"{what} {path}")
+    return check_token(text, f"{what} {path}")
 
 
-def _check_token(text: str, where: str) -> str:
+def check_token(text: str, where: str) -> str:
+    """A bearer token as read from a file or the environment: one word of printable ASCII,
+    surrounding white space dropped; ConfigError naming ``where`` otherwise."""
     token = text.strip()
     if not token:
         raise ConfigError(f"{where}: the token is empty")
