@@ -6,12 +6,14 @@ A package's CLI imports its shared options from here, never from another package
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import click
+from click.core import ParameterSource
 
 F = TypeVar("F", bound=Callable[..., Any])
+C = TypeVar("C", bound=tuple[str, ...])
 
 DB_ENV = "CLOCKFACE_DB"
 CENTRAL_DB_ENV = "CLOCKFACE_CENTRAL_DATABASE"
@@ -61,3 +63,30 @@ DETECTOR_OPTION = click.option(
     help="Face detector: YuNet (OpenCV's) finds small faces fast; HOG (dlib's) is the one "
     "before it; CNN (dlib's) finds more turned faces but is slow on a CPU.",
 )
+
+
+def one_of(
+    choices: Sequence[C],
+    values: Mapping[str, object],
+    *,
+    two_given: Callable[[list[C]], str],
+    two_set: Callable[[list[C]], str],
+) -> C:
+    """The one of ``choices`` asked for, each ``(parameter, option, environment variable,
+    ...)`` with its value in ``values``: an option given on the command line beats the
+    environment; with neither, the first (whose option has a default). Two given on the
+    command line, or (none there) two set in the environment, are a UsageError worded by
+    ``two_given`` or ``two_set`` from them. In a click command only."""
+    given_by = click.get_current_context().get_parameter_source
+
+    def given(source: ParameterSource) -> list[C]:
+        return [c for c in choices if values[c[0]] is not None and given_by(c[0]) == source]
+
+    chosen = given(ParameterSource.COMMANDLINE)
+    if len(chosen) > 1:
+        raise click.UsageError(two_given(chosen))
+    if not chosen:
+        chosen = given(ParameterSource.ENVIRONMENT)
+        if len(chosen) > 1:
+            raise click.UsageError(two_set(chosen))
+    return chosen[0] if chosen else choices[0]

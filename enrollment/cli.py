@@ -38,7 +38,14 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import click
 from click.core import ParameterSource
 
-from clockface.options import CENTRAL_DB_ENV, DB_ENV, DETECTOR_OPTION, central_db_option, db_option
+from clockface.options import (
+    CENTRAL_DB_ENV,
+    DB_ENV,
+    DETECTOR_OPTION,
+    central_db_option,
+    db_option,
+    one_of,
+)
 
 if TYPE_CHECKING:
     from enrollment.enroll import Enroller, Outcome
@@ -163,27 +170,17 @@ def _choose_target(values: dict[str, str | None], token_file: str | None) -> Ros
     from enrollment.target import RosterTarget
 
     ctx = click.get_current_context()
-
-    def given(source: ParameterSource) -> list[tuple[str, str, str, str]]:
-        return [
-            t
-            for t in _TARGETS
-            if values[t[0]] is not None and ctx.get_parameter_source(t[0]) == source
-        ]
-
-    chosen = given(ParameterSource.COMMANDLINE)
-    if len(chosen) > 1:
-        raise click.UsageError(
+    name, _, _, kind = one_of(
+        _TARGETS,
+        values,
+        two_given=lambda chosen: (
             f"give one of --db, --central-db and --server, not {' and '.join(c[1] for c in chosen)}"
-        )
-    if not chosen:
-        chosen = given(ParameterSource.ENVIRONMENT)
-        if len(chosen) > 1:
-            raise click.UsageError(
-                f"{' and '.join(c[2] for c in chosen)} are all set: say which roster with "
-                "--db, --central-db or --server"
-            )
-    name, _, _, kind = chosen[0] if chosen else _TARGETS[0]
+        ),
+        two_set=lambda chosen: (
+            f"{' and '.join(c[2] for c in chosen)} are all set: say which roster with "
+            "--db, --central-db or --server"
+        ),
+    )
     where = values[name]
     assert where is not None  # --db has a default
     if kind != "server":

@@ -27,9 +27,8 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import click
-from click.core import ParameterSource
 
-from clockface.options import CENTRAL_DB_ENV, DB_ENV, central_db_option, db_option
+from clockface.options import CENTRAL_DB_ENV, DB_ENV, central_db_option, db_option, one_of
 
 if TYPE_CHECKING:
     from reports.schedule_store import ScheduleStore
@@ -111,27 +110,16 @@ def _target_options(db_help: str) -> Callable[[F], F]:
 
 def _choose_target(db_path: str, central_db: str | None) -> Target:
     """The one database asked for: an option given beats the environment; default --db."""
-    ctx = click.get_current_context()
     values = {"db_path": db_path, "central_db": central_db}
-
-    def given(source: ParameterSource) -> list[tuple[str, str, str, Literal["kiosk", "central"]]]:
-        return [
-            t
-            for t in _TARGETS
-            if values[t[0]] is not None and ctx.get_parameter_source(t[0]) == source
-        ]
-
-    chosen = given(ParameterSource.COMMANDLINE)
-    if len(chosen) > 1:
-        raise click.UsageError("give one of --db and --central-db, not both")
-    if not chosen:
-        chosen = given(ParameterSource.ENVIRONMENT)
-        if len(chosen) > 1:
-            raise click.UsageError(
-                f"CLOCKFACE_DB and {CENTRAL_DB_ENV} are both set: say which database with "
-                "--db or --central-db"
-            )
-    name, _, _, kind = chosen[0] if chosen else _TARGETS[0]
+    name, _, _, kind = one_of(
+        _TARGETS,
+        values,
+        two_given=lambda _: "give one of --db and --central-db, not both",
+        two_set=lambda _: (
+            f"CLOCKFACE_DB and {CENTRAL_DB_ENV} are both set: say which database with "
+            "--db or --central-db"
+        ),
+    )
     where = values[name]
     assert where is not None  # --db has a default
     return Target(kind, where)
