@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import uvicorn
+from fastapi import FastAPI
 
 from central.app import create_app
 from central.config import CentralConfig
@@ -17,8 +18,14 @@ from central.store import CentralStore
 
 @contextmanager
 def serving(store: CentralStore, config: CentralConfig | None = None) -> Iterator[str]:
+    """The central service over ``store`` on loopback; yields its base URL."""
+    with serving_app(create_app(store, config)) as base:
+        yield base
+
+
+@contextmanager
+def serving_app(app: FastAPI) -> Iterator[str]:
     """A uvicorn server in a thread on a free loopback port; yields its base URL."""
-    app = create_app(store, config)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
