@@ -16,8 +16,8 @@ from clockface.cli import main
 from clockface.values import os_user
 from kiosk.store import Consent, KioskStore
 from tests.helpers.cli import succeeds
+from tests.helpers.template_keys import template_key_file  # noqa: F401
 from tests.helpers.templates import vectors
-from tests.template_keys import template_key_file  # noqa: F401
 
 ACTOR = os_user()
 NAMES = ("Ada Lovelace", "Bob Byron", "Cy Young", "Renamed Person")

@@ -34,8 +34,8 @@ from kiosk.store import KioskStore
 from tests.helpers.api import Service, service, template
 from tests.helpers.cli import run, succeeds
 from tests.helpers.server import serving
+from tests.helpers.template_keys import template_key_file  # noqa: F401
 from tests.helpers.web import csrf_of, login_token, sign_in
-from tests.template_keys import template_key_file  # noqa: F401
 
 ACTOR = os_user()
 ADMIN = "hr"  # the admin token tests.test_central_api.Service makes

@@ -1,6 +1,6 @@
 """The central HTTP API, served by a real uvicorn server on loopback, spoken to with httpx.
 
-The ingest and gallery tests run on SQLite and on PostgreSQL (tests/postgres.py).
+The ingest and gallery tests run on SQLite and on PostgreSQL (tests/helpers/postgres.py).
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from central.config import CentralConfig
 from central.store import CentralStore
 from recognition.gallery import EMBEDDING_DIM
 from sync.protocol import MAX_BODY_BYTES, GalleryDelta, IngestResponse
-from tests.fakes import T0
 from tests.helpers.api import Service, batch, event, one_line_problem, service, template
+from tests.helpers.fakes import T0
+from tests.helpers.postgres import PostgresCluster, postgres_cluster, postgres_url  # noqa: F401
 from tests.helpers.server import serving
-from tests.postgres import PostgresCluster, postgres_cluster, postgres_url  # noqa: F401
-from tests.template_keys import template_key_file  # noqa: F401
+from tests.helpers.template_keys import template_key_file  # noqa: F401
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -17,7 +17,7 @@ from clockface.errors import ConfigError
 from kiosk.config import HELP, KioskConfig, default_file, load_config
 from kiosk.policy import Mode
 from kiosk.settings import KioskSettings
-from tests.shared_faces import FACES, faces_dir
+from tests.helpers.shared_faces import FACES, faces_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -21,10 +21,10 @@ from kiosk import migrations
 from kiosk.config import load_config
 from kiosk.store import Consent, KioskStore, LegalBasis, NewPerson
 from recognition.faces import FaceModels
-from tests.fakes import T0, FakeClock
 from tests.helpers.cli import ok
+from tests.helpers.fakes import T0, FakeClock
+from tests.helpers.shared_faces import Analysed, faces_dir
 from tests.helpers.templates import vectors
-from tests.shared_faces import Analysed, faces_dir
 
 CONSENT = ("--consent-ref", "CF-{id}", "--notice-version", "2024-01")
 DECLARED = """

@@ -24,7 +24,6 @@ from central.config import CentralConfig
 from central.store import CentralStore
 from clockface.errors import StoreValueError
 from kiosk.store import Consent, KioskStore, LegalBasis
-from tests.fakes import T0
 from tests.helpers.cli import fails, ok
 from tests.helpers.enroll import (
     Service,
@@ -33,9 +32,10 @@ from tests.helpers.enroll import (
     no_models,  # noqa: F401
     service,
 )
+from tests.helpers.fakes import T0
+from tests.helpers.postgres import postgres_cluster, postgres_url  # noqa: F401
+from tests.helpers.template_keys import template_key_file  # noqa: F401
 from tests.helpers.templates import vectors
-from tests.postgres import postgres_cluster, postgres_url  # noqa: F401
-from tests.template_keys import template_key_file  # noqa: F401
 
 CONSENT = ("--consent-ref", "CF-{id}", "--notice-version", "3")
 NOTE = "employment contract, clause 7"

@@ -32,7 +32,7 @@ from kiosk.encoders import (
 )
 from recognition.faces import Box, FaceModels
 from recognition.photos import read_image
-from tests.shared_faces import faces_dir
+from tests.helpers.shared_faces import faces_dir
 
 Image = npt.NDArray[np.uint8]
 

@@ -1,6 +1,6 @@
 """Enrollment against the central service: ``clockface enroll --central-db`` on the central
 database, and ``clockface enroll --server`` from "an HR laptop" through a real uvicorn
-server on loopback with an admin token, on SQLite and on PostgreSQL (tests/postgres.py).
+server on loopback with an admin token, on SQLite and on PostgreSQL (tests/helpers/postgres.py).
 
 Face tests share the session's FaceModels (the CLI's model factory is patched to return
 it) and skip, with the reason, when ../shared/faces is missing.
@@ -31,13 +31,13 @@ from clockface.errors import (
 from enrollment.target import CentralRoster, EnrollmentRoster, RosterTarget
 from kiosk.store import KioskStore, NewPerson, Person
 from recognition.faces import FaceModels
-from tests.fakes import T0
 from tests.helpers.cli import fails, ok
 from tests.helpers.enroll import Service, database, invoke, no_models, service  # noqa: F401
+from tests.helpers.fakes import T0
+from tests.helpers.postgres import postgres_cluster, postgres_url  # noqa: F401
+from tests.helpers.shared_faces import Analysed, faces_dir
+from tests.helpers.template_keys import template_key_file  # noqa: F401
 from tests.helpers.templates import vectors
-from tests.postgres import postgres_cluster, postgres_url  # noqa: F401
-from tests.shared_faces import Analysed, faces_dir
-from tests.template_keys import template_key_file  # noqa: F401
 
 Invoke = Callable[..., Result]
 

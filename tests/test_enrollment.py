@@ -41,10 +41,10 @@ from enrollment.lookalikes import look_alikes
 from enrollment.roster_file import parse_roster
 from kiosk.store import Consent, KioskStore, NewPerson
 from recognition.gallery import DEFAULT_MARGIN, DEFAULT_THRESHOLD, EMBEDDING_DIM, Gallery
-from tests.fakes import FakeClock
 from tests.helpers.cli import fails, ok
+from tests.helpers.fakes import FakeClock
+from tests.helpers.shared_faces import Analysed, faces_dir
 from tests.helpers.templates import vectors
-from tests.shared_faces import Analysed, faces_dir
 
 VIDEO = "video/short_hamilton_clip.mp4"
 

@@ -27,7 +27,7 @@ from clockface.errors import (
 from clockface.files import read_bytes
 from recognition.images import MAX_PIXELS, decode_image, downscale
 from recognition.photos import read_image
-from tests.shared_faces import FACES
+from tests.helpers.shared_faces import FACES
 
 RED = (220, 20, 20)
 BLUE = (20, 20, 220)

@@ -30,7 +30,7 @@ from kiosk.store import KioskStore
 from recognition.faces import FaceModels
 from recognition.identify import enrollment_template
 from sync.protocol import GalleryDelta, WirePerson, encode_template
-from tests.shared_faces import FACES, Analysed, faces_dir, manifest_photos
+from tests.helpers.shared_faces import FACES, Analysed, faces_dir, manifest_photos
 
 pytestmark = pytest.mark.faces
 

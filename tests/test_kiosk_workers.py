@@ -19,7 +19,7 @@ from kiosk.settings import KioskSettings
 from kiosk.store import KioskStore
 from recognition.identify import enrollment_template
 from recognition.photos import read_image
-from tests.shared_faces import faces_dir
+from tests.helpers.shared_faces import faces_dir
 
 pytestmark = [pytest.mark.faces, pytest.mark.slow]
 

@@ -32,7 +32,7 @@ from kiosk.settings import KioskSettings, LivenessMode
 from kiosk.store import KioskStore
 from recognition.faces import Box, Detection, FaceModels, Landmarks68, Model, Point
 from tests.helpers.heads import head, photo_plane, project, wave
-from tests.shared_faces import FACES, faces_dir
+from tests.helpers.shared_faces import FACES, faces_dir
 
 START = datetime(2026, 11, 23, 7, 55, tzinfo=UTC)
 EMBEDDING = np.linspace(-0.1, 0.1, 128, dtype=np.float32)

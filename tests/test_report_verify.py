@@ -32,6 +32,7 @@ from reports.verify import (
 from sync.agent import to_wire
 from tests.helpers.central_reports import KIOSK, fill_central, push
 from tests.helpers.cli import report
+from tests.helpers.postgres import postgres_cluster, postgres_url  # noqa: F401
 from tests.helpers.scenario import FIXTURES, scenario_events
 from tests.helpers.verify import (
     LATE_ROWS,
@@ -46,7 +47,6 @@ from tests.helpers.verify import (
     template_db,
     verify,
 )
-from tests.postgres import postgres_cluster, postgres_url  # noqa: F401
 
 __all__ = ["central_db", "kiosk_db", "template_db"]  # fixtures, used by name
 

@@ -19,6 +19,7 @@ from kiosk.store import KioskStore
 from sync.agent import to_wire
 from sync.protocol import WireEvent
 from tests.helpers.central_reports import KIOSK, open_central, push
+from tests.helpers.postgres import postgres_cluster, postgres_url  # noqa: F401
 from tests.helpers.scenario import scenario_people
 from tests.helpers.verify import (
     LATE_ROWS,
@@ -31,7 +32,6 @@ from tests.helpers.verify import (
     template_db,
     verify,
 )
-from tests.postgres import postgres_cluster, postgres_url  # noqa: F401
 
 __all__ = ["central_db", "kiosk_db", "template_db"]  # fixtures, used by name
 

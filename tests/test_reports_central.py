@@ -36,8 +36,8 @@ from tests.helpers.central_reports import (
     open_central,
     push,
 )
+from tests.helpers.postgres import PostgresCluster, postgres_cluster, postgres_url  # noqa: F401
 from tests.helpers.scenario import scenario_book, scenario_events, scenario_people
-from tests.postgres import PostgresCluster, postgres_cluster, postgres_url  # noqa: F401
 
 FIRST, LAST = date(2024, 3, 1), date(2024, 11, 30)
 ODD_ID = "sep\x1farated"  # holds the separator the fast read puts between person ids

@@ -17,9 +17,9 @@ from clockface.cli import main
 from clockface.errors import StoreValueError
 from kiosk.store import Consent, Expired, KioskStore
 from tests.helpers.cli import ok
+from tests.helpers.postgres import postgres_cluster, postgres_url  # noqa: F401
+from tests.helpers.template_keys import template_key_file  # noqa: F401
 from tests.helpers.templates import vectors
-from tests.postgres import postgres_cluster, postgres_url  # noqa: F401
-from tests.template_keys import template_key_file  # noqa: F401
 
 LONG_AGO = datetime(2024, 3, 4, 8, 0, tzinfo=UTC)
 

@@ -42,7 +42,7 @@ from kiosk import migrations
 from kiosk.store import Event, EventLog, KioskStore, NewPerson, Roster
 from recognition.gallery import EMBEDDING_DIM
 from sync.protocol import GalleryDelta, WireErasure, WirePerson, encode_template
-from tests.fakes import T0, FakeClock
+from tests.helpers.fakes import T0, FakeClock
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -30,7 +30,7 @@ import pytest
 
 from central.config import CentralConfig
 from central.store import CentralStore
-from tests.chromium import chromium
+from tests.helpers.chromium import chromium
 from tests.helpers.server import serving
 from tests.helpers.web import (
     EVENTS,

@@ -27,6 +27,7 @@ from central.web import data
 from central.web.accounts import Accounts
 from central.web.sessions import Sessions
 from clockface.cli import main
+from tests.helpers.postgres import postgres_cluster, postgres_url  # noqa: F401
 from tests.helpers.web import (
     EVIL,
     PASSWORD,
@@ -37,7 +38,6 @@ from tests.helpers.web import (
     running,
     sign_in,
 )
-from tests.postgres import postgres_cluster, postgres_url  # noqa: F401
 
 SECURITY_HEADERS = {
     "cache-control": "no-store",

@@ -19,7 +19,7 @@ from central.config import CentralConfig
 from central.store import CentralStore
 from recognition.gallery import EMBEDDING_DIM
 from sync.protocol import encode_template
-from tests.fakes import T0
+from tests.helpers.fakes import T0
 from tests.helpers.server import serving
 
 

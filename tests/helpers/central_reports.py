@@ -18,7 +18,7 @@ from central.store import CentralStore
 from kiosk.store import KioskStore
 from sync.agent import to_wire
 from sync.protocol import MAX_BATCH_EVENTS, EventBatch, WireEvent
-from tests.postgres import PostgresCluster
+from tests.helpers.postgres import PostgresCluster
 
 KIOSK = "k1"
 SENT = datetime(2024, 12, 1, 12, 0, tzinfo=UTC)

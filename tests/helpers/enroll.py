@@ -1,7 +1,7 @@
 """``clockface enroll`` in this process, and the central service it enrolls through.
 
 The service runs on loopback with an admin token in a file and a kiosk token; the
-``database`` fixture is a central database on SQLite and on PostgreSQL (tests/postgres.py:
+``database`` fixture is a central database on SQLite and on PostgreSQL (tests/helpers/postgres.py:
 a module using it also imports ``postgres_cluster`` and ``postgres_url``).
 """
 
@@ -21,9 +21,9 @@ from central.store import CentralStore
 from clockface.cli import main
 from recognition.faces import FaceModels
 from sync.protocol import GalleryDelta
+from tests.helpers.postgres import postgres_cluster, postgres_url  # noqa: F401
 from tests.helpers.server import serving
-from tests.postgres import postgres_cluster, postgres_url  # noqa: F401
-from tests.template_keys import template_key_file  # noqa: F401
+from tests.helpers.template_keys import template_key_file  # noqa: F401
 
 _TARGET_ENV = (
     "CLOCKFACE_DB",
