@@ -37,9 +37,8 @@ from tests.helpers.central_reports import (
     push,
 )
 from tests.helpers.postgres import PostgresCluster, postgres_cluster, postgres_url  # noqa: F401
-from tests.helpers.scenario import scenario_book, scenario_events, scenario_people
+from tests.helpers.scenario import FIRST, LAST, scenario_book, scenario_people, write_scenario
 
-FIRST, LAST = date(2024, 3, 1), date(2024, 11, 30)
 ODD_ID = "sep\x1farated"  # holds the separator the fast read puts between person ids
 RESTING = "dan"  # deactivated: still in the roster, so still in the reports
 
@@ -58,23 +57,9 @@ def _wire(
 def kiosk_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The golden scenario in a kiosk database, with every clock_synced value."""
     path = tmp_path_factory.mktemp("kiosk") / "kiosk.db"
-    flags = [True, False, None]
     with KioskStore.open(path, kiosk_id=KIOSK, actor="test", clock_status=lambda: None) as store:
-        for person in scenario_people():
-            store.add_person(person.person_id, person.name, person.team)
+        write_scenario(store, every_clock_flag=True)
         store.set_active(RESTING, False)
-        for n, event in enumerate(sorted(scenario_events(), key=lambda e: e.utc)):
-            store.append_event(
-                event.person_id,
-                event.direction,
-                utc=event.utc,
-                tz=event.tz,
-                distance=0.3,
-                margin=0.2,
-                frames=3,
-                software_version="test",
-                clock_synced=event.clock_synced if event.clock_synced is not None else flags[n % 3],
-            )
     return path
 
 

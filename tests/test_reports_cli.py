@@ -17,7 +17,7 @@ from clockface.cli import main
 from kiosk.store import KioskStore
 from reports.cli import PROGRESS_FROM, schedule
 from tests.helpers.cli import report
-from tests.helpers.scenario import FIXTURES, GOLDEN, scenario_events, scenario_people
+from tests.helpers.scenario import FIXTURES, GOLDEN, write_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEDULES = str(FIXTURES / "schedules.toml")
@@ -28,19 +28,7 @@ RANGE = ["--from", "2024-03-01", "--to", "2024-11-30"]
 def kiosk_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("kiosk") / "kiosk.db"
     with KioskStore.open(path, kiosk_id="k1", actor="test") as store:
-        for person in scenario_people():
-            store.add_person(person.person_id, person.name, person.team)
-        for event in sorted(scenario_events(), key=lambda e: e.utc):
-            store.append_event(
-                event.person_id,
-                event.direction,
-                utc=event.utc,
-                tz=event.tz,
-                distance=0.3,
-                margin=0.2,
-                frames=3,
-                software_version="test",
-            )
+        write_scenario(store)
     return path
 
 

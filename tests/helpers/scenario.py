@@ -9,10 +9,14 @@ from __future__ import annotations
 import csv
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reports.model import AttendanceEvent, PersonInfo
 from reports.schedule_files import load_schedules
 from reports.schedules import ScheduleBook
+
+if TYPE_CHECKING:
+    from kiosk.store import KioskStore
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "reports"
 GOLDEN = FIXTURES / "golden"
@@ -46,3 +50,29 @@ def scenario_people() -> list[PersonInfo]:
 
 def scenario_book() -> ScheduleBook:
     return load_schedules(FIXTURES / "schedules.toml")
+
+
+def write_scenario(store: KioskStore, *, every_clock_flag: bool = False) -> None:
+    """The scenario's people, then its events in time order, into a kiosk store.
+
+    With ``every_clock_flag`` an event that carries no clock_synced of its own is stored
+    with True, False and None in turn (open the store with ``clock_status=lambda: None``
+    so that None is stored as NULL); without, the store's own clock probe decides."""
+    for person in scenario_people():
+        store.add_person(person.person_id, person.name, person.team)
+    flags = [True, False, None]
+    for n, event in enumerate(sorted(scenario_events(), key=lambda e: e.utc)):
+        synced = None  # the store's probe
+        if every_clock_flag:
+            synced = event.clock_synced if event.clock_synced is not None else flags[n % 3]
+        store.append_event(
+            event.person_id,
+            event.direction,
+            utc=event.utc,
+            tz=event.tz,
+            distance=0.3,
+            margin=0.2,
+            frames=3,
+            software_version="test",
+            clock_synced=synced,
+        )

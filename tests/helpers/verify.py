@@ -21,7 +21,7 @@ from kiosk import migrations
 from kiosk.store import KioskStore
 from tests.helpers.central_reports import empty_database, fill_central
 from tests.helpers.cli import report
-from tests.helpers.scenario import FIXTURES, scenario_events, scenario_people
+from tests.helpers.scenario import FIXTURES, write_scenario
 
 SCHEDULES = str(FIXTURES / "schedules.toml")
 RANGE = ["--from", "2024-03-01", "--to", "2024-11-30"]
@@ -32,19 +32,7 @@ LATE_ROWS = 4  # the golden late report
 def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "kiosk.db"
     with KioskStore.open(path, kiosk_id="k1", actor="test") as store:
-        for person in scenario_people():
-            store.add_person(person.person_id, person.name, person.team)
-        for event in sorted(scenario_events(), key=lambda e: e.utc):
-            store.append_event(
-                event.person_id,
-                event.direction,
-                utc=event.utc,
-                tz=event.tz,
-                distance=0.3,
-                margin=0.2,
-                frames=3,
-                software_version="test",
-            )
+        write_scenario(store)
     return path
 
 
