@@ -16,9 +16,9 @@ from openpyxl import load_workbook
 from clockface.errors import ReportError, ReportOutputError
 from clockface.spreadsheet import neutralise
 from reports.compute import Attendance, compute_attendance
-from reports.exporters import EXPORTERS, render, text_of, write_output
+from reports.exporters import EXPORTERS, render, write_output
 from reports.model import PersonInfo
-from reports.tables import REPORTS, Column, Report, Table, build_report
+from reports.tables import REPORTS, Column, Report, Table, build_report, text_of
 from tests.helpers.scenario import FIRST, LAST, scenario_book, scenario_events, scenario_people
 
 
