@@ -31,6 +31,7 @@ from clockface.errors import (
 from enrollment.target import CentralRoster, EnrollmentRoster, RosterTarget
 from kiosk.store import KioskStore, NewPerson, Person
 from recognition.faces import FaceModels
+from sync.roster_delta import plan_gallery
 from tests.helpers.cli import fails, ok
 from tests.helpers.enroll import Service, database, invoke, no_models, service  # noqa: F401
 from tests.helpers.fakes import T0
@@ -194,7 +195,7 @@ def test_update_deactivate_remove_through_the_server_reach_a_kiosk(
     svc.store.enroll("e2", "Bob", None, vectors(1, seed=1))
     kiosk_db = tmp_path / "kiosk.db"
     with KioskStore.open(kiosk_db) as kiosk:
-        kiosk.apply_gallery([svc.kiosk_gallery(0)], central_url=svc.url)
+        kiosk.apply_gallery(plan_gallery([svc.kiosk_gallery(0)]), central_url=svc.url)
         held = kiosk.sync_state().gallery_version
         assert [p.person_id for p in kiosk.people()] == ["e1", "e2"]
 
@@ -223,7 +224,7 @@ def test_update_deactivate_remove_through_the_server_reach_a_kiosk(
         ("e2", "Robert", None, False)
     ]
     with KioskStore.open(kiosk_db) as kiosk:
-        kiosk.apply_gallery([delta], central_url=svc.url)
+        kiosk.apply_gallery(plan_gallery([delta]), central_url=svc.url)
         assert [(p.person_id, p.active) for p in kiosk.people()] == [("e2", False)]
     assert "reactivated e2 (Robert)" in ok(svc.cli("reactivate", "e2"))
     assert svc.store.get_person("e2").active
