@@ -342,7 +342,7 @@ def build_attacks(
 ) -> list[AttackVideo]:
     """Write every attack video into ``folder``; the face in each photo is found with
     ``models`` (the default HOG detector)."""
-    from clockface.files import read_image
+    from recognition.photos import read_image
 
     models = models or FaceModels()
     specs = default_specs() if specs is None else specs

@@ -30,8 +30,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from clockface.errors import ClockfaceError
-from clockface.files import read_image
 from recognition.faces import FaceModels, Model
+from recognition.photos import read_image
 from recognition.resnet import CHIP_SIZE
 
 FACES = Path(__file__).resolve().parents[2] / "shared" / "faces"

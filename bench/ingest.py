@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> None:
                 if name == "sqlite":
                     database = str(Path(tmp) / "central.db")
                 elif name == "postgresql":
-                    from tests.postgres import cluster
+                    from tests.helpers.postgres import cluster
 
                     database = stack.enter_context(cluster(Path(tmp) / "pg")).url("bench")
                 else:

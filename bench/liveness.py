@@ -124,8 +124,8 @@ class Gallery:
     """The enrolled templates, and a fresh kiosk store holding them for each run."""
 
     def __init__(self, models: FaceModels, folder: Path) -> None:
-        from clockface.files import read_image
         from recognition.identify import enrollment_template
+        from recognition.photos import read_image
 
         self.folder = folder
         self.templates = {

@@ -108,8 +108,8 @@ import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from clockface.errors import ClockfaceError
-from clockface.files import read_image
 from recognition.faces import YUNET_FILE, YUNET_NMS, YUNET_SCORE, FaceModels
+from recognition.photos import read_image
 
 PI4 = "Pi 4"
 PI5 = "Pi 5"

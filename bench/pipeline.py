@@ -150,7 +150,6 @@ def _belief(track: Any, settings: Any) -> str | None:
 
 
 def run_clockface(people: int, max_frames: int) -> Result:
-    from clockface.files import read_image
     from hardware.feedback import RecordingFeedback
     from hardware.sources import open_source
     from kiosk.encoders import one_blas_thread
@@ -158,6 +157,7 @@ def run_clockface(people: int, max_frames: int) -> Result:
     from kiosk.settings import KioskSettings
     from kiosk.store import KioskStore
     from recognition.identify import enrollment_template
+    from recognition.photos import read_image
 
     settings = KioskSettings()
     models = settings.face_models()

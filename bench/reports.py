@@ -27,7 +27,7 @@ The same roster and events go into each database (``--databases``):
   ``kiosk_logs`` rows), not posted through ``CentralStore.ingest``: the rows are those
   ingest would store (``CentralStore.events()`` reads them back equal; the smoke test
   checks it), and half a million events through ingest would take minutes. PostgreSQL
-  is a throwaway cluster the bench starts itself (:func:`tests.postgres.cluster`), then
+  is a throwaway cluster the bench starts itself (:func:`tests.helpers.postgres.cluster`), then
   ``VACUUM ANALYZE``'d, as autovacuum would have done on a real server.
 
 Then, for each database, in one process, interleaved, best of ``--rounds``:
@@ -485,7 +485,7 @@ class CentralPostgresSource(CentralSource):
         self._conn: Any = None
 
     def fill(self, scenario: Scenario) -> None:
-        from tests.postgres import cluster
+        from tests.helpers.postgres import cluster
 
         try:
             started = self._stack.enter_context(cluster(self._folder / "pg"))

@@ -135,8 +135,8 @@ def judge(truth: SceneTruth, logged: Sequence[Logged]) -> Judged:
 def enroll_store(store: Any, models: Any, people: int) -> list[npt.NDArray[np.float32]]:
     """The enrolled identities from their photos, then synthetic people up to
     ``people``; the real templates."""
-    from clockface.files import read_image
     from recognition.identify import enrollment_template
+    from recognition.photos import read_image
 
     real = []
     for identity in enrolled_identities():

@@ -665,7 +665,7 @@ def _models() -> FaceModels:
 
 
 def _read_photo(faces: Path, photo: str) -> npt.NDArray[np.uint8]:
-    from clockface.files import read_image
+    from recognition.photos import read_image
 
     return read_image(faces / photo)
 

@@ -69,6 +69,7 @@ from clockface.errors import (
 from clockface.values import as_templates, check_text
 from kiosk.store import AuditEntry, Consent, LawfulBasis, LegalBasis, NewPerson, Person
 from recognition.gallery import EMBEDDING_DIM, Gallery
+from sync.config import check_token
 from sync.protocol import GalleryDelta, decode_template, encode_template
 
 if TYPE_CHECKING:
@@ -115,22 +116,13 @@ def read_admin_token(
             text = data.decode("ascii")
         except UnicodeDecodeError:
             raise ConfigError(f"{where} does not hold a token (not ASCII text)") from None
-        return _check_token(text, where)
+        return check_token(text, where)
     if TOKEN_ENV in environ:
-        return _check_token(environ[TOKEN_ENV], TOKEN_ENV)
+        return check_token(environ[TOKEN_ENV], TOKEN_ENV)
     raise ConfigError(
         "no admin token: give --admin-token-file FILE (the token `clockface central admin "
         f"add NAME` printed, saved in a file only you can read) or set {TOKEN_ENV}"
     )
-
-
-def _check_token(text: str, where: str) -> str:
-    token = text.strip()
-    if not token:
-        raise ConfigError(f"{where}: the token is empty")
-    if not all(33 <= ord(c) <= 126 for c in token):
-        raise ConfigError(f"{where}: a token is one word of printable ASCII, without spaces")
-    return token
 
 
 def check_server(url: str) -> str:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from clockface.config_values import from_env, from_toml
+from clockface.config_values import from_env, from_toml, to_toml
 from clockface.errors import ConfigError
 from kiosk.config import check_legal_basis
 from kiosk.store import DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS
@@ -210,14 +210,6 @@ def _read_file(path: Path) -> dict[str, Any]:
     return values
 
 
-def _toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return repr(value)
-
-
 def default_file() -> str:
     """The whole configuration file with every key at its default, each commented."""
     config = CentralConfig()
@@ -230,7 +222,7 @@ def default_file() -> str:
     ]
     for name in _NAMES:
         lines.append(f"# {HELP[name]}")
-        lines.append(f"{name} = {_toml_value(getattr(config, name))}")
+        lines.append(f"{name} = {to_toml(getattr(config, name))}")
     return "\n".join(lines) + "\n"
 
 
@@ -241,7 +233,7 @@ def describe(config: CentralConfig) -> list[str]:
         value = getattr(config, name)
         if name == "database":
             value = _hide_password(value)
-        out.append(f"{name} = {_toml_value(value)}")
+        out.append(f"{name} = {to_toml(value)}")
     return out
 
 

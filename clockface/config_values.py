@@ -42,3 +42,34 @@ def from_env(kind: type, name: str, text: str, where: str) -> object:
     except ValueError:
         raise ConfigError(f"{where}: {text!r} is not a valid {name}") from None
     return text
+
+
+_TOML_ESCAPES = {
+    "\\": "\\\\",
+    '"': '\\"',
+    "\b": "\\b",
+    "\t": "\\t",
+    "\n": "\\n",
+    "\f": "\\f",
+    "\r": "\\r",
+}
+
+
+def _toml_char(c: str) -> str:
+    if c in _TOML_ESCAPES:
+        return _TOML_ESCAPES[c]
+    if ord(c) < 0x20 or ord(c) == 0x7F:  # TOML allows no other control character raw
+        return f"\\u{ord(c):04X}"
+    return c
+
+
+def to_toml(value: object) -> str:
+    """``value`` (bool, int, float or str) as a TOML value, for the default-file writers.
+
+    A string is a basic string with every control character escaped, so whatever it
+    holds, the line it is written on reads back as the same value."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + "".join(map(_toml_char, value)) + '"'
+    return repr(value)

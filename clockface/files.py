@@ -1,6 +1,7 @@
 """Reading users' files for the command-line tools, with one-line errors for people.
 
-The recognition package never touches files; the CLIs read through here.
+The recognition package's pipeline never touches files; the CLIs read through here (a
+photo through :func:`recognition.photos.read_image`, which decodes what this reads).
 """
 
 from __future__ import annotations
@@ -8,11 +9,7 @@ from __future__ import annotations
 import os
 import stat
 
-import numpy as np
-import numpy.typing as npt
-
 from clockface.errors import InputFileError
-from recognition.images import MAX_PIXELS, decode_image
 
 MAX_PHOTO_BYTES = 40 * 1024 * 1024
 """Default size limit for a photo file (40 MiB)."""
@@ -25,7 +22,7 @@ def read_bytes(path: str | os.PathLike[str], *, max_bytes: int, what: str = "fil
     The size is checked before reading, and at most ``max_bytes + 1`` bytes are read in
     case the file grows meanwhile. Raises InputFileError.
     """
-    label = f"{what} {_quote(path)}"
+    label = f"{what} {quoted(path)}"
     try:
         info = os.stat(path)
         if stat.S_ISDIR(info.st_mode):
@@ -45,22 +42,7 @@ def read_bytes(path: str | os.PathLike[str], *, max_bytes: int, what: str = "fil
     return data
 
 
-def read_image(
-    path: str | os.PathLike[str],
-    *,
-    max_bytes: int = MAX_PHOTO_BYTES,
-    max_pixels: int = MAX_PIXELS,
-) -> npt.NDArray[np.uint8]:
-    """Read and decode a photo into an (H, W, 3) RGB uint8 array.
-
-    Raises InputFileError when the file cannot be read, and the ImageError subclasses of
-    :func:`recognition.images.decode_image` with the file named in the message.
-    """
-    data = read_bytes(path, max_bytes=max_bytes, what="photo")
-    return decode_image(data, max_pixels=max_pixels, subject=f"photo {_quote(path)}")
-
-
-def _quote(path: str | os.PathLike[str]) -> str:
+def quoted(path: str | os.PathLike[str]) -> str:
     """The path quoted on one line, whatever characters its name holds."""
     return repr(os.fsdecode(path))
 

@@ -17,8 +17,9 @@ import numpy as np
 import numpy.typing as npt
 
 from clockface.errors import StoreError, StoreValueError
-from recognition.gallery import EMBEDDING_DIM
 
+EMBEDDING_DIM = 128
+"""The length of a face template: dlib's face descriptor (recognition makes them)."""
 FloatArray = npt.NDArray[np.float32]
 TEMPLATE_BYTES = EMBEDDING_DIM * 4  # float32
 TEMPLATE_DTYPE = np.dtype("<f4")  # little-endian on disk, whatever the machine

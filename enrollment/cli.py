@@ -38,8 +38,14 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import click
 from click.core import ParameterSource
 
-from kiosk.cli import db_option
-from recognition.cli import DETECTOR_OPTION
+from clockface.options import (
+    CENTRAL_DB_ENV,
+    DB_ENV,
+    DETECTOR_OPTION,
+    central_db_option,
+    db_option,
+    one_of,
+)
 
 if TYPE_CHECKING:
     from enrollment.enroll import Enroller, Outcome
@@ -84,12 +90,8 @@ _ROSTER_CONFIG = click.option(
 )
 _NEW_DB = "The kiosk's SQLite database (roster and event log); created if missing."
 _EXISTING_DB = "The kiosk's SQLite database (roster and event log), as for `clockface kiosk`."
-_CENTRAL_DB = click.option(
-    "--central-db",
-    metavar="PATH|URL",
-    envvar="CLOCKFACE_CENTRAL_DATABASE",
-    show_envvar=True,
-    help="Work on the central database instead, on the central host: its SQLite file or "
+_CENTRAL_DB = central_db_option(
+    "Work on the central database instead, on the central host: its SQLite file or "
     "postgresql://USER@HOST/NAME (never created here).",
 )
 _SERVER = click.option(
@@ -111,8 +113,8 @@ _TOKEN_FILE = click.option(
 _BIOMETRIC = "The file holds biometric face templates: keep it as safe as the database."
 # (parameter, option, environment variable, kind of roster)
 _TARGETS = (
-    ("db_path", "--db", "CLOCKFACE_DB", "kiosk"),
-    ("central_db", "--central-db", "CLOCKFACE_CENTRAL_DATABASE", "central"),
+    ("db_path", "--db", DB_ENV, "kiosk"),
+    ("central_db", "--central-db", CENTRAL_DB_ENV, "central"),
     ("server", "--server", "CLOCKFACE_ADMIN_SERVER", "server"),
 )
 
@@ -168,27 +170,17 @@ def _choose_target(values: dict[str, str | None], token_file: str | None) -> Ros
     from enrollment.target import RosterTarget
 
     ctx = click.get_current_context()
-
-    def given(source: ParameterSource) -> list[tuple[str, str, str, str]]:
-        return [
-            t
-            for t in _TARGETS
-            if values[t[0]] is not None and ctx.get_parameter_source(t[0]) == source
-        ]
-
-    chosen = given(ParameterSource.COMMANDLINE)
-    if len(chosen) > 1:
-        raise click.UsageError(
+    name, _, _, kind = one_of(
+        _TARGETS,
+        values,
+        two_given=lambda chosen: (
             f"give one of --db, --central-db and --server, not {' and '.join(c[1] for c in chosen)}"
-        )
-    if not chosen:
-        chosen = given(ParameterSource.ENVIRONMENT)
-        if len(chosen) > 1:
-            raise click.UsageError(
-                f"{' and '.join(c[2] for c in chosen)} are all set: say which roster with "
-                "--db, --central-db or --server"
-            )
-    name, _, _, kind = chosen[0] if chosen else _TARGETS[0]
+        ),
+        two_set=lambda chosen: (
+            f"{' and '.join(c[2] for c in chosen)} are all set: say which roster with "
+            "--db, --central-db or --server"
+        ),
+    )
     where = values[name]
     assert where is not None  # --db has a default
     if kind != "server":

@@ -42,7 +42,6 @@ import numpy as np
 import numpy.typing as npt
 
 from clockface.errors import EnrollmentError, ImageError, InputFileError, PhotoRejectedError
-from clockface.files import read_image
 from enrollment.target import CentralRoster, EnrollmentRoster, whole_roster
 from hardware.sources import FrameSource, frames
 from kiosk.store import LawfulBasis, Person
@@ -50,6 +49,7 @@ from recognition.faces import FaceModels, RGBImage
 from recognition.gallery import DEFAULT_MARGIN, DEFAULT_THRESHOLD, Gallery
 from recognition.identify import enrollment_template
 from recognition.images import decode_image
+from recognition.photos import read_image
 from recognition.quality import DEFAULT_LIMITS, QualityLimits, Reason, assess
 
 FloatArray = npt.NDArray[np.float32]

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from clockface.config_values import to_toml
 from clockface.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -328,8 +329,4 @@ def _pin_key(pin: Pin) -> str:
 def _toml_value(name: str, value: object) -> str:
     if value is None:
         return '"auto"' if name == "camera_focus" else '""'
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return repr(value)
+    return to_toml(value)

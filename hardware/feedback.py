@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from clockface.closing import Closing
 from hardware.gpio import GpioOutputs, Signal
 
 log = logging.getLogger("clockface.kiosk")
@@ -126,7 +127,7 @@ class CompositeFeedback:
                 log.error("%s feedback failed in %s: %s", type(feedback).__name__, what, err)
 
 
-class GpioFeedback:
+class GpioFeedback(Closing):
     """LEDs and buzzer patterns per :class:`~hardware.gpio.Signal`, and a relay pulse on
     "in", played on two worker threads (indicators, door) so ``greet()`` returns at once.
 
@@ -161,12 +162,6 @@ class GpioFeedback:
         self._indicators.stop()
         self._door.stop()
         self.outputs.close()
-
-    def __enter__(self) -> GpioFeedback:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
 
 
 class _Worker:

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from clockface.closing import Closing
 from clockface.errors import OutputError
 
 log = logging.getLogger("clockface.hardware")
@@ -79,7 +80,7 @@ PATTERNS: Mapping[Signal, tuple[Step, ...]] = {
 """The LED and buzzer pattern of each signal; every pattern ends with everything off."""
 
 
-class GpioOutputs:
+class GpioOutputs(Closing):
     """The configured outputs, opened through gpiozero; None for a pin means "not there".
 
     Raises OutputError when gpiozero is missing or a pin cannot be opened (in use, not
@@ -193,12 +194,6 @@ class GpioOutputs:
                 device.close()
             except Exception as err:
                 log.warning("closing the %s: %s", LABELS[name], _first_line(err))
-
-    def __enter__(self) -> GpioOutputs:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
 
     def _set(self, name: str, on: bool) -> None:
         device = self._devices.get(name)

@@ -45,6 +45,7 @@ import numpy.typing as npt
 
 from clockface.closing import Closable, Closing
 from clockface.errors import SourceError
+from clockface.files import quoted
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov")
 """File endings :func:`open_source` takes for a video file without ``video:``."""
@@ -213,7 +214,7 @@ class VideoFileSource(BaseSource):
             raise ValueError(f"start_frame must be 0 or more, not {start_frame}")
         self.path = Path(path)
         self.name = f"video:{os.fsdecode(path)}"
-        label = f"video {_quote(path)}"
+        label = f"video {quoted(path)}"
         self.realtime = realtime
         self._clock = clock
         self._sleep = sleep
@@ -427,11 +428,6 @@ def _check_readable_file(path: str | os.PathLike[str], name: str) -> None:
     except OSError as err:
         reason = " ".join((err.strerror or type(err).__name__).split()).lower()
         raise SourceError(f"cannot open {name}: {reason}") from err
-
-
-def _quote(path: str | os.PathLike[str]) -> str:
-    """The path quoted on one line, whatever characters its name holds."""
-    return repr(os.fsdecode(path))
 
 
 # --- OpenCV cameras and streams ----------------------------------------------------------

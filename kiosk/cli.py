@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import click
 
 from clockface.days import parse_day
+from clockface.options import KIOSK_CONFIG_OPTION, db_option
 from kiosk.policy import Mode
 
 if TYPE_CHECKING:
@@ -38,20 +39,6 @@ if TYPE_CHECKING:
     from kiosk.settings import KioskSettings
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def db_option(help: str, *, default: str | None = "clockface.db") -> Callable[[F], F]:
-    """``--db`` (or ``CLOCKFACE_DB``), the kiosk's SQLite database, for every command."""
-    return click.option(
-        "--db",
-        "db_path",
-        envvar="CLOCKFACE_DB",
-        default=default,
-        show_default=default is not None,
-        show_envvar=True,
-        type=click.Path(dir_okay=False),
-        help=help,
-    )
 
 
 DB_OPTION = db_option("The kiosk's SQLite database (roster and event log); created if missing.")
@@ -74,18 +61,8 @@ def kiosk() -> None:
     """Run the attendance kiosk and read its event log."""
 
 
-CONFIG_OPTION = click.option(
-    "--config",
-    "config_path",
-    envvar="CLOCKFACE_KIOSK_CONFIG",
-    show_envvar=True,
-    type=click.Path(dir_okay=False),
-    help="A kiosk.toml (see `clockface kiosk default-config`); options given here override it.",
-)
-
-
 @kiosk.command()
-@CONFIG_OPTION
+@KIOSK_CONFIG_OPTION
 @click.option(
     "--source",
     metavar="SPEC",
@@ -342,7 +319,7 @@ def summary(stats: KioskStats, spoofs: str = "") -> str:
 
 
 @kiosk.command("check-config")
-@CONFIG_OPTION
+@KIOSK_CONFIG_OPTION
 def check_config(config_path: str | None) -> None:
     """Check a kiosk.toml (and CLOCKFACE_KIOSK_* variables); print every key as used."""
     from hardware.config import describe as describe_hardware
@@ -503,7 +480,7 @@ def _foreign_owner(path: Path) -> str | None:
 
 
 @kiosk.command()
-@CONFIG_OPTION
+@KIOSK_CONFIG_OPTION
 @click.option(
     "--source",
     metavar="SPEC",
@@ -631,7 +608,7 @@ def _check_watchdog() -> Check:
 
 
 @kiosk.command()
-@CONFIG_OPTION
+@KIOSK_CONFIG_OPTION
 @db_option("The kiosk's SQLite database. [default: the config's, clockface.db]", default=None)
 def status(config_path: str | None, db_path: str | None) -> None:
     """Say in plain words how the kiosk is doing.

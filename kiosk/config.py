@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfoNotFoundError
 
-from clockface.config_values import from_env, from_toml
+from clockface.config_values import from_env, from_toml, to_toml
 from clockface.errors import ConfigError
 from kiosk.policy import Mode
 from kiosk.settings import KioskSettings, LivenessMode
@@ -273,14 +273,6 @@ def _read_file(path: Path) -> dict[str, Any]:
     return values
 
 
-def _toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return repr(value)
-
-
 def default_file() -> str:
     """The whole configuration file with every key at its default, each commented."""
     config = KioskConfig()
@@ -293,7 +285,7 @@ def default_file() -> str:
     for name in (*_TOP, *_SETTINGS):
         owner: object = config if name in _TOP else config.settings
         lines.append(f"# {HELP[name]}")
-        lines.append(f"{name} = {_toml_value(getattr(owner, name))}")
+        lines.append(f"{name} = {to_toml(getattr(owner, name))}")
     from hardware.config import default_section as hardware_section
     from sync.config import default_section as sync_section
 
@@ -305,5 +297,5 @@ def describe(config: KioskConfig) -> list[str]:
     out = []
     for name in (*_TOP, *_SETTINGS):
         owner: object = config if name in _TOP else config.settings
-        out.append(f"{name} = {_toml_value(getattr(owner, name))}")
+        out.append(f"{name} = {to_toml(getattr(owner, name))}")
     return out

@@ -73,12 +73,12 @@ import math
 import os
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
+from typing import Any, Literal, Protocol, get_args
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -122,9 +122,6 @@ from clockface.values import (
 from hardware.clock import clock_synced as _clock_synced
 from kiosk import migrations
 from recognition.gallery import EMBEDDING_DIM, Gallery
-
-if TYPE_CHECKING:
-    from sync.protocol import GalleryDelta
 
 Direction = Literal["in", "out"]
 AuditAction = Literal[
@@ -1279,12 +1276,13 @@ class KioskStore(Closing):
                 [version, version],
             )
 
-    def apply_gallery(self, pages: Sequence[GalleryDelta], *, central_url: str) -> GalleryUpdate:
+    def apply_gallery(self, plan: GalleryPlan, *, central_url: str) -> GalleryUpdate:
         """Apply the central service's roster changes, all pages, in one transaction.
 
-        ``pages`` are the answers to ``GET /v1/gallery``, in order: the first starts at
+        ``plan`` holds the answers to ``GET /v1/gallery`` checked and decoded by
+        :func:`sync.roster_delta.plan_gallery` (the pages in order: the first starts at
         the version this kiosk holds, each next one where the previous ended, the last
-        says no more follow. Erasures and person states are applied in version order: an
+        says no more follow). Erasures and person states are applied in version order: an
         erasure removes the person and every template (audited as ``remove``); a person
         state replaces name, team, active and all templates (``add`` or ``update``). The
         audit actor is ``central``. A delta from version 0 is the whole central roster:
@@ -1296,7 +1294,6 @@ class KioskStore(Closing):
         one-line StoreValueError says what.
         """
         url = check_text(central_url, "a central service URL")
-        plan = _plan_gallery(pages)
         now = self._now()
         added = replaced = erased = dropped = 0
         with self._writing("applying the central roster"):
@@ -1311,7 +1308,7 @@ class KioskStore(Closing):
             self._attach(url, now)
             for step in plan.steps:
                 old = self._find(step.person_id)
-                if isinstance(step, _Erase):
+                if isinstance(step, GalleryErase):
                     if old is not None:
                         self._db.execute("DELETE FROM people WHERE person_id = ?", [step.person_id])
                         detail = (
@@ -1549,13 +1546,17 @@ class KioskStore(Closing):
 
 # --------------------------------------------------------------------- central roster
 @dataclass(frozen=True, slots=True)
-class _Erase:
+class GalleryErase:
+    """The central service erased ``person_id`` at ``version``."""
+
     person_id: str
     version: int
 
 
 @dataclass(frozen=True, slots=True)
-class _Put:
+class GalleryPut:
+    """A person's whole state at ``version``: name, team, active and every template."""
+
     person_id: str
     name: str
     team: str | None
@@ -1565,84 +1566,15 @@ class _Put:
 
 
 @dataclass(frozen=True, slots=True)
-class _GalleryPlan:
+class GalleryPlan:
+    """The central roster's changes from ``since`` to ``version``, checked and decoded
+    (by :func:`sync.roster_delta.plan_gallery` from the wire format's pages), in version
+    order: what :meth:`KioskStore.apply_gallery` applies."""
+
     since: int
     version: int
-    steps: list[_Erase | _Put]  # in version order
+    steps: list[GalleryErase | GalleryPut]  # in version order
     kept: frozenset[str]  # the person ids held once every step is applied
-
-
-def _plan_gallery(pages: Sequence[GalleryDelta]) -> _GalleryPlan:
-    """Check every page of a gallery delta and put its changes in version order."""
-    from sync.protocol import decode_template
-
-    def invalid(problem: str) -> StoreValueError:
-        return StoreValueError(
-            f"the central service's roster changes are invalid: {problem}; nothing was applied"
-        )
-
-    pages = list(pages)
-    if not pages:
-        raise invalid("no pages")
-    steps: list[_Erase | _Put] = []
-    expected = pages[0].since
-    for number, page in enumerate(pages, 1):
-        last = number == len(pages)
-        if page.since != expected:
-            raise invalid(f"page {number} starts after version {page.since}, not {expected}")
-        if page.version < page.since:
-            raise invalid(f"page {number} ends at version {page.version}, before it starts")
-        if page.more == last:
-            raise invalid(
-                "the last page says more follow: fetch every page first"
-                if last
-                else f"page {number} says no more follow, yet more pages were given"
-            )
-        for pid_given, version in [
-            *((e.person_id, e.version) for e in page.erasures),
-            *((p.person_id, p.version) for p in page.people),
-        ]:
-            if not page.since < version <= page.version:
-                raise invalid(
-                    f"person {pid_given!r} has version {version}, outside page "
-                    f"{number} ({page.since}, {page.version}]"
-                )
-        for erasure in page.erasures:
-            try:
-                pid = check_text(erasure.person_id, "a person id")
-            except StoreValueError as err:
-                raise invalid(str(err)) from None
-            steps.append(_Erase(pid, erasure.version))
-        for person in page.people:
-            try:
-                pid = check_text(person.person_id, "a person id")
-                name = check_text(person.name, "a name")
-                team = check_team(person.team)
-                if not isinstance(person.active, bool):
-                    raise StoreValueError(f"active must be true or false, not {person.active!r}")
-                rows = (
-                    as_templates(np.stack([decode_template(t) for t in person.templates]))
-                    if person.templates
-                    else np.empty((0, EMBEDDING_DIM), dtype=TEMPLATE_DTYPE)
-                )
-            except ValueError as err:  # StoreValueError, or a template decode_template refused
-                raise invalid(f"person {person.person_id!r}: {err}") from None
-            steps.append(_Put(pid, name, team, person.active, rows, person.version))
-        expected = page.version
-    seen: set[tuple[str, int]] = set()
-    for step in steps:
-        key = (step.person_id, step.version)
-        if key in seen:
-            raise invalid(f"person {step.person_id!r} changes twice at version {step.version}")
-        seen.add(key)
-    steps.sort(key=lambda step: step.version)  # stable: ties keep page order
-    kept: set[str] = set()
-    for step in steps:
-        if isinstance(step, _Erase):
-            kept.discard(step.person_id)
-        else:
-            kept.add(step.person_id)
-    return _GalleryPlan(pages[0].since, pages[-1].version, steps, frozenset(kept))
 
 
 # --------------------------------------------------------------------- opening

@@ -11,20 +11,12 @@ from typing import TYPE_CHECKING
 
 import click
 
+from clockface.options import DETECTOR_OPTION
 from recognition.gallery import DEFAULT_MARGIN, DEFAULT_THRESHOLD
 
 if TYPE_CHECKING:
     from recognition.faces import FaceModels
     from recognition.gallery import Match
-
-DETECTOR_OPTION = click.option(
-    "--detector",
-    type=click.Choice(["yunet", "hog", "cnn"]),
-    default="yunet",
-    show_default=True,
-    help="Face detector: YuNet (OpenCV's) finds small faces fast; HOG (dlib's) is the one "
-    "before it; CNN (dlib's) finds more turned faces but is slow on a CPU.",
-)
 
 
 @click.group()
@@ -103,9 +95,9 @@ def identify(
     to anyone else; otherwise it is `unknown`. Exit status 1 if a photo can't be read.
     """
     from clockface.errors import ClockfaceError, PhotoRejectedError
-    from clockface.files import read_image
     from recognition.gallery import Gallery
     from recognition.identify import enrollment_template, name_faces
+    from recognition.photos import read_image
 
     people = _parse_known(known)
     models = _models(detector)
@@ -143,7 +135,7 @@ def check(detector: str, photos: tuple[str, ...]) -> None:
     Exit status 1 if any photo is rejected or can't be read.
     """
     from clockface.errors import ClockfaceError
-    from clockface.files import read_image
+    from recognition.photos import read_image
     from recognition.quality import assess
 
     models = _models(detector)

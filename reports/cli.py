@@ -27,10 +27,9 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import click
-from click.core import ParameterSource
 
 from clockface.days import parse_day
-from kiosk.cli import db_option
+from clockface.options import CENTRAL_DB_ENV, DB_ENV, central_db_option, db_option, one_of
 
 if TYPE_CHECKING:
     from reports.schedule_store import ScheduleStore
@@ -53,7 +52,6 @@ REPORT_KINDS: dict[str, str] = {
 }
 PROGRESS_FROM = 25
 """Show a progress bar for reports over at least this many people."""
-CENTRAL_DB_ENV = "CLOCKFACE_CENTRAL_DATABASE"
 """The central database's environment variable, as for ``clockface enroll``."""
 
 
@@ -88,7 +86,7 @@ class Target:
 
 # (parameter, option, environment variable, kind)
 _TARGETS: tuple[tuple[str, str, str, Literal["kiosk", "central"]], ...] = (
-    ("db_path", "--db", "CLOCKFACE_DB", "kiosk"),
+    ("db_path", "--db", DB_ENV, "kiosk"),
     ("central_db", "--central-db", CENTRAL_DB_ENV, "central"),
 )
 
@@ -101,13 +99,8 @@ def _target_options(db_help: str) -> Callable[[F], F]:
         def run(*args: Any, db_path: str, central_db: str | None, **kwargs: Any) -> Any:
             return command(*args, target=_choose_target(db_path, central_db), **kwargs)
 
-        central = click.option(
-            "--central-db",
-            "central_db",
-            metavar="PATH|URL",
-            envvar=CENTRAL_DB_ENV,
-            show_envvar=True,
-            help="Use the central database instead, on the central host: its SQLite file "
+        central = central_db_option(
+            "Use the central database instead, on the central host: its SQLite file "
             "or postgresql://USER@HOST/NAME (never created here).",
         )
         wrapped: Callable[..., Any] = db_option(db_help)(central(run))
@@ -118,27 +111,16 @@ def _target_options(db_help: str) -> Callable[[F], F]:
 
 def _choose_target(db_path: str, central_db: str | None) -> Target:
     """The one database asked for: an option given beats the environment; default --db."""
-    ctx = click.get_current_context()
     values = {"db_path": db_path, "central_db": central_db}
-
-    def given(source: ParameterSource) -> list[tuple[str, str, str, Literal["kiosk", "central"]]]:
-        return [
-            t
-            for t in _TARGETS
-            if values[t[0]] is not None and ctx.get_parameter_source(t[0]) == source
-        ]
-
-    chosen = given(ParameterSource.COMMANDLINE)
-    if len(chosen) > 1:
-        raise click.UsageError("give one of --db and --central-db, not both")
-    if not chosen:
-        chosen = given(ParameterSource.ENVIRONMENT)
-        if len(chosen) > 1:
-            raise click.UsageError(
-                f"CLOCKFACE_DB and {CENTRAL_DB_ENV} are both set: say which database with "
-                "--db or --central-db"
-            )
-    name, _, _, kind = chosen[0] if chosen else _TARGETS[0]
+    name, _, _, kind = one_of(
+        _TARGETS,
+        values,
+        two_given=lambda _: "give one of --db and --central-db, not both",
+        two_set=lambda _: (
+            f"CLOCKFACE_DB and {CENTRAL_DB_ENV} are both set: say which database with "
+            "--db or --central-db"
+        ),
+    )
     where = values[name]
     assert where is not None  # --db has a default
     return Target(kind, where)

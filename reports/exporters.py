@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 
 from clockface.errors import ReportError, ReportOutputError
 from clockface.spreadsheet import neutralise
-from reports.tables import Cell, Column, Report, Table
+from reports.tables import Cell, Column, Report, Table, text_of
 
 if TYPE_CHECKING:
     from openpyxl import Workbook
@@ -46,21 +46,6 @@ if TYPE_CHECKING:
 
 
 # --------------------------------------------------------------------- cells
-def text_of(cell: Cell, kind: str) -> str:
-    """A cell as text, the way CSV and HTML show it ('' for nothing)."""
-    if cell is None:
-        return ""
-    if isinstance(cell, datetime):
-        return cell.strftime("%Y-%m-%d %H:%M:%S")
-    if isinstance(cell, date):
-        return cell.isoformat()
-    if isinstance(cell, time):
-        return cell.strftime("%H:%M")
-    if isinstance(cell, float) or kind == "float":
-        return f"{float(cell):.2f}"
-    return str(cell)
-
-
 def json_of(cell: Cell) -> str | int | float | None:
     if isinstance(cell, datetime):
         return cell.isoformat(timespec="seconds")

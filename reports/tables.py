@@ -35,6 +35,21 @@ ColumnKind = Literal["text", "int", "float", "date", "time", "datetime"]
 Cell = str | int | float | date | time | datetime | None
 
 
+def text_of(cell: Cell, kind: str) -> str:
+    """A cell as text, the way CSV and HTML show it ('' for nothing)."""
+    if cell is None:
+        return ""
+    if isinstance(cell, datetime):
+        return cell.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(cell, date):
+        return cell.isoformat()
+    if isinstance(cell, time):
+        return cell.strftime("%H:%M")
+    if isinstance(cell, float) or kind == "float":
+        return f"{float(cell):.2f}"
+    return str(cell)
+
+
 @dataclass(frozen=True, slots=True)
 class Column:
     key: str

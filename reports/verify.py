@@ -7,7 +7,7 @@ log id, seq, chain) and a SHA-256 of the report's main table in a canonical form
 does not depend on the format, so CSV, XLSX, HTML and JSON of one report give one digest.
 
 Canonical form: the column keys, then every row as the text cells that the CSV shows
-(:func:`reports.exporters.text_of`, text cells neutralised as in the CSV; nothing is
+(:func:`reports.tables.text_of`, text cells neutralised as in the CSV; nothing is
 ``""``), as compact JSON (UTF-8, no ASCII escaping) after the domain string
 ``clockface/report-rows/1`` and a 0x00 byte. Each row also gets a short digest of its
 own (16 hex digits), so that an edited, deleted or added row can be named.
@@ -79,9 +79,8 @@ from typing import Any
 from clockface.days import parse_day
 from clockface.errors import ReportError
 from clockface.spreadsheet import neutralise
-from reports.exporters import text_of
 from reports.sources import AsOf, EventCounts
-from reports.tables import Cell, Column, ColumnKind, Report, Table
+from reports.tables import Cell, Column, ColumnKind, Report, Table, text_of
 
 FORMAT_VERSION = 1
 RECORD_KEY = "verification"

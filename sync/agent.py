@@ -70,6 +70,7 @@ from sync.protocol import (
     WireEvent,
     margin_to_wire,
 )
+from sync.roster_delta import plan_gallery
 
 log = logging.getLogger("clockface.sync")
 
@@ -425,7 +426,7 @@ class SyncAgent:
             since = page.version
             if self._stop.is_set():
                 raise _Stopped
-        update = self._store.apply_gallery(pages, central_url=self._server)
+        update = self._store.apply_gallery(plan_gallery(pages), central_url=self._server)
         confirmed = False
         if update.version > state.confirmed_version or state.central_url is None:
             self._retrying(lambda: self._client.confirm_gallery(update.version), scratch)

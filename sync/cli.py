@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from kiosk.cli import CONFIG_OPTION, db_option
+from clockface.options import KIOSK_CONFIG_OPTION, db_option
 
 if TYPE_CHECKING:
     import httpx
@@ -112,7 +112,7 @@ def _config(config_path: str | None, server: str | None) -> SyncConfig:
 
 
 @sync.command()
-@CONFIG_OPTION
+@KIOSK_CONFIG_OPTION
 @SERVER_OPTION
 @TOKEN_FILE_OPTION
 @db_option(DB_HELP, default=None)
@@ -151,7 +151,7 @@ def once(
 
 
 @sync.command()
-@CONFIG_OPTION
+@KIOSK_CONFIG_OPTION
 @SERVER_OPTION
 @TOKEN_FILE_OPTION
 @db_option(DB_HELP, default=None)
@@ -188,7 +188,7 @@ def run(
 
 
 @sync.command()
-@CONFIG_OPTION
+@KIOSK_CONFIG_OPTION
 @db_option(DB_HELP, default=None)
 def status(config_path: str | None, db_path: str | None) -> None:
     """Say how this kiosk stands with the central service, in plain words."""
@@ -201,7 +201,7 @@ def status(config_path: str | None, db_path: str | None) -> None:
 
 
 @sync.command("retry-parked")
-@CONFIG_OPTION
+@KIOSK_CONFIG_OPTION
 @db_option(DB_HELP, default=None)
 def retry_parked(config_path: str | None, db_path: str | None) -> None:
     """Put the parked events (refused by the central service) back in the outbox."""
@@ -217,7 +217,7 @@ def retry_parked(config_path: str | None, db_path: str | None) -> None:
 
 
 @sync.command()
-@CONFIG_OPTION
+@KIOSK_CONFIG_OPTION
 @db_option(DB_HELP, default=None)
 def detach(config_path: str | None, db_path: str | None) -> None:
     """Manage this kiosk's roster locally again (`clockface enroll`), not from the

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from clockface.config_values import from_env, from_toml
+from clockface.config_values import from_env, from_toml, to_toml
 from clockface.errors import ConfigError
 from sync.protocol import MAX_BATCH_EVENTS
 
@@ -207,7 +207,7 @@ def read_token(
     if token_file:
         return _token_from_file(Path(token_file), "--token-file")
     if environ.get(TOKEN_ENV):
-        return _check_token(environ[TOKEN_ENV], TOKEN_ENV)
+        return check_token(environ[TOKEN_ENV], TOKEN_ENV)
     if config.token_file:
         return _token_from_file(Path(config.token_file), "token_file")
     credentials = environ.get(CREDENTIALS_ENV)
@@ -235,10 +235,12 @@ def _token_from_file(path: Path, what: str) -> str:
         text = raw.decode("ascii")
     except UnicodeDecodeError:
         raise ConfigError(f"{what}: {path} does not hold a token (not ASCII text)") from None
-    return _check_token(text, f"{what} {path}")
+    return check_token(text, f"{what} {path}")
 
 
-def _check_token(text: str, where: str) -> str:
+def check_token(text: str, where: str) -> str:
+    """A bearer token as read from a file or the environment: one word of printable ASCII,
+    surrounding white space dropped; ConfigError naming ``where`` otherwise."""
     token = text.strip()
     if not token:
         raise ConfigError(f"{where}: the token is empty")
@@ -246,12 +248,6 @@ def _check_token(text: str, where: str) -> str:
         # The message never repeats the token itself.
         raise ConfigError(f"{where}: a token is one word of printable ASCII, without spaces")
     return token
-
-
-def _toml_value(value: object) -> str:
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return repr(value)
 
 
 def default_section() -> str:
@@ -265,10 +261,10 @@ def default_section() -> str:
     ]
     for name, default in _DEFAULTS.items():
         lines.append(f"# {HELP[name]}")
-        lines.append(f"{name} = {_toml_value(default)}")
+        lines.append(f"{name} = {to_toml(default)}")
     return "\n".join(lines) + "\n"
 
 
 def describe(config: SyncConfig) -> list[str]:
     """``key = value`` for every key, as in the file (the token itself is never shown)."""
-    return [f"{name} = {_toml_value(getattr(config, name))}" for name in ("server", *_DEFAULTS)]
+    return [f"{name} = {to_toml(getattr(config, name))}" for name in ("server", *_DEFAULTS)]

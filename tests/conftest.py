@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.shared_faces import Analysed, faces_dir
+from tests.helpers.shared_faces import Analysed, faces_dir
 
 
 @pytest.fixture(scope="session")

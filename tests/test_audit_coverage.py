@@ -9,31 +9,19 @@ from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-import numpy.typing as npt
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from clockface.cli import main
 from clockface.values import os_user
 from kiosk.store import Consent, KioskStore
-from recognition.gallery import EMBEDDING_DIM
-from tests.template_keys import template_key_file  # noqa: F401
+from tests.helpers.cli import succeeds
+from tests.helpers.template_keys import template_key_file  # noqa: F401
+from tests.helpers.templates import vectors
 
 ACTOR = os_user()
 NAMES = ("Ada Lovelace", "Bob Byron", "Cy Young", "Renamed Person")
 LONG_AGO = datetime(2024, 3, 4, 8, 0, tzinfo=UTC)
-
-
-def run(*args: str) -> Result:
-    result = CliRunner().invoke(main, list(args))
-    assert result.exit_code == 0, result.output
-    return result
-
-
-def vectors(count: int, seed: int) -> npt.NDArray[np.float32]:
-    rng = np.random.default_rng(seed)
-    return (rng.normal(size=(count, EMBEDDING_DIM)) * 0.1).astype(np.float32)
 
 
 def rows(db: Path, sql: str) -> list[tuple[str, ...]]:
@@ -72,7 +60,7 @@ KIOSK_COMMANDS = [
 def test_each_kiosk_roster_command_leaves_one_entry(kiosk_db: Path, tmp_path: Path) -> None:
     seen = len(rows(kiosk_db, "SELECT id FROM audit"))
     for args, action in KIOSK_COMMANDS:
-        run(*args, "--db", str(kiosk_db))
+        succeeds(*args, "--db", str(kiosk_db))
         entries = rows(kiosk_db, "SELECT actor, action, person_id, detail FROM audit ORDER BY id")
         new = entries[seen:]
         assert [(e[0], e[1]) for e in new] == [(ACTOR, action)], (args, new)
@@ -82,9 +70,9 @@ def test_each_kiosk_roster_command_leaves_one_entry(kiosk_db: Path, tmp_path: Pa
     other = tmp_path / "other.db"
     with KioskStore.open(other, actor="setup") as store:
         store.enroll("e9", NAMES[0], None, vectors(1, 9))
-    run("enroll", "export", str(roster), "--db", str(other))
+    succeeds("enroll", "export", str(roster), "--db", str(other))
     consent = ("--consent-ref", "CF-{id}", "--notice-version", "1")
-    run("enroll", "import-roster", str(roster), *consent, "--db", str(kiosk_db))
+    succeeds("enroll", "import-roster", str(roster), *consent, "--db", str(kiosk_db))
     entries = rows(kiosk_db, "SELECT actor, action, person_id, detail FROM audit ORDER BY id")
     assert [(e[0], e[1], e[2]) for e in entries[seen:]] == [
         (ACTOR, "add", "e9"),
@@ -93,7 +81,7 @@ def test_each_kiosk_roster_command_leaves_one_entry(kiosk_db: Path, tmp_path: Pa
     ]
     seen = len(entries)
     key = tmp_path / "new.key"
-    run("kiosk", "rotate-key", "--db", str(kiosk_db), "--new-key-file", str(key))
+    succeeds("kiosk", "rotate-key", "--db", str(kiosk_db), "--new-key-file", str(key))
     entries = rows(kiosk_db, "SELECT actor, action, person_id, detail FROM audit ORDER BY id")
     ((actor, action, subject, detail),) = entries[seen:]
     assert (actor, action, subject) == (ACTOR, "rotate_template_key", "")
@@ -112,10 +100,10 @@ def test_the_kiosk_sync_commands_that_change_it_leave_an_entry(kiosk_db: Path) -
         store.park({store.events()[0].event_id: "refused by the service"})
         store.attach(url)
     seen = len(rows(kiosk_db, "SELECT id FROM audit"))
-    run("sync", "retry-parked", "--db", str(kiosk_db))
-    run("sync", "retry-parked", "--db", str(kiosk_db))  # nothing parked: nothing audited
-    run("sync", "detach", "--db", str(kiosk_db))
-    run("sync", "detach", "--db", str(kiosk_db))  # not attached: nothing audited
+    succeeds("sync", "retry-parked", "--db", str(kiosk_db))
+    succeeds("sync", "retry-parked", "--db", str(kiosk_db))  # nothing parked: nothing audited
+    succeeds("sync", "detach", "--db", str(kiosk_db))
+    succeeds("sync", "detach", "--db", str(kiosk_db))  # not attached: nothing audited
     entries = rows(kiosk_db, "SELECT actor, action, person_id, detail FROM audit ORDER BY id")
     assert entries[seen:] == [
         (ACTOR, "retry_parked", "", "1 event back in the outbox"),
@@ -138,7 +126,7 @@ def test_a_roster_export_is_audited_before_it_is_written(kiosk_db: Path, tmp_pat
          "SELECT actor, action, subject, detail FROM audit ORDER BY id", "roster"),
     ):  # fmt: skip
         seen = len(rows(db, sql))
-        run("enroll", "export", str(file), option, str(db), "--force")
+        succeeds("enroll", "export", str(file), option, str(db), "--force")
         refused = CliRunner().invoke(main, ["enroll", "export", str(file), option, str(db)])
         assert refused.exit_code == 1 and "already exists" in refused.stderr
         entries = rows(db, sql)
@@ -150,7 +138,9 @@ def test_a_roster_export_is_audited_before_it_is_written(kiosk_db: Path, tmp_pat
 
 def test_a_kiosk_schedule_change_leaves_an_entry(kiosk_db: Path) -> None:
     seen = len(rows(kiosk_db, "SELECT id FROM audit"))
-    run("schedule", "site", "add", "paris", "--timezone", "Europe/Paris", "--db", str(kiosk_db))
+    succeeds(
+        "schedule", "site", "add", "paris", "--timezone", "Europe/Paris", "--db", str(kiosk_db)
+    )
     entries = rows(kiosk_db, "SELECT actor, action, person_id, detail FROM audit ORDER BY id")
     assert [(e[0], e[1], e[2]) for e in entries[seen:]] == [(ACTOR, "site_added", "site:paris")]
 
@@ -178,7 +168,7 @@ def test_each_central_command_leaves_one_entry(tmp_path: Path) -> None:
     printed: list[str] = []
     sql = "SELECT actor, kind, action, subject, detail FROM audit ORDER BY id"
     for args, kind, action in CENTRAL_COMMANDS:
-        printed.append(run(*args, "--database", str(db)).stdout.strip())
+        printed.append(succeeds(*args, "--database", str(db)).stdout.strip())
         entries = rows(db, sql)
         assert [(e[0], e[1], e[2]) for e in entries[seen:]] == [(ACTOR, kind, action)], args
         seen = len(entries)
@@ -190,12 +180,12 @@ def test_each_central_command_leaves_one_entry(tmp_path: Path) -> None:
         (("enroll", "consent", "withdraw", "e1", "--yes"), "remove"),
     ]
     for args, action in roster:
-        run(*args, "--central-db", str(db))
+        succeeds(*args, "--central-db", str(db))
         entries = rows(db, sql)
         assert [(e[0], e[1], e[2]) for e in entries[seen:]] == [(ACTOR, "person", action)], args
         seen = len(entries)
     key = tmp_path / "new.key"
-    run("central", "rotate-key", "--database", str(db), "--new-key-file", str(key))
+    succeeds("central", "rotate-key", "--database", str(db), "--new-key-file", str(key))
     entries = rows(db, sql)
     assert [(e[0], e[1], e[2]) for e in entries[seen:]] == [(ACTOR, "admin", "rotate_template_key")]
     check_clean(entries, [*printed, key.read_bytes().hex()])

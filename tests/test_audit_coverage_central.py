@@ -25,17 +25,17 @@ from typing import Any
 
 import httpx
 import pytest
-from click.testing import CliRunner, Result
 
 from central.config import CentralConfig
 from central.store import CentralStore
 from central.web.accounts import Accounts
-from clockface.cli import main
 from clockface.values import os_user
 from kiosk.store import KioskStore
-from tests.template_keys import template_key_file  # noqa: F401
-from tests.test_central_api import Service, service, serving, template
-from tests.test_web_pages import csrf_of, login_token, sign_in
+from tests.helpers.api import Service, service, template
+from tests.helpers.cli import run, succeeds
+from tests.helpers.server import serving
+from tests.helpers.template_keys import template_key_file  # noqa: F401
+from tests.helpers.web import csrf_of, login_token, sign_in
 
 ACTOR = os_user()
 ADMIN = "hr"  # the admin token tests.test_central_api.Service makes
@@ -75,16 +75,6 @@ def check_clean(entries: list[Row], secrets: list[str]) -> None:
     text = "\n".join(" ".join(str(v) for v in entry) for entry in entries)
     for word in (*NAMES, *TEAMS, *secrets):
         assert word not in text, word
-
-
-def cli(*args: str, input: str | None = None) -> Result:
-    return CliRunner().invoke(main, list(args), input=input)
-
-
-def ok(*args: str, input: str | None = None) -> Result:
-    result = cli(*args, input=input)
-    assert result.exit_code == 0, (args, result.output)
-    return result
 
 
 # --------------------------------------------------------------------- the admin API
@@ -544,7 +534,7 @@ def test_each_supervisor_command_leaves_one_entry(central_db: Path, tmp_path: Pa
     for args, given, action in commands:
         before = snapshot(central_db)
         hashes += password_hashes(central_db)
-        ok("central", "supervisor", *args, "--database", db, input=given)
+        succeeds("central", "supervisor", *args, "--database", db, input=given)
         new = [(a[2], a[4], a[5]) for a in central_audit(central_db)[seen:]]
         if action is None:
             assert snapshot(central_db) == before, args
@@ -566,7 +556,7 @@ def test_each_supervisor_command_leaves_one_entry(central_db: Path, tmp_path: Pa
     ]
     for args, given in refused:
         before = snapshot(central_db)
-        result = cli("central", "supervisor", *args, "--database", db, input=given)
+        result = run("central", "supervisor", *args, "--database", db, input=given)
         assert result.exit_code != 0, (args, result.output)
         assert snapshot(central_db) == before, args
     entries = supervisor_entries(central_db)
@@ -630,11 +620,11 @@ def test_web_sign_in_failures_lock_out_and_sign_out_are_audited(central_db: Path
         ((*_, detail),) = step([("web", "login_failed", "ada")])
         assert str(detail).startswith("account locked until ")
 
-        ok("central", "supervisor", "enable", "ada", "--database", str(central_db))
+        succeeds("central", "supervisor", "enable", "ada", "--database", str(central_db))
         step([(ACTOR, "enabled", "ada")])
         assert sign_in(client).status_code == 303
         step([("ada", "login", "ada")])
-        ok("central", "supervisor", "disable", "ada", "--database", str(central_db))
+        succeeds("central", "supervisor", "disable", "ada", "--database", str(central_db))
         ((*_, detail),) = step([(ACTOR, "disabled", "ada")])
         assert detail == "1 session ended"
         assert sign_in(client).status_code == 401
@@ -747,7 +737,7 @@ def test_each_schedule_change_leaves_one_entry(kind: str, tmp_path: Path) -> Non
     for args, expected in SCHEDULE_STEPS:
         given = tuple(a.format(**fill) for a in shlex.split(args))
         before = snapshot(db)
-        result = cli("schedule", *given, *target)
+        result = run("schedule", *given, *target)
         new = schedule_entries(db, kind)[seen:]
         if expected is None:
             assert result.exit_code != 0, (given, result.output)

@@ -11,7 +11,7 @@ import pytest
 
 from bench import reports
 from reports.model import AttendanceEvent
-from tests.postgres import REQUIRE_ENV, find_bin_dir
+from tests.helpers.postgres import REQUIRE_ENV, find_bin_dir
 
 DATABASES = ("sqlite", "central-sqlite", "central-postgresql")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench import encoding, matcher, pipeline, roster_import, walkby
-from tests.shared_faces import faces_dir
+from tests.helpers.shared_faces import faces_dir
 
 
 def test_matcher_bench_runs_and_cross_checks(capsys: pytest.CaptureFixture[str]) -> None:

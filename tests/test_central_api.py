@@ -1,18 +1,13 @@
 """The central HTTP API, served by a real uvicorn server on loopback, spoken to with httpx.
 
-The ingest and gallery tests run on SQLite and on PostgreSQL (tests/postgres.py).
+The ingest and gallery tests run on SQLite and on PostgreSQL (tests/helpers/postgres.py).
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import socket
-import threading
-import time
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,40 +15,16 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 
-from central.app import create_app
 from central.config import CentralConfig
 from central.store import CentralStore
 from recognition.gallery import EMBEDDING_DIM
-from sync.protocol import MAX_BODY_BYTES, GalleryDelta, IngestResponse, encode_template
-from tests.fakes import T0
-from tests.postgres import PostgresCluster, postgres_cluster, postgres_url  # noqa: F401
-from tests.template_keys import template_key_file  # noqa: F401
-
-
-@contextmanager
-def serving(store: CentralStore, config: CentralConfig | None = None) -> Iterator[str]:
-    """A uvicorn server in a thread on a free loopback port; yields its base URL."""
-    app = create_app(store, config)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="critical", access_log=False, lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(20)
-        sock.close()
+from sync.protocol import MAX_BODY_BYTES, GalleryDelta, IngestResponse
+from tests.helpers.api import Service, batch, event, one_line_problem, service, template
+from tests.helpers.fakes import T0
+from tests.helpers.postgres import PostgresCluster, postgres_cluster, postgres_url  # noqa: F401
+from tests.helpers.server import serving
+from tests.helpers.template_keys import template_key_file  # noqa: F401
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -69,34 +40,6 @@ def sqlite_db(tmp_path: Path) -> str:
     return str(tmp_path / "central.db")
 
 
-class Service:
-    """A running service, a kiosk token and an admin token."""
-
-    def __init__(self, store: CentralStore, base: str) -> None:
-        self.store = store
-        self.base = base
-        store.add_site("HQ", "Europe/Paris")
-        self.kiosk_token = store.create_kiosk("door-1", "HQ").token
-        self.admin_token = store.create_admin("hr")
-        self.http = httpx.Client(base_url=base, timeout=30)
-
-    def kiosk(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.kiosk_token}"}
-
-    def admin(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.admin_token}"}
-
-
-@contextmanager
-def service(database: str, config: CentralConfig | None = None) -> Iterator[Service]:
-    with CentralStore.open(database, actor="tests") as store, serving(store, config) as base:
-        svc = Service(store, base)
-        try:
-            yield svc
-        finally:
-            svc.http.close()
-
-
 @pytest.fixture
 def svc(database: str) -> Iterator[Service]:
     with service(database) as s:
@@ -107,42 +50,6 @@ def svc(database: str) -> Iterator[Service]:
 def lite(sqlite_db: str) -> Iterator[Service]:
     with service(sqlite_db) as s:
         yield s
-
-
-def event(seq: int, *, log: str = "log-a", **change: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "event_id": str(uuid.uuid4()),
-        "log_id": log,
-        "seq": seq,
-        "person_id": "p1",
-        "direction": "in",
-        "utc": (T0 + timedelta(minutes=seq)).isoformat(),
-        "tz": "Europe/Paris",
-        "distance": 0.3,
-        "margin": None,
-        "frames": 3,
-        "software_version": "0.1.0",
-        "clock_synced": True,
-    }
-    body.update(change)
-    return body
-
-
-def batch(*events: dict[str, Any]) -> dict[str, Any]:
-    return {"sent_utc": T0.isoformat(), "events": list(events)}
-
-
-def template(seed: int) -> str:
-    x = np.random.default_rng(seed).standard_normal(EMBEDDING_DIM)
-    return encode_template(x / np.linalg.norm(x))
-
-
-def one_line_problem(response: httpx.Response) -> str:
-    body = response.json()
-    assert set(body) == {"detail"} and isinstance(body["detail"], str), body
-    assert "\n" not in body["detail"] and "Traceback" not in body["detail"]
-    detail: str = body["detail"]
-    return detail
 
 
 # --------------------------------------------------------------------- authentication

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from central.store import CentralStore
-from tests.test_central_api import serving
+from tests.helpers.server import serving
 
 pytestmark = pytest.mark.slow
 

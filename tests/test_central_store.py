@@ -1,7 +1,7 @@
 """The central store on SQLite and on PostgreSQL: the same tests over both.
 
 SQLite is a fresh file under tmp_path; PostgreSQL a fresh database in a throwaway
-cluster (tests/postgres.py), skipped when PostgreSQL is not installed (unless
+cluster (tests/helpers/postgres.py), skipped when PostgreSQL is not installed (unless
 CLOCKFACE_REQUIRE_POSTGRES=1).
 """
 
@@ -37,9 +37,9 @@ from clockface.errors import (
 from kiosk.store import NewPerson, Person, Roster
 from recognition.gallery import EMBEDDING_DIM
 from sync.protocol import EventBatch, GalleryDelta, WireEvent, decode_template
-from tests.fakes import T0, FakeClock
-from tests.postgres import postgres_cluster, postgres_url  # noqa: F401
-from tests.template_keys import template_key_file  # noqa: F401
+from tests.helpers.fakes import T0, FakeClock
+from tests.helpers.postgres import postgres_cluster, postgres_url  # noqa: F401
+from tests.helpers.template_keys import template_key_file  # noqa: F401
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

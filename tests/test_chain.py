@@ -30,7 +30,7 @@ from clockface.cli import main
 from hardware.clock import FakeClockStatus
 from kiosk import migrations
 from kiosk.store import Event, KioskStore
-from tests.fakes import T0, FakeClock
+from tests.helpers.fakes import T0, FakeClock
 
 FIELDS = EventFields(
     event_id="6f1c2a34-0d0b-4c61-9d2e-7b1f4f3f2a10",

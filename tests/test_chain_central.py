@@ -2,7 +2,7 @@
 
 Real kiosk databases (chained by ``KioskStore.append_event``), tampered through a plain
 sqlite3 connection with the triggers dropped; the real central store on SQLite and on
-PostgreSQL (tests/postgres.py); and once end to end, the real sync agent pushing to the
+PostgreSQL (tests/helpers/postgres.py); and once end to end, the real sync agent pushing to the
 real service on loopback.
 """
 
@@ -32,9 +32,9 @@ from kiosk import migrations as kiosk_migrations
 from kiosk.store import Event, KioskStore
 from sync.agent import SyncAgent, to_wire
 from sync.protocol import EventBatch, WireEvent
-from tests.fakes import T0, FakeClock
-from tests.postgres import postgres_cluster, postgres_url  # noqa: F401
-from tests.test_central_api import serving
+from tests.helpers.fakes import T0, FakeClock
+from tests.helpers.postgres import postgres_cluster, postgres_url  # noqa: F401
+from tests.helpers.server import serving
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

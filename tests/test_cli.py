@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from clockface import __version__
 from clockface.cli import main
-from tests.shared_faces import faces_dir
+from tests.helpers.shared_faces import faces_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -17,7 +17,7 @@ from clockface.errors import ConfigError
 from kiosk.config import HELP, KioskConfig, default_file, load_config
 from kiosk.policy import Mode
 from kiosk.settings import KioskSettings
-from tests.shared_faces import FACES, faces_dir
+from tests.helpers.shared_faces import FACES, faces_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -186,3 +186,20 @@ def test_kiosk_runs_from_a_config_file_and_options_override_it(tmp_path: Path) -
     assert run.returncode == 0, run.stderr
     assert "logged lin, out at" in run.stderr  # --mode beat the file's "in"
     assert "275 frames, 1 event, " in run.stdout
+
+
+def test_a_written_value_reads_back_whatever_characters_it_holds() -> None:
+    """Every control character is escaped (issue 15: the writers escaped only \\ and ")."""
+    from clockface.config_values import to_toml
+    from kiosk.config import describe
+
+    text = "".join(map(chr, range(128))) + "é\u2028 end"
+    assert tomllib.loads(f"k = {to_toml(text)}") == {"k": text}
+    assert tomllib.loads(f"k = {to_toml(True)}\nn = {to_toml(2)}\nx = {to_toml(0.5)}") == {
+        "k": True,
+        "n": 2,
+        "x": 0.5,
+    }
+    config = dataclasses.replace(KioskConfig(), legal_basis_note="clause 7\n[kiosk]\x00\x1b")
+    read = tomllib.loads("\n".join(describe(config)))
+    assert read["legal_basis_note"] == "clause 7\n[kiosk]\x00\x1b"

@@ -9,8 +9,6 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
-import numpy as np
-import numpy.typing as npt
 import pytest
 from click.testing import CliRunner, Result
 from sqlite_utils import Database
@@ -23,9 +21,10 @@ from kiosk import migrations
 from kiosk.config import load_config
 from kiosk.store import Consent, KioskStore, LegalBasis, NewPerson
 from recognition.faces import FaceModels
-from recognition.gallery import EMBEDDING_DIM
-from tests.fakes import T0, FakeClock
-from tests.shared_faces import Analysed, faces_dir
+from tests.helpers.cli import ok
+from tests.helpers.fakes import T0, FakeClock
+from tests.helpers.shared_faces import Analysed, faces_dir
+from tests.helpers.templates import vectors
 
 CONSENT = ("--consent-ref", "CF-{id}", "--notice-version", "2024-01")
 DECLARED = """
@@ -39,11 +38,6 @@ def run(*args: str, env: dict[str, str] | None = None) -> Result:
     return CliRunner(env=env or {}).invoke(main, ["enroll", *args])
 
 
-def ok(result: Result) -> str:
-    assert result.exit_code == 0, result.output
-    return result.stdout
-
-
 def one_error(result: Result, *words: str) -> str:
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
@@ -52,11 +46,6 @@ def one_error(result: Result, *words: str) -> str:
     for word in words:
         assert word in errors[0], errors[0]
     return errors[0]
-
-
-def vectors(count: int, seed: int = 0) -> npt.NDArray[np.float32]:
-    rng = np.random.default_rng(seed)
-    return (rng.normal(size=(count, EMBEDDING_DIM)) * 0.1).astype(np.float32)
 
 
 def open_store(db: Path) -> KioskStore:

@@ -24,19 +24,18 @@ from central.config import CentralConfig
 from central.store import CentralStore
 from clockface.errors import StoreValueError
 from kiosk.store import Consent, KioskStore, LegalBasis
-from tests.fakes import T0
-from tests.postgres import postgres_cluster, postgres_url  # noqa: F401
-from tests.template_keys import template_key_file  # noqa: F401
-from tests.test_enroll_central import (
+from tests.helpers.cli import fails, ok
+from tests.helpers.enroll import (
     Service,
     database,  # noqa: F401
-    fails,
     invoke,
     no_models,  # noqa: F401
-    ok,
     service,
-    vectors,
 )
+from tests.helpers.fakes import T0
+from tests.helpers.postgres import postgres_cluster, postgres_url  # noqa: F401
+from tests.helpers.template_keys import template_key_file  # noqa: F401
+from tests.helpers.templates import vectors
 
 CONSENT = ("--consent-ref", "CF-{id}", "--notice-version", "3")
 NOTE = "employment contract, clause 7"

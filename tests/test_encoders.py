@@ -21,7 +21,6 @@ import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from clockface.errors import ModelError
-from clockface.files import read_image
 from hardware.feedback import RecordingFeedback
 from hardware.sources import FakeSource, Frame
 from kiosk.encoders import (
@@ -37,7 +36,8 @@ from kiosk.encoders import (
 from kiosk.loop import Kiosk
 from kiosk.store import KioskStore
 from recognition.faces import Box, FaceModels
-from tests.shared_faces import faces_dir
+from recognition.photos import read_image
+from tests.helpers.shared_faces import faces_dir
 
 Image = npt.NDArray[np.uint8]
 

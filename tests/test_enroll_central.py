@@ -1,6 +1,6 @@
 """Enrollment against the central service: ``clockface enroll --central-db`` on the central
 database, and ``clockface enroll --server`` from "an HR laptop" through a real uvicorn
-server on loopback with an admin token, on SQLite and on PostgreSQL (tests/postgres.py).
+server on loopback with an admin token, on SQLite and on PostgreSQL (tests/helpers/postgres.py).
 
 Face tests share the session's FaceModels (the CLI's model factory is patched to return
 it) and skip, with the reason, when ../shared/faces is missing.
@@ -10,25 +10,17 @@ from __future__ import annotations
 
 import socket
 import stat
-import threading
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import numpy as np
-import numpy.typing as npt
 import pytest
-import uvicorn
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 import enrollment.cli
 from central.admin_client import AdminClient, read_admin_token
-from central.app import create_app
 from central.config import CentralConfig
 from central.store import CentralStore, Consent
-from clockface.cli import main
 from clockface.errors import (
     AdminUnavailableError,
     AuthenticationError,
@@ -39,128 +31,27 @@ from clockface.errors import (
 from enrollment.target import CentralRoster, EnrollmentRoster, RosterTarget
 from kiosk.store import KioskStore, NewPerson, Person
 from recognition.faces import FaceModels
-from recognition.gallery import EMBEDDING_DIM
-from sync.protocol import GalleryDelta
-from tests.fakes import T0
-from tests.postgres import postgres_cluster, postgres_url  # noqa: F401
-from tests.shared_faces import Analysed, faces_dir
-from tests.template_keys import template_key_file  # noqa: F401
+from sync.roster_delta import plan_gallery
+from tests.helpers.cli import fails, ok
+from tests.helpers.enroll import Service, database, invoke, no_models, service  # noqa: F401
+from tests.helpers.fakes import T0
+from tests.helpers.postgres import postgres_cluster, postgres_url  # noqa: F401
+from tests.helpers.shared_faces import Analysed, faces_dir
+from tests.helpers.template_keys import template_key_file  # noqa: F401
+from tests.helpers.templates import vectors
 
 Invoke = Callable[..., Result]
-_TARGET_ENV = (
-    "CLOCKFACE_DB",
-    "CLOCKFACE_CENTRAL_DATABASE",
-    "CLOCKFACE_ADMIN_SERVER",
-    "CLOCKFACE_ADMIN_TOKEN",
-    "CLOCKFACE_ADMIN_TOKEN_FILE",
-)
 
 
 # --------------------------------------------------------------------- helpers
-def invoke(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> Result:
-    """``clockface enroll ...`` in this process; the roster variables only as given."""
-    clean: dict[str, str | None] = dict.fromkeys(_TARGET_ENV)
-    clean.update(env or {})
-    return CliRunner(env=clean).invoke(main, ["enroll", *args], input=input)
-
-
-def ok(result: Result) -> str:
-    assert result.exit_code == 0, result.output
-    return result.stdout
-
-
-def fails(result: Result, *words: str, code: int = 1) -> str:
-    """The one ``Error:`` line of a failed command, checked for ``words``; no traceback."""
-    assert result.exit_code == code, result.output
-    assert isinstance(result.exception, SystemExit), result.exception
-    assert "Traceback" not in result.output
-    errors = [line for line in result.stderr.splitlines() if line.startswith("Error")]
-    assert len(errors) == 1, result.stderr
-    for word in words:
-        assert word in errors[0], errors[0]
-    return errors[0]
 
 
 def photo(path: str) -> str:
     return str(faces_dir() / path)
 
 
-def vectors(count: int, seed: int = 0) -> npt.NDArray[np.float32]:
-    """Random templates far apart from each other (about 1.6)."""
-    rng = np.random.default_rng(seed)
-    return (rng.normal(size=(count, EMBEDDING_DIM)) * 0.1).astype(np.float32)
-
-
-@contextmanager
-def serving(store: CentralStore, config: CentralConfig | None = None) -> Iterator[str]:
-    """A uvicorn server in a thread on a free loopback port; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(store, config), log_level="critical", access_log=False, lifespan="off"
-        )
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(20)
-        sock.close()
-
-
-class Service:
-    """The central service on loopback, an admin token in a file, a kiosk token."""
-
-    def __init__(self, store: CentralStore, url: str, folder: Path) -> None:
-        self.store = store
-        self.url = url
-        store.add_site("HQ", "Europe/Paris")
-        self.kiosk_token = store.create_kiosk("door-1", "HQ").token
-        self.token_file = folder / "admin-token"
-        self.token_file.write_text(store.create_admin("hr") + "\n")
-        self.token_file.chmod(0o600)
-
-    def cli(self, *args: str, input: str | None = None) -> Result:
-        """``clockface enroll ARGS --server URL --admin-token-file FILE``."""
-        server = ("--server", self.url, "--admin-token-file", str(self.token_file))
-        return invoke(*args, *server, input=input)
-
-    def kiosk_gallery(self, since: int) -> GalleryDelta:
-        """What a kiosk fetches: ``GET /v1/gallery?since=`` with its own token."""
-        response = httpx.get(
-            f"{self.url}/v1/gallery",
-            params={"since": since},
-            headers={"Authorization": f"Bearer {self.kiosk_token}"},
-            timeout=30,
-        )
-        assert response.status_code == 200, response.text
-        return GalleryDelta.model_validate_json(response.content)
-
-
-@contextmanager
-def service(database: str, folder: Path, config: CentralConfig | None = None) -> Iterator[Service]:
-    with CentralStore.open(database, actor="central-host") as store, serving(store, config) as url:
-        yield Service(store, url, folder)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return str(tmp_path / "central.db")
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
 @pytest.fixture
-def svc(database: str, tmp_path: Path) -> Iterator[Service]:
+def svc(database: str, tmp_path: Path) -> Iterator[Service]:  # noqa: F811
     with service(database, tmp_path) as s:
         yield s
 
@@ -176,16 +67,6 @@ def models(analysed: Analysed, monkeypatch: pytest.MonkeyPatch) -> FaceModels:
     """The CLI uses the session's shared FaceModels (skips without the real photos)."""
     monkeypatch.setattr(enrollment.cli, "_models", lambda detector: analysed.models)
     return analysed.models
-
-
-@pytest.fixture
-def no_models(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Loading face models fails the test: the command must refuse before that."""
-
-    def refuse(detector: str) -> FaceModels:
-        raise AssertionError("face models were loaded")
-
-    monkeypatch.setattr(enrollment.cli, "_models", refuse)
 
 
 # --------------------------------------------------------------------- the central host
@@ -306,14 +187,15 @@ def test_bulk_import_through_the_server_records_each_persons_consent(
     assert len(lite.store.person_record("e1").consents) == 1
 
 
+@pytest.mark.usefixtures("no_models")
 def test_update_deactivate_remove_through_the_server_reach_a_kiosk(
-    svc: Service, tmp_path: Path, no_models: None
+    svc: Service, tmp_path: Path
 ) -> None:
     svc.store.enroll("e1", "Ada Lovelace", "Engines", vectors(3))
     svc.store.enroll("e2", "Bob", None, vectors(1, seed=1))
     kiosk_db = tmp_path / "kiosk.db"
     with KioskStore.open(kiosk_db) as kiosk:
-        kiosk.apply_gallery([svc.kiosk_gallery(0)], central_url=svc.url)
+        kiosk.apply_gallery(plan_gallery([svc.kiosk_gallery(0)]), central_url=svc.url)
         held = kiosk.sync_state().gallery_version
         assert [p.person_id for p in kiosk.people()] == ["e1", "e2"]
 
@@ -342,7 +224,7 @@ def test_update_deactivate_remove_through_the_server_reach_a_kiosk(
         ("e2", "Robert", None, False)
     ]
     with KioskStore.open(kiosk_db) as kiosk:
-        kiosk.apply_gallery([delta], central_url=svc.url)
+        kiosk.apply_gallery(plan_gallery([delta]), central_url=svc.url)
         assert [(p.person_id, p.active) for p in kiosk.people()] == [("e2", False)]
     assert "reactivated e2 (Robert)" in ok(svc.cli("reactivate", "e2"))
     assert svc.store.get_person("e2").active
@@ -377,9 +259,8 @@ def test_wrong_token_or_no_service_is_one_line(lite: Service, tmp_path: Path) ->
     assert lite.store.people() == []
 
 
-def test_an_attached_kiosk_refuses_local_changes_before_loading_models(
-    tmp_path: Path, no_models: None
-) -> None:
+@pytest.mark.usefixtures("no_models")
+def test_an_attached_kiosk_refuses_local_changes_before_loading_models(tmp_path: Path) -> None:
     db = tmp_path / "kiosk.db"
     with KioskStore.open(db) as kiosk:
         kiosk.enroll("e1", "Ada", None, vectors(1))
@@ -409,7 +290,8 @@ def test_an_attached_kiosk_refuses_local_changes_before_loading_models(
         assert [(p.name, p.template_count) for p in kiosk.people()] == [("Ada", 1)]
 
 
-def test_half_a_consent_is_refused(tmp_path: Path, no_models: None) -> None:
+@pytest.mark.usefixtures("no_models")
+def test_half_a_consent_is_refused(tmp_path: Path) -> None:
     db = tmp_path / "kiosk.db"
     half = ("add", "e1", "--name", "Ada", "a.jpg", "--consent-ref", "X", "--db", str(db))
     fails(invoke(*half), "together", code=2)
@@ -477,8 +359,10 @@ def test_export_and_import_roster_through_the_server(lite: Service, tmp_path: Pa
     )
 
 
+@pytest.mark.usefixtures("no_models")
 def test_a_roster_import_through_the_server_is_all_or_nothing(
-    tmp_path: Path, no_models: None, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     kiosk_db = tmp_path / "kiosk.db"
     with KioskStore.open(kiosk_db) as kiosk:

@@ -22,7 +22,6 @@ from pathlib import Path
 import click
 import cv2
 import numpy as np
-import numpy.typing as npt
 import pytest
 from click.testing import CliRunner, Result
 
@@ -42,8 +41,10 @@ from enrollment.lookalikes import look_alikes
 from enrollment.roster_file import parse_roster
 from kiosk.store import Consent, KioskStore, NewPerson
 from recognition.gallery import DEFAULT_MARGIN, DEFAULT_THRESHOLD, EMBEDDING_DIM, Gallery
-from tests.fakes import FakeClock
-from tests.shared_faces import Analysed, faces_dir
+from tests.helpers.cli import fails, ok
+from tests.helpers.fakes import FakeClock
+from tests.helpers.shared_faces import Analysed, faces_dir
+from tests.helpers.templates import vectors
 
 VIDEO = "video/short_hamilton_clip.mp4"
 
@@ -85,31 +86,8 @@ def face_cli(db: Path, analysed: Analysed, monkeypatch: pytest.MonkeyPatch) -> I
     return _invoker(db)
 
 
-def ok(result: Result) -> str:
-    assert result.exit_code == 0, result.output
-    return result.stdout
-
-
-def fails(result: Result, *words: str, code: int = 1) -> str:
-    """The one ``Error:`` line of a failed command, checked for ``words``; no traceback."""
-    assert result.exit_code == code, result.output
-    assert isinstance(result.exception, SystemExit), result.exception
-    assert "Traceback" not in result.output
-    errors = [line for line in result.stderr.splitlines() if line.startswith("Error")]
-    assert len(errors) == 1, result.stderr
-    for word in words:
-        assert word in errors[0], errors[0]
-    return errors[0]
-
-
 def photo(path: str) -> str:
     return str(faces_dir() / path)
-
-
-def vectors(count: int, seed: int = 0) -> npt.NDArray[np.float32]:
-    """Random templates far apart from each other (about 1.6)."""
-    rng = np.random.default_rng(seed)
-    return (rng.normal(size=(count, EMBEDDING_DIM)) * 0.1).astype(np.float32)
 
 
 def open_store(db: Path) -> KioskStore:
@@ -326,11 +304,10 @@ def test_library_enrolls_from_arrays_and_bytes(db: Path, analysed: Analysed) -> 
         assert "1 of 2 photos rejected" in again.refusal
         assert [r.source for r in again.rejected] == ["junk"]
         forced_skip = enroller.add_person("b", "Bea", None, [("bytes", data)])
-        # The same photo: distance 0, within the float32 rounding of the gallery's
-        # |a|^2 + |b|^2 - 2ab (about 3e-4 after the square root).
-        assert [(c.other_id, c.distance) for c in forced_skip.conflicts] == [
-            ("a", pytest.approx(0.0, abs=1e-3))
-        ]
+        # The same photo: 0 apart, up to the float32 rounding of the gallery's
+        # |a|^2 + |b|^2 - 2ab (its square root makes ~1e-7 into ~3e-4).
+        assert [c.other_id for c in forced_skip.conflicts] == ["a"]
+        assert forced_skip.conflicts[0].distance == pytest.approx(0.0, abs=1e-3)
         with pytest.raises(EnrollmentError, match="looks like a"):
             forced_skip.raise_if_refused()
         assert [p.person_id for p in store.people()] == ["a"]

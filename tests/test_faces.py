@@ -22,7 +22,7 @@ from recognition.faces import (
     as_rgb_image,
 )
 from recognition.gallery import EMBEDDING_DIM
-from tests.shared_faces import Analysed, faces_dir, manifest_photos
+from tests.helpers.shared_faces import Analysed, faces_dir, manifest_photos
 
 DEFAULT_MODELS = frozenset({Model.YUNET_DETECTOR, Model.SHAPE_5, Model.ENCODER})
 

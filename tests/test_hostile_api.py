@@ -11,10 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import socket
 import sqlite3
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,12 +20,12 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-import uvicorn
 
 from central.app import create_app
 from central.ratelimit import FailureLimiter
 from central.store import CentralStore
-from tests.test_central_api import batch, event, one_line_problem
+from tests.helpers.api import batch, event, one_line_problem
+from tests.helpers.server import serving_app
 
 Dump = dict[str, list[tuple[Any, ...]]]
 
@@ -79,28 +76,15 @@ class Hostile:
 @contextmanager
 def hostile_service(tmp_path: Path, limiter: FailureLimiter) -> Iterator[Hostile]:
     path = tmp_path / "central.db"
-    with CentralStore.open(str(path), actor="tests") as store:
-        app = create_app(store, auth_limiter=limiter)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        server = uvicorn.Server(
-            uvicorn.Config(app, log_level="critical", access_log=False, lifespan="off")
-        )
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.02)
-        svc = Hostile(store, f"http://127.0.0.1:{port}", path)
+    with (
+        CentralStore.open(str(path), actor="tests") as store,
+        serving_app(create_app(store, auth_limiter=limiter)) as base,
+    ):
+        svc = Hostile(store, base, path)
         try:
             yield svc
         finally:
             svc.http.close()
-            server.should_exit = True
-            thread.join(20)
-            sock.close()
 
 
 @pytest.fixture
@@ -349,7 +333,7 @@ def test_duplicate_keys_take_the_last_value_as_json_parsers_do(lax: Hostile) -> 
 def test_web_csv_download_neutralises_formulas_and_filters_are_plain_text(
     tmp_path: Path,
 ) -> None:
-    from tests.test_web_pages import fill, running, sign_in
+    from tests.helpers.web import fill, running, sign_in
 
     path = tmp_path / "central.db"
     with running(str(path)) as site:

@@ -24,7 +24,7 @@ from click.testing import CliRunner, Result
 
 from clockface.cli import main
 from kiosk.store import KioskStore
-from tests.fakes import T0
+from tests.helpers.fakes import T0
 
 SCHEDULES = """
 [sites.hq]

@@ -12,7 +12,7 @@ import pytest
 
 from recognition.gallery import Gallery
 from recognition.identify import enrollment_template, name_faces
-from tests.shared_faces import Analysed, manifest_photos
+from tests.helpers.shared_faces import Analysed, manifest_photos
 
 pytestmark = pytest.mark.faces
 

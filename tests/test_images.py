@@ -24,9 +24,10 @@ from clockface.errors import (
     NotAnImageError,
     TruncatedImageError,
 )
-from clockface.files import read_bytes, read_image
+from clockface.files import read_bytes
 from recognition.images import MAX_PIXELS, decode_image, downscale
-from tests.shared_faces import FACES
+from recognition.photos import read_image
+from tests.helpers.shared_faces import FACES
 
 RED = (220, 20, 20)
 BLUE = (20, 20, 220)

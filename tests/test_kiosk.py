@@ -31,7 +31,8 @@ from kiosk.store import KioskStore
 from recognition.faces import FaceModels
 from recognition.identify import enrollment_template
 from sync.protocol import GalleryDelta, WirePerson, encode_template
-from tests.shared_faces import FACES, Analysed, faces_dir, manifest_photos
+from sync.roster_delta import plan_gallery
+from tests.helpers.shared_faces import FACES, Analysed, faces_dir, manifest_photos
 
 pytestmark = pytest.mark.faces
 
@@ -374,7 +375,9 @@ class _SyncMidway:
         frame = self._source.read()
         if frame is not None and frame.index == self._at:
             with KioskStore.open(self._path, actor="sync") as agent_side:
-                agent_side.apply_gallery([self._delta], central_url="http://central.test")
+                agent_side.apply_gallery(
+                    plan_gallery([self._delta]), central_url="http://central.test"
+                )
         return frame
 
     def close(self) -> None:

@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner, Result
@@ -40,6 +39,7 @@ from hardware.watchdog import (
 from kiosk.loop import Kiosk
 from kiosk.store import KioskStore
 from recognition.faces import FaceModels
+from tests.helpers.video import write_video
 
 GREY = np.full((48, 64, 3), 90, np.uint8)
 PINS = {"GREEN_LED": "17", "RED_LED": "27", "BUZZER": "22", "RELAY": "23"}
@@ -91,16 +91,6 @@ def mock_pins(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     if device.pin_factory is not None:
         device.pin_factory.close()
     device.pin_factory = previous
-
-
-def write_video(path: Path, frames: int = 8) -> Path:
-    """A small MJPEG .avi of grey 64x48 frames (no faces)."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 10.0, (64, 48))
-    assert writer.isOpened()
-    for i in range(frames):
-        writer.write(np.full((48, 64, 3), 60 + 10 * i, np.uint8))
-    writer.release()
-    return path
 
 
 def invoke(args: list[str], env: dict[str, str] | None = None) -> Result:

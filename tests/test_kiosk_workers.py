@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from clockface.files import read_image
 from hardware.feedback import RecordingFeedback
 from hardware.sources import BaseSource, Frame, LiveReplay, VideoFileSource
 from kiosk.encoders import ProcessEncoder
@@ -19,7 +18,8 @@ from kiosk.loop import Kiosk, video_clock
 from kiosk.settings import KioskSettings
 from kiosk.store import KioskStore
 from recognition.identify import enrollment_template
-from tests.shared_faces import faces_dir
+from recognition.photos import read_image
+from tests.helpers.shared_faces import faces_dir
 
 pytestmark = [pytest.mark.faces, pytest.mark.slow]
 

@@ -31,8 +31,8 @@ from kiosk.loop import Kiosk, KioskStats, video_clock
 from kiosk.settings import KioskSettings, LivenessMode
 from kiosk.store import KioskStore
 from recognition.faces import Box, Detection, FaceModels, Landmarks68, Model, Point
-from tests.shared_faces import FACES, faces_dir
-from tests.test_liveness import head, photo_plane, project, wave
+from tests.helpers.heads import head, photo_plane, project, wave
+from tests.helpers.shared_faces import FACES, faces_dir
 
 START = datetime(2026, 11, 23, 7, 55, tzinfo=UTC)
 EMBEDDING = np.linspace(-0.1, 0.1, 128, dtype=np.float32)
@@ -241,8 +241,8 @@ def real_models() -> FaceModels:
 
 @pytest.fixture(scope="module")
 def lin_template(real_models: FaceModels) -> npt.NDArray[np.float32]:
-    from clockface.files import read_image
     from recognition.identify import enrollment_template
+    from recognition.photos import read_image
 
     template, _ = enrollment_template(real_models, read_image(faces_dir() / ENROLLED))
     return template

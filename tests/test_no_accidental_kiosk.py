@@ -79,7 +79,7 @@ def test_the_store_creates_only_when_asked_and_says_so(tmp_path: Path) -> None:
 
 @pytest.mark.faces
 def test_kiosk_run_and_enroll_add_say_they_created_a_database(tmp_path: Path) -> None:
-    from tests.shared_faces import faces_dir
+    from tests.helpers.shared_faces import faces_dir
 
     faces = faces_dir()
     db = tmp_path / "new" / "kiosk.db"

@@ -24,7 +24,7 @@ from bench.pi_factor import (
     main,
     parse_key,
 )
-from tests.shared_faces import faces_dir
+from tests.helpers.shared_faces import faces_dir
 
 
 @pytest.mark.faces

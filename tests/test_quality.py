@@ -22,7 +22,7 @@ from recognition.quality import (
     sharpness,
     yaw,
 )
-from tests.shared_faces import faces_dir, load, single_face_photos
+from tests.helpers.shared_faces import faces_dir, load, single_face_photos
 
 # A frontal face: eyes 40 px apart at y=50, nose base centred below them.
 FRONTAL = np.array([[70, 50], [60, 50], [20, 50], [30, 50], [45, 75]], dtype=np.float64)

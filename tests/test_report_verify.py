@@ -6,20 +6,18 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 from openpyxl import load_workbook
 
 from central.store import CentralStore
 from clockface import chain
 from clockface.cli import main
-from kiosk import migrations
 from kiosk.store import KioskStore
 from reports.tables import Column, Report, Table
 from reports.verify import (
@@ -32,60 +30,27 @@ from reports.verify import (
     sidecar_path,
 )
 from sync.agent import to_wire
-from tests.postgres import postgres_cluster, postgres_url  # noqa: F401
-from tests.test_reports_central import KIOSK, _database, _fill, _push
-from tests.test_reports_golden import FIXTURES, scenario_events, scenario_people
+from tests.helpers.central_reports import KIOSK, fill_central, push
+from tests.helpers.cli import report
+from tests.helpers.postgres import postgres_cluster, postgres_url  # noqa: F401
+from tests.helpers.scenario import FIXTURES, scenario_events
+from tests.helpers.verify import (
+    LATE_ROWS,
+    RANGE,
+    SCHEDULES,
+    central_db,
+    edit_json,
+    export,
+    export_central,
+    kiosk_db,
+    rewrite_event,
+    template_db,
+    verify,
+)
 
-SCHEDULES = str(FIXTURES / "schedules.toml")
-RANGE = ["--from", "2024-03-01", "--to", "2024-11-30"]
+__all__ = ["central_db", "kiosk_db", "template_db"]  # fixtures, used by name
+
 FORMATS = ["csv", "json", "html", "xlsx"]
-LATE_ROWS = 4  # the golden late report
-
-
-@pytest.fixture(scope="module")
-def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("template") / "kiosk.db"
-    with KioskStore.open(path, kiosk_id="k1", actor="test") as store:
-        for person in scenario_people():
-            store.add_person(person.person_id, person.name, person.team)
-        for event in sorted(scenario_events(), key=lambda e: e.utc):
-            store.append_event(
-                event.person_id,
-                event.direction,
-                utc=event.utc,
-                tz=event.tz,
-                distance=0.3,
-                margin=0.2,
-                frames=3,
-                software_version="test",
-            )
-    return path
-
-
-@pytest.fixture
-def kiosk_db(template_db: Path, tmp_path: Path) -> Path:
-    """A fresh copy of the scenario's kiosk database for each test (tests change it)."""
-    path = tmp_path / "db" / "kiosk.db"
-    path.parent.mkdir()
-    shutil.copyfile(template_db, path)
-    return path
-
-
-def invoke(*args: str) -> Result:
-    return CliRunner().invoke(main, ["report", *args], catch_exceptions=False)
-
-
-def export(db: Path, folder: Path, fmt: str, kind: str = "late") -> Path:
-    out = folder / f"{kind}.{fmt}"
-    result = invoke(
-        kind, *RANGE, "--schedules", SCHEDULES, "--db", str(db), "--format", fmt, "-o", str(out)
-    )
-    assert result.exit_code == 0, result.output
-    return out
-
-
-def verify(path: Path, *args: str) -> Result:
-    return invoke("verify", str(path), *args)
 
 
 # --------------------------------------------------------------------- round trips
@@ -136,7 +101,7 @@ def test_csv_keeps_its_record_beside_it_and_stays_plain(kiosk_db: Path, tmp_path
 
 
 def test_csv_on_standard_output_has_no_record(kiosk_db: Path, tmp_path: Path) -> None:
-    result = invoke("late", *RANGE, "--schedules", SCHEDULES, "--db", str(kiosk_db))
+    result = report("late", *RANGE, "--schedules", SCHEDULES, "--db", str(kiosk_db))
     assert result.exit_code == 0
     out = tmp_path / "piped.csv"
     out.write_bytes(result.stdout_bytes)
@@ -178,18 +143,6 @@ def edit_csv(path: Path, change: str) -> None:
     else:
         rows.append(list(rows[1]))
     _write_csv(path, rows)
-
-
-def edit_json(path: Path, change: str) -> None:
-    document = json.loads(path.read_text(encoding="utf-8"))
-    rows = document["rows"]
-    if change == "edit":
-        rows[1]["minutes_late"] = 2
-    elif change == "delete":
-        del rows[2]
-    else:
-        rows.append(dict(rows[0]))
-    path.write_text(json.dumps(document), encoding="utf-8")
 
 
 def edit_html(path: Path, change: str) -> None:
@@ -265,43 +218,6 @@ def test_a_forged_digest_passes_alone_but_not_against_the_database(
 
 
 # --------------------------------------------------------------------- the database
-def _rewrite(db: Path, seq: int, *, rechain: bool) -> None:
-    """Edit event ``seq`` by hand (triggers dropped); with ``rechain``, recompute every
-    chain from there on as a careful forger would."""
-    conn = sqlite3.connect(db)
-    try:
-        for name in migrations.EVENT_TRIGGERS:
-            conn.execute(f"DROP TRIGGER IF EXISTS {name}")
-        conn.execute("UPDATE events SET frames = frames + 1 WHERE seq = ?", (seq,))
-        if rechain:
-            (log_id,) = conn.execute("SELECT value FROM settings WHERE key = 'log_id'").fetchone()
-            rows = conn.execute(
-                "SELECT event_id, seq, kiosk_id, person_id, direction, utc, tz, distance,"
-                " margin, frames, software_version, clock_synced FROM events ORDER BY seq"
-            ).fetchall()
-            fields = [
-                chain.EventFields(
-                    event_id=r[0],
-                    log_id=log_id,
-                    seq=r[1],
-                    kiosk_id=r[2],
-                    person_id=r[3],
-                    direction=r[4],
-                    utc=r[5],
-                    tz=r[6],
-                    distance=r[7],
-                    margin=r[8],
-                    frames=r[9],
-                    software_version=r[10],
-                    clock_synced=None if r[11] is None else bool(r[11]),
-                )
-                for r in rows
-            ]
-            for f, link in zip(fields, chain.chained(log_id, fields), strict=True):
-                conn.execute("UPDATE events SET chain = ? WHERE seq = ?", (link, f.seq))
-        conn.commit()
-    finally:
-        conn.close()
 
 
 @pytest.mark.parametrize("rechain", [False, True])
@@ -309,7 +225,7 @@ def test_a_database_rewritten_after_the_export_is_caught(
     kiosk_db: Path, tmp_path: Path, rechain: bool
 ) -> None:
     out = export(kiosk_db, tmp_path, "xlsx")
-    _rewrite(kiosk_db, 3, rechain=rechain)
+    rewrite_event(kiosk_db, 3, rechain=rechain)
     assert verify(out).exit_code == 0  # the file alone is as it was
     result = verify(out, "--db", str(kiosk_db))
     assert result.exit_code == 1, result.output
@@ -383,24 +299,6 @@ def test_verify_refuses_two_databases(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------- the central database
-@pytest.fixture(params=["sqlite", "postgresql"])
-def central_db(request: pytest.FixtureRequest, kiosk_db: Path, tmp_path: Path) -> Iterator[str]:
-    """The scenario's kiosk log, synced into a new central database of each kind."""
-    for database in _database(request.param, tmp_path / "central", request):
-        if request.param == "sqlite":
-            (tmp_path / "central").mkdir()
-        _fill(database, kiosk_db)
-        yield database
-
-
-def export_central(database: str, folder: Path, fmt: str) -> Path:
-    out = folder / f"late.{fmt}"
-    result = invoke(
-        "late", *RANGE, "--schedules", SCHEDULES, "--central-db", database, "--format", fmt,
-        "-o", str(out),
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    return out
 
 
 def test_central_report_round_trips_and_records_the_checked_heads(
@@ -431,7 +329,7 @@ def test_a_late_sync_to_the_central_database_is_not_part_of_the_report(
         )  # fmt: skip
         late, log_id = store.events()[-1], store.log_id
     with CentralStore.open(central_db, actor="test", clock=lambda: datetime.now(UTC)) as central:
-        _push(central, KIOSK, [to_wire(late, log_id)])  # received now, after the report
+        push(central, KIOSK, [to_wire(late, log_id)])  # received now, after the report
     result = verify(out, "--central-db", central_db)
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
@@ -447,7 +345,7 @@ def test_a_central_database_rewritten_after_the_export_is_caught(
     kiosk_db: Path, tmp_path: Path, rechain: bool
 ) -> None:
     database = str(tmp_path / "central.db")
-    _fill(database, kiosk_db)
+    fill_central(database, kiosk_db)
     out = export_central(database, tmp_path, "html")
     conn = sqlite3.connect(database)
     try:

@@ -18,20 +18,20 @@ from central.store import CentralStore
 from kiosk.store import KioskStore
 from sync.agent import to_wire
 from sync.protocol import WireEvent
-from tests.postgres import postgres_cluster, postgres_url  # noqa: F401
-from tests.test_report_verify import (
+from tests.helpers.central_reports import KIOSK, open_central, push
+from tests.helpers.postgres import postgres_cluster, postgres_url  # noqa: F401
+from tests.helpers.scenario import scenario_people
+from tests.helpers.verify import (
     LATE_ROWS,
-    _rewrite,
     central_db,
     edit_json,
     export,
     export_central,
     kiosk_db,
+    rewrite_event,
     template_db,
     verify,
 )
-from tests.test_reports_central import KIOSK, _open_central, _push
-from tests.test_reports_golden import scenario_people
 
 __all__ = ["central_db", "kiosk_db", "template_db"]  # fixtures, used by name
 
@@ -106,7 +106,7 @@ def test_a_log_rewritten_up_to_the_head_still_fails_among_late_events(
     out = export(kiosk_db, tmp_path, "json")
     log_id, seq, _ = _head(out)
     _append(kiosk_db, "ada", ADA_LATE)
-    _rewrite(kiosk_db, seq, rechain=rechain)  # the head's own event, by hand
+    rewrite_event(kiosk_db, seq, rechain=rechain)  # the head's own event, by hand
     result = verify(out, "--db", str(kiosk_db))
     assert result.exit_code == 1, result.output
     lines = result.stdout.splitlines()
@@ -126,7 +126,7 @@ def test_a_late_event_rewritten_after_the_head_is_none_of_the_reports_business(
 ) -> None:
     out = export(kiosk_db, tmp_path, "json")
     late = _append(kiosk_db, "ada", ADA_LATE)
-    _rewrite(kiosk_db, late, rechain=False)  # breaks the chain, but past the head
+    rewrite_event(kiosk_db, late, rechain=False)  # breaks the chain, but past the head
     result = verify(out, "--db", str(kiosk_db))
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[1:] == [
@@ -245,8 +245,8 @@ def test_a_central_report_still_verifies_after_late_events_and_a_new_log(
     with _later(central_db) as central:
         second = _second_kiosk(tmp_path, central)
         # the same kiosk log, a week late; and a log that did not exist then
-        _push(central, KIOSK, [_wire(kiosk_db, "ada", ADA_LATE, "Europe/Berlin")])
-        _push(central, "k2", [_wire(second, "bob", BOB_ON_TIME, "America/Chicago")])
+        push(central, KIOSK, [_wire(kiosk_db, "ada", ADA_LATE, "Europe/Berlin")])
+        push(central, "k2", [_wire(second, "bob", BOB_ON_TIME, "America/Chicago")])
     result = verify(out, "--central-db", central_db)
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
@@ -262,14 +262,14 @@ def test_a_central_report_still_verifies_after_late_events_and_a_new_log(
 def test_a_central_log_rewritten_up_to_the_head_still_fails_among_late_events(
     kiosk_db: Path, tmp_path: Path
 ) -> None:
-    from tests.test_reports_central import _fill
+    from tests.helpers.central_reports import fill_central
 
     database = str(tmp_path / "central.db")
-    _fill(database, kiosk_db)
+    fill_central(database, kiosk_db)
     out = export_central(database, tmp_path, "json")
     log_id, seq, _ = _head(out)
     with _later(database) as central:
-        _push(central, KIOSK, [_wire(kiosk_db, "ada", ADA_LATE, "Europe/Berlin")])
+        push(central, KIOSK, [_wire(kiosk_db, "ada", ADA_LATE, "Europe/Berlin")])
     assert verify(out, "--central-db", database).exit_code == 0
     conn = sqlite3.connect(database)
     try:
@@ -295,12 +295,12 @@ def test_rows_from_a_log_without_a_checked_chain_cannot_be_vouched_for(
     """k2 sends its log without a chain (older software): the service files the events,
     the record has no head for that log, and verify says it cannot vouch for its rows,
     also once later events arrived."""
-    with _open_central(central_db) as central:  # received before the report
+    with open_central(central_db) as central:  # received before the report
         second = _second_kiosk(tmp_path, central)
         unchained = _wire(second, "ada", ADA_LATE, "Europe/Berlin").model_copy(
             update={"chain": None, "kiosk_id": None}
         )
-        _push(central, "k2", [unchained])
+        push(central, "k2", [unchained])
     out = export_central(central_db, tmp_path, "json")
     record = json.loads(out.read_text(encoding="utf-8"))["verification"]
     assert record["rows"] == LATE_ROWS + 1  # Ada's row, from k2's events
@@ -316,7 +316,7 @@ def test_rows_from_a_log_without_a_checked_chain_cannot_be_vouched_for(
     assert result.exit_code == 1, result.output
     assert result.stdout.splitlines() == expected
     with _later(central_db) as central:  # a later event that changes the rows now
-        _push(central, KIOSK, [_wire(kiosk_db, "bob", BOB_ON_TIME, "America/Chicago")])
+        push(central, KIOSK, [_wire(kiosk_db, "bob", BOB_ON_TIME, "America/Chicago")])
     result = verify(out, "--central-db", central_db)
     assert result.exit_code == 1, result.output
     assert result.stdout.splitlines() == [expected[0].replace("the 1 event", "the 2 events"),
@@ -326,12 +326,12 @@ def test_rows_from_a_log_without_a_checked_chain_cannot_be_vouched_for(
 def test_rows_from_events_held_past_a_gap_cannot_be_vouched_for(
     central_db: str, tmp_path: Path
 ) -> None:
-    with _open_central(central_db) as central:
+    with open_central(central_db) as central:
         second = _second_kiosk(tmp_path, central)
         first = _wire(second, "bob", datetime(2024, 7, 2, 16, 0, tzinfo=UTC), "America/Chicago")
         _append(second, "bob", datetime(2024, 7, 2, 22, 0, tzinfo=UTC), "America/Chicago")
         past_gap = _wire(second, "ada", ADA_LATE, "Europe/Berlin")
-        _push(central, "k2", [first, past_gap])  # seq 2 has not arrived
+        push(central, "k2", [first, past_gap])  # seq 2 has not arrived
     out = export_central(central_db, tmp_path, "json")
     record = json.loads(out.read_text(encoding="utf-8"))["verification"]
     assert {"log_id": first.log_id, "seq": 1, "chain": first.chain} in record["chain_heads"]
@@ -347,18 +347,18 @@ def test_late_events_beside_a_log_without_a_chain_are_told_apart(
 ) -> None:
     """Not covered by a head: one event held when the report was made (a log without a
     chain, changing no row), one received after it (changing a row)."""
-    with _open_central(central_db) as central:
+    with open_central(central_db) as central:
         second = _second_kiosk(tmp_path, central)
         unchained = _wire(
             second, "bob", datetime(2024, 7, 2, 15, 0, tzinfo=UTC), "America/Chicago"
         ).model_copy(update={"chain": None, "kiosk_id": None})
-        _push(central, "k2", [unchained])
+        push(central, "k2", [unchained])
     out = export_central(central_db, tmp_path, "json")
     assert verify(out, "--central-db", central_db).stdout.splitlines() == [
         _verified(out, LATE_ROWS, "the database gives the same rows")
     ]
     with _later(central_db) as central:
-        _push(central, KIOSK, [_wire(kiosk_db, "ada", ADA_LATE, "Europe/Berlin")])
+        push(central, KIOSK, [_wire(kiosk_db, "ada", ADA_LATE, "Europe/Berlin")])
     result = verify(out, "--central-db", central_db)
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [

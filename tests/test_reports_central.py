@@ -13,13 +13,12 @@ from __future__ import annotations
 import socket
 import sqlite3
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from central.store import CentralStore
 from clockface.errors import CentralStoreError, CentralValueError, ReportError
 from kiosk.store import KioskStore
 from reports.central_source import read_central_database
@@ -29,34 +28,19 @@ from reports.exporters import render
 from reports.model import AttendanceEvent
 from reports.sources import ReportInput, read_kiosk_database
 from reports.tables import REPORTS, build_report
-from sync.agent import to_wire
-from sync.protocol import MAX_BATCH_EVENTS, EventBatch, WireEvent
-from tests.postgres import PostgresCluster, postgres_cluster, postgres_url  # noqa: F401
-from tests.test_reports_golden import scenario_book, scenario_events, scenario_people
+from sync.protocol import WireEvent
+from tests.helpers.central_reports import (
+    KIOSK,
+    empty_database,
+    fill_central,
+    open_central,
+    push,
+)
+from tests.helpers.postgres import PostgresCluster, postgres_cluster, postgres_url  # noqa: F401
+from tests.helpers.scenario import FIRST, LAST, scenario_book, scenario_people, write_scenario
 
-FIRST, LAST = date(2024, 3, 1), date(2024, 11, 30)
-KIOSK = "k1"
-SENT = datetime(2024, 12, 1, 12, 0, tzinfo=UTC)
 ODD_ID = "sep\x1farated"  # holds the separator the fast read puts between person ids
 RESTING = "dan"  # deactivated: still in the roster, so still in the reports
-
-
-def _fixed() -> datetime:
-    return SENT
-
-
-def _open_central(database: str) -> CentralStore:
-    return CentralStore.open(database, actor="test", clock=_fixed)
-
-
-def _push(central: CentralStore, kiosk: str, events: Iterable[WireEvent]) -> None:
-    """As the sync agent does: batches of wire events, each answered "accepted"."""
-    wire = list(events)
-    for a in range(0, len(wire), MAX_BATCH_EVENTS):
-        answer = central.ingest(
-            kiosk, EventBatch(sent_utc=SENT, events=wire[a : a + MAX_BATCH_EVENTS])
-        )
-        assert {r.status for r in answer.results} == {"accepted"}
 
 
 def _wire(
@@ -73,49 +57,10 @@ def _wire(
 def kiosk_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The golden scenario in a kiosk database, with every clock_synced value."""
     path = tmp_path_factory.mktemp("kiosk") / "kiosk.db"
-    flags = [True, False, None]
     with KioskStore.open(path, kiosk_id=KIOSK, actor="test", clock_status=lambda: None) as store:
-        for person in scenario_people():
-            store.add_person(person.person_id, person.name, person.team)
+        write_scenario(store, every_clock_flag=True)
         store.set_active(RESTING, False)
-        for n, event in enumerate(sorted(scenario_events(), key=lambda e: e.utc)):
-            store.append_event(
-                event.person_id,
-                event.direction,
-                utc=event.utc,
-                tz=event.tz,
-                distance=0.3,
-                margin=0.2,
-                frames=3,
-                software_version="test",
-                clock_synced=event.clock_synced if event.clock_synced is not None else flags[n % 3],
-            )
     return path
-
-
-def _fill(database: str, kiosk_db: Path) -> None:
-    """The kiosk's roster and its whole log, in the central database."""
-    with _open_central(database) as central, KioskStore.open(kiosk_db) as kiosk:
-        central.add_site("hq", "Europe/Berlin")
-        central.create_kiosk(KIOSK, "hq")
-        for person in kiosk.people():
-            central.add_person(person.person_id, person.name, person.team)
-            if not person.active:
-                central.set_active(person.person_id, False)
-        _push(central, KIOSK, (to_wire(e, kiosk.log_id) for e in kiosk.events()))
-
-
-def _database(kind: str, folder: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    """An empty central database of this kind: a SQLite path, or a PostgreSQL URL."""
-    if kind == "sqlite":
-        yield str(folder / "central.db")
-        return
-    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
-    name = cluster.create_database()
-    try:
-        yield cluster.url(name)
-    finally:
-        cluster.drop_database(name)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -123,16 +68,16 @@ def central_db(
     request: pytest.FixtureRequest, kiosk_db: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """The same scenario, synced into a central database."""
-    for database in _database(request.param, tmp_path_factory.mktemp("central"), request):
-        _fill(database, kiosk_db)
+    for database in empty_database(request.param, tmp_path_factory.mktemp("central"), request):
+        fill_central(database, kiosk_db)
         yield database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def empty_central(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A new central database with one site and kiosks k1 and k2."""
-    for database in _database(request.param, tmp_path, request):
-        with _open_central(database) as central:
+    for database in empty_database(request.param, tmp_path, request):
+        with open_central(database) as central:
             central.add_site("hq", "Europe/Berlin")
             central.create_kiosk("k1", "hq")
             central.create_kiosk("k2", "hq")
@@ -146,7 +91,7 @@ def _reports(source: ReportInput) -> dict[str, bytes]:
 
 def _stored(database: str) -> list[AttendanceEvent]:
     """Every event as the store's own (row by row) read gives it."""
-    with _open_central(database) as central:
+    with open_central(database) as central:
         events, more = central.events(limit=100_000)
     assert not more
     return [
@@ -203,8 +148,8 @@ def test_a_range_reads_the_events_its_reports_can_need(central_db: str) -> None:
 # --------------------------------------------------------------------- awkward events
 def test_person_ids_holding_the_separator_are_read_row_by_row(empty_central: str) -> None:
     at = datetime(2024, 5, 6, 7, 0, tzinfo=UTC)
-    with _open_central(empty_central) as central:  # the roster refuses such an id; ingest not
-        _push(central, "k1", [
+    with open_central(empty_central) as central:  # the roster refuses such an id; ingest not
+        push(central, "k1", [
             _wire(ODD_ID, "in", at, 1, None),
             _wire("plain", "out", at + timedelta(minutes=1), 2, True),
             _wire(ODD_ID, "in", at + timedelta(minutes=2), 3, False),
@@ -225,9 +170,9 @@ def test_twins_get_their_own_details_and_a_late_twin_is_refused(empty_central: s
     at = datetime(2024, 5, 6, 7, 0, 0, 123456, tzinfo=UTC)
     one, late = _wire("ada", "in", at, 1, True), _wire("ada", "in", at, 3, True)
     two = _wire("ada", "in", at, 1, True, log="log-2")
-    with _open_central(empty_central) as central:
-        _push(central, "k1", [one, _wire("ada", "out", at + timedelta(hours=8), 2, True)])
-        _push(central, "k2", [two])
+    with open_central(empty_central) as central:
+        push(central, "k1", [one, _wire("ada", "out", at + timedelta(hours=8), 2, True)])
+        push(central, "k2", [two])
     first = read_central_database(empty_central)
     second = read_central_database(empty_central)
     twins = [i for i in range(len(first.events)) if first.events.inward[i]]
@@ -239,8 +184,8 @@ def test_twins_get_their_own_details_and_a_late_twin_is_refused(empty_central: s
     assert {d[0] for d in forward} == {str(one.event_id), str(two.event_id)}
     assert {d[2] for d in forward} == {"k1", "k2"}
     third = read_central_database(empty_central)
-    with _open_central(empty_central) as central:
-        _push(central, "k1", [late])  # a third twin, after the read
+    with open_central(empty_central) as central:
+        push(central, "k1", [late])  # a third twin, after the read
     with pytest.raises(CentralStoreError, match="arrived while the report read them"):
         third.events.detail(twins[0])
     assert len(read_central_database(empty_central).events) == 4
@@ -248,10 +193,10 @@ def test_twins_get_their_own_details_and_a_late_twin_is_refused(empty_central: s
 
 def test_an_unknown_time_zone_in_the_database_is_a_report_error(tmp_path: Path) -> None:
     database = str(tmp_path / "central.db")
-    with _open_central(database) as central:
+    with open_central(database) as central:
         central.add_site("hq", "Europe/Berlin")
         central.create_kiosk("k1", "hq")
-        _push(central, "k1", [_wire("ada", "in", datetime(2024, 5, 6, 7, tzinfo=UTC), 1, True)])
+        push(central, "k1", [_wire("ada", "in", datetime(2024, 5, 6, 7, tzinfo=UTC), 1, True)])
     with sqlite3.connect(database) as conn:  # written behind the service's back
         conn.execute("UPDATE events SET tz = 'Mars/Olympus_Mons'")
     conn.close()
@@ -262,8 +207,8 @@ def test_an_unknown_time_zone_in_the_database_is_a_report_error(tmp_path: Path) 
 
 def test_the_web_pages_url_of_a_sqlite_database_is_read(kiosk_db: Path, tmp_path: Path) -> None:
     path = tmp_path / "central.db"
-    _fill(str(path), kiosk_db)
-    with _open_central(str(path)) as central:
+    fill_central(str(path), kiosk_db)
+    with open_central(str(path)) as central:
         url = central.engine.url.render_as_string(hide_password=False)
     assert url.startswith("sqlite+pysqlite:///")
     assert len(read_central_database(url, FIRST, LAST).events) == len(

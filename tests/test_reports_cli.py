@@ -10,13 +10,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 from openpyxl import load_workbook
 
 from clockface.cli import main
 from kiosk.store import KioskStore
 from reports.cli import PROGRESS_FROM, schedule
-from tests.test_reports_golden import FIXTURES, GOLDEN, scenario_events, scenario_people
+from tests.helpers.cli import report
+from tests.helpers.scenario import FIXTURES, GOLDEN, write_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEDULES = str(FIXTURES / "schedules.toml")
@@ -27,24 +28,8 @@ RANGE = ["--from", "2024-03-01", "--to", "2024-11-30"]
 def kiosk_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("kiosk") / "kiosk.db"
     with KioskStore.open(path, kiosk_id="k1", actor="test") as store:
-        for person in scenario_people():
-            store.add_person(person.person_id, person.name, person.team)
-        for event in sorted(scenario_events(), key=lambda e: e.utc):
-            store.append_event(
-                event.person_id,
-                event.direction,
-                utc=event.utc,
-                tz=event.tz,
-                distance=0.3,
-                margin=0.2,
-                frames=3,
-                software_version="test",
-            )
+        write_scenario(store)
     return path
-
-
-def invoke(*args: str) -> Result:
-    return CliRunner().invoke(main, ["report", *args], catch_exceptions=False)
 
 
 def rows_of(data: str) -> list[dict[str, str]]:
@@ -57,14 +42,14 @@ def golden(kind: str) -> list[dict[str, str]]:
 
 @pytest.mark.parametrize("kind", ["late", "early", "absent", "hours", "summary"])
 def test_cli_csv_matches_the_golden_report(kiosk_db: Path, kind: str) -> None:
-    result = invoke(kind, *RANGE, "--schedules", SCHEDULES, "--db", str(kiosk_db))
+    result = report(kind, *RANGE, "--schedules", SCHEDULES, "--db", str(kiosk_db))
     assert result.exit_code == 0, result.output
     assert rows_of(result.stdout) == golden(kind)
     assert "see `clockface report anomalies`" in result.stderr
 
 
 def test_cli_anomalies_match_except_the_clock_the_store_does_not_record(kiosk_db: Path) -> None:
-    result = invoke("anomalies", *RANGE, "--schedules", SCHEDULES, "--db", str(kiosk_db))
+    result = report("anomalies", *RANGE, "--schedules", SCHEDULES, "--db", str(kiosk_db))
     assert result.exit_code == 0, result.output
     # The kiosk store does not record clock synchronisation yet: that anomaly needs it.
     expected = [r for r in golden("anomalies") if r["kind"] != "clock_unsynced"]
@@ -76,15 +61,15 @@ def test_cli_anomalies_match_except_the_clock_the_store_does_not_record(kiosk_db
 
 def test_cli_filters_and_json(kiosk_db: Path) -> None:
     args = ["--schedules", SCHEDULES, "--db", str(kiosk_db), "--format", "json"]
-    late_bob = json.loads(invoke("late", *RANGE, *args, "--person", "bob").stdout)
+    late_bob = json.loads(report("late", *RANGE, *args, "--person", "bob").stdout)
     assert [(r["date"], r["minutes_late"]) for r in late_bob["rows"]] == [
         ("2024-07-02", 12),
         ("2024-11-02", 20),
     ]
-    berlin = json.loads(invoke("summary", *RANGE, *args, "--site", "berlin").stdout)
+    berlin = json.loads(report("summary", *RANGE, *args, "--site", "berlin").stdout)
     assert [r["person_id"] for r in berlin["rows"]] == ["ada"]
     days = json.loads(
-        invoke(
+        report(
             "hours", "--from", "2024-07-01", "--to", "2024-07-05", *args, "--team", "days"
         ).stdout
     )
@@ -95,7 +80,7 @@ def test_cli_filters_and_json(kiosk_db: Path) -> None:
 def test_cli_xlsx_and_html_to_files_atomically(kiosk_db: Path, tmp_path: Path) -> None:
     out = tmp_path / "late.xlsx"
     base = ["late", *RANGE, "--schedules", SCHEDULES, "--db", str(kiosk_db)]
-    result = invoke(*base, "--format", "xlsx", "--output", str(out))
+    result = report(*base, "--format", "xlsx", "--output", str(out))
     assert result.exit_code == 0, result.output
     assert f"wrote {out}: Late arrivals: 4 rows" in result.stderr
     sheet = load_workbook(out)["Late arrivals"]
@@ -104,7 +89,7 @@ def test_cli_xlsx_and_html_to_files_atomically(kiosk_db: Path, tmp_path: Path) -
     assert again.exit_code == 1, again.output
     assert again.stderr.strip().splitlines()[-1].startswith("Error: ")
     assert "exists; choose another name or give --force" in again.stderr
-    forced = invoke(*base, "--format", "html", "--output", str(out), "--force")
+    forced = report(*base, "--format", "html", "--output", str(out), "--force")
     assert forced.exit_code == 0 and out.read_text().startswith("<!DOCTYPE html>")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["late.xlsx"]
 
@@ -153,7 +138,7 @@ def test_progress_bar_for_many_people(tmp_path: Path) -> None:
     with KioskStore.open(path, actor="test") as store:
         for i in range(PROGRESS_FROM + 5):
             store.add_person(f"p{i:03}", f"Person {i}", "days")
-    result = invoke(
+    result = report(
         "summary", "--from", "2024-07-01", "--to", "2024-07-05", "--schedules", SCHEDULES,
         "--db", str(path),
     )  # fmt: skip

@@ -16,10 +16,10 @@ from openpyxl import load_workbook
 from clockface.errors import ReportError, ReportOutputError
 from clockface.spreadsheet import neutralise
 from reports.compute import Attendance, compute_attendance
-from reports.exporters import EXPORTERS, render, text_of, write_output
+from reports.exporters import EXPORTERS, render, write_output
 from reports.model import PersonInfo
-from reports.tables import REPORTS, Column, Report, Table, build_report
-from tests.test_reports_golden import FIRST, LAST, scenario_book, scenario_events, scenario_people
+from reports.tables import REPORTS, Column, Report, Table, build_report, text_of
+from tests.helpers.scenario import FIRST, LAST, scenario_book, scenario_events, scenario_people
 
 
 @pytest.fixture(scope="module")

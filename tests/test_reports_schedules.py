@@ -11,7 +11,7 @@ from clockface.errors import InputFileError, ScheduleError
 from reports.model import PersonInfo
 from reports.schedule_files import load_schedules, parse_csv, parse_toml
 from reports.schedules import DayOff, ScheduleBook, Shift, Site, weekday_set
-from tests.test_reports_golden import FIXTURES
+from tests.helpers.scenario import FIXTURES
 
 BERLIN = Site("berlin", "Europe/Berlin", frozenset({date(2024, 12, 25)}))
 ADA = PersonInfo("ada", "Ada", "ops")

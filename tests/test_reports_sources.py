@@ -18,9 +18,15 @@ from reports.model import AttendanceEvent, PersonInfo, from_store_event
 from reports.schedules import ScheduleBook
 from reports.sources import read_kiosk_database
 from reports.tables import REPORTS, build_report
-from tests.test_reports_golden import scenario_book, scenario_events, scenario_people
+from tests.helpers.scenario import (
+    FIRST,
+    LAST,
+    scenario_book,
+    scenario_events,
+    scenario_people,
+    write_scenario,
+)
 
-FIRST, LAST = date(2024, 3, 1), date(2024, 11, 30)
 ODD_ID = "sep\x1farated"  # holds the separator the fast read puts between values
 
 
@@ -61,24 +67,9 @@ def test_parse_utc_refuses_anything_else(text: str) -> None:
 def kiosk_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The golden scenario, with every clock_synced value and an awkward person id."""
     path = tmp_path_factory.mktemp("kiosk") / "kiosk.db"
-    flags = [True, False, None]
     # A probe that does not know: clock_synced=None is then stored as NULL.
     with KioskStore.open(path, kiosk_id="k1", actor="test", clock_status=lambda: None) as store:
-        for person in scenario_people():
-            store.add_person(person.person_id, person.name, person.team)
-        events = sorted(scenario_events(), key=lambda e: e.utc)
-        for n, event in enumerate(events):
-            store.append_event(
-                event.person_id,
-                event.direction,
-                utc=event.utc,
-                tz=event.tz,
-                distance=0.3,
-                margin=0.2,
-                frames=3,
-                software_version="test",
-                clock_synced=event.clock_synced if event.clock_synced is not None else flags[n % 3],
-            )
+        write_scenario(store, every_clock_flag=True)
     return path
 
 

@@ -13,7 +13,7 @@ from clockface.errors import ModelError
 from recognition.faces import FaceModels, Model
 from recognition.gallery import EMBEDDING_DIM
 from recognition.resnet import CHIP_SIZE, ResNet, load_resnet
-from tests.shared_faces import load, manifest_photos
+from tests.helpers.shared_faces import load, manifest_photos
 
 
 @pytest.fixture(scope="module")

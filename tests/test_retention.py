@@ -9,8 +9,6 @@ from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import numpy as np
-import numpy.typing as npt
 import pytest
 from click.testing import CliRunner, Result
 
@@ -18,16 +16,12 @@ from central.store import CentralStore
 from clockface.cli import main
 from clockface.errors import StoreValueError
 from kiosk.store import Consent, Expired, KioskStore
-from recognition.gallery import EMBEDDING_DIM
-from tests.postgres import postgres_cluster, postgres_url  # noqa: F401
-from tests.template_keys import template_key_file  # noqa: F401
+from tests.helpers.cli import ok
+from tests.helpers.postgres import postgres_cluster, postgres_url  # noqa: F401
+from tests.helpers.template_keys import template_key_file  # noqa: F401
+from tests.helpers.templates import vectors
 
 LONG_AGO = datetime(2024, 3, 4, 8, 0, tzinfo=UTC)
-
-
-def vectors(count: int, seed: int = 0) -> npt.NDArray[np.float32]:
-    rng = np.random.default_rng(seed)
-    return (rng.normal(size=(count, EMBEDDING_DIM)) * 0.1).astype(np.float32)
 
 
 class Clock:
@@ -45,11 +39,6 @@ def run(
 ) -> Result:
     runner = CliRunner(env={"CLOCKFACE_DB": str(db), **(env or {})})
     return runner.invoke(main, ["enroll", *args], input=input)
-
-
-def ok(result: Result) -> str:
-    assert result.exit_code == 0, result.output
-    return result.stdout
 
 
 def templates(db: Path) -> dict[str, int]:

@@ -13,15 +13,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from central.store import CentralStore
-from clockface.cli import main
 from kiosk.store import KioskStore
 from reports.schedule_files import load_schedules
 from sync.agent import to_wire
 from sync.protocol import MAX_BATCH_EVENTS, EventBatch
-from tests.test_reports_golden import FIXTURES, scenario_events, scenario_people
+from tests.helpers.cli import run, succeeds
+from tests.helpers.scenario import FIXTURES, scenario_events, scenario_people
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEDULES = str(FIXTURES / "schedules.toml")
@@ -75,16 +75,6 @@ def central_db(scenario_db: Path, tmp_path: Path) -> Path:
     return path
 
 
-def run(*args: str, env: dict[str, str] | None = None) -> Result:
-    return CliRunner().invoke(main, list(args), env=env)
-
-
-def ok(*args: str) -> Result:
-    result = run(*args)
-    assert result.exit_code == 0, result.output
-    return result
-
-
 def one_error(result: Result, words: str) -> None:
     assert result.exit_code == 1, result.output
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error")]
@@ -95,21 +85,21 @@ def one_error(result: Result, words: str) -> None:
 # --------------------------------------------------------------------- schedule
 def test_import_list_export_round_trip(kiosk_db: Path, tmp_path: Path) -> None:
     db = ["--db", str(kiosk_db)]
-    assert ok("schedule", "list", *db).stdout == f"no schedules stored in {kiosk_db}\n"
-    dry = ok("schedule", "import", SCHEDULES, "--dry-run", *db)
+    assert succeeds("schedule", "list", *db).stdout == f"no schedules stored in {kiosk_db}\n"
+    dry = succeeds("schedule", "import", SCHEDULES, "--dry-run", *db)
     assert dry.stdout.startswith("dry run, nothing written: would import ")
-    assert "no schedules stored" in ok("schedule", "list", *db).stdout
-    done = ok("schedule", "import", SCHEDULES, *db)
+    assert "no schedules stored" in succeeds("schedule", "list", *db).stdout
+    done = succeeds("schedule", "import", SCHEDULES, *db)
     assert done.stdout == (
         f"imported {SCHEDULES} into {kiosk_db}: 2 sites, 2 holidays, 6 shifts, 1 day off\n"
     )
     again = run("schedule", "import", SCHEDULES, *db)
     one_error(again, "schedules are already stored in")
     assert "give --replace" in again.stderr
-    replaced = ok("schedule", "import", SCHEDULES, "--replace", *db)
+    replaced = succeeds("schedule", "import", SCHEDULES, "--replace", *db)
     assert replaced.stdout.startswith(f"replaced the schedules in {kiosk_db} (2 sites, ")
 
-    listed = ok("schedule", "list", *db).stdout.splitlines()
+    listed = succeeds("schedule", "list", *db).stdout.splitlines()
     assert listed[0] == "site berlin: Europe/Berlin, 1 holiday"
     assert listed[1] == "  holiday 2024-10-03 Thu"
     # The replaced import's 6 shifts and 1 day off had ids 1-6 and 1; ids never come back.
@@ -120,29 +110,29 @@ def test_import_list_export_round_trip(kiosk_db: Path, tmp_path: Path) -> None:
     assert listed[-1] == "day off #2 person dan: 2024-07-02  (dentist)"
 
     out = tmp_path / "exported.toml"
-    wrote = ok("schedule", "export", "--output", str(out), *db)
+    wrote = succeeds("schedule", "export", "--output", str(out), *db)
     assert wrote.stderr == f"wrote {out}: 2 sites, 2 holidays, 6 shifts, 1 day off\n"
-    assert ok("schedule", "export", *db).stdout == out.read_text(encoding="utf-8")
+    assert succeeds("schedule", "export", *db).stdout == out.read_text(encoding="utf-8")
     exported, original = load_schedules(out), load_schedules(SCHEDULES)
     assert exported.sites == original.sites and exported.days_off == original.days_off
     assert [s.text for s in exported.shifts] == [s.text for s in original.shifts]
     one_error(run("schedule", "export", "--output", str(out), *db), "exists")
-    assert ok("schedule", "check", str(out)).stdout.startswith(f"{out}: ok")
+    assert succeeds("schedule", "check", str(out)).stdout.startswith(f"{out}: ok")
 
 
 def test_one_change_at_a_time(kiosk_db: Path) -> None:
     db = ["--db", str(kiosk_db)]
     one_error(run("schedule", "site", "add", "paris", *db), "give its IANA time zone")
-    assert ok("schedule", "site", "add", "paris", "--timezone", "Europe/Paris", *db).stdout == (
-        "added site paris (Europe/Paris)\n"
-    )
-    ok("schedule", "holiday", "add", "paris", "2024-07-14", "--name", "Fête nationale", *db)
+    assert succeeds(
+        "schedule", "site", "add", "paris", "--timezone", "Europe/Paris", *db
+    ).stdout == ("added site paris (Europe/Paris)\n")
+    succeeds("schedule", "holiday", "add", "paris", "2024-07-14", "--name", "Fête nationale", *db)
     one_error(run("schedule", "holiday", "add", "paris", "2024-07-14", *db), "already has")
     bad_day = run("schedule", "holiday", "add", "paris", "14.7.2024", *db)
     assert bad_day.exit_code == 2 and "'14.7.2024' is not a date YYYY-MM-DD" in bad_day.stderr
 
     add = ["schedule", "shift", "add", "--site", "paris", "--start", "9:00", "--end", "17:00"]
-    added = ok(*add, "--person", "ada", "--days", "mon-fri", "--grace-late", "5", *db)
+    added = succeeds(*add, "--person", "ada", "--days", "mon-fri", "--grace-late", "5", *db)
     assert added.stdout == "1\n"
     assert added.stderr == "added shift #1: person ada mon-fri 09:00-17:00 at paris\n"
     one_error(
@@ -155,16 +145,16 @@ def test_one_change_at_a_time(kiosk_db: Path) -> None:
     )
     both = run(*add, "--person", "ada", "--team", "x", "--days", "sat", *db)
     assert both.exit_code == 2 and "give --person ID or --team TEAM" in both.stderr
-    stranger = ok(*add, "--team", "cleaners", "--days", "sat,sun", *db)
+    stranger = succeeds(*add, "--team", "cleaners", "--days", "sat,sun", *db)
     assert stranger.stdout == "2\n"
     assert f"note: nobody in the roster is in team 'cleaners' of {kiosk_db} (yet)" in (
         stranger.stderr
     )
-    off = ok("schedule", "day-off", "add", "--person", "ada", "--from", "2024-07-15",
+    off = succeeds("schedule", "day-off", "add", "--person", "ada", "--from", "2024-07-15",
              "--until", "2024-07-16", "--note", "leave", *db)  # fmt: skip
     assert off.stdout == "1\n"
 
-    shown = ok("schedule", "show", "--person", "ada", "--from", "2024-07-12", "--to",
+    shown = succeeds("schedule", "show", "--person", "ada", "--from", "2024-07-12", "--to",
                "2024-07-16", *db).stdout.splitlines()  # fmt: skip
     assert shown == [
         "2024-07-12 Fri  shift  09:00-17:00 at paris (480 min)",
@@ -179,17 +169,17 @@ def test_one_change_at_a_time(kiosk_db: Path) -> None:
         f"no person 'zed' in the roster of {kiosk_db}",
     )  # fmt: skip
     one_error(run("schedule", "site", "remove", "paris", *db), "used by 2 shifts (#1, #2)")
-    assert ok("schedule", "shift", "remove", "2", *db).stdout == (
+    assert succeeds("schedule", "shift", "remove", "2", *db).stdout == (
         "removed shift #2: team cleaners sat,sun 09:00-17:00 at paris\n"
     )
-    ok("schedule", "shift", "remove", "1", *db)
+    succeeds("schedule", "shift", "remove", "1", *db)
     one_error(run("schedule", "shift", "remove", "1", *db), f"no shift #1 in {kiosk_db}")
-    ok("schedule", "day-off", "remove", "1", *db)
+    succeeds("schedule", "day-off", "remove", "1", *db)
     one_error(run("schedule", "day-off", "remove", "1", *db), f"no day off #1 in {kiosk_db}")
-    ok("schedule", "site", "set-timezone", "paris", "Europe/Brussels", *db)
+    succeeds("schedule", "site", "set-timezone", "paris", "Europe/Brussels", *db)
     one_error(run("schedule", "holiday", "remove", "paris", "2024-01-01", *db), "no holiday")
-    ok("schedule", "holiday", "remove", "paris", "2024-07-14", *db)
-    assert ok("schedule", "site", "remove", "paris", *db).stdout == (
+    succeeds("schedule", "holiday", "remove", "paris", "2024-07-14", *db)
+    assert succeeds("schedule", "site", "remove", "paris", *db).stdout == (
         "removed site paris and its 0 holidays\n"
     )
     with KioskStore.open(kiosk_db) as store:
@@ -218,7 +208,7 @@ def test_one_database_at_a_time(kiosk_db: Path, central_db: Path) -> None:
     both_set = run("schedule", "list", env=env)
     assert both_set.exit_code == 2 and "are both set" in both_set.stderr
     # An option beats the environment; the environment alone works too.
-    assert ok("schedule", "import", SCHEDULES, "--db", str(kiosk_db)).exit_code == 0
+    assert succeeds("schedule", "import", SCHEDULES, "--db", str(kiosk_db)).exit_code == 0
     central_env = {"CLOCKFACE_CENTRAL_DATABASE": str(central_db)}
     assert run("schedule", "list", env=central_env).stdout == (
         f"no schedules stored in {central_db}\n"
@@ -228,7 +218,7 @@ def test_one_database_at_a_time(kiosk_db: Path, central_db: Path) -> None:
 
 def test_central_sites_lend_their_zone(central_db: Path) -> None:
     db = ["--central-db", str(central_db)]
-    assert ok("schedule", "site", "add", "berlin", *db).stdout == (
+    assert succeeds("schedule", "site", "add", "berlin", *db).stdout == (
         "added site berlin (Europe/Berlin)\n"
     )
     one_error(
@@ -239,13 +229,13 @@ def test_central_sites_lend_their_zone(central_db: Path) -> None:
         entries = [(a.kind, a.action, a.subject) for a in central.audit() if a.kind == "schedule"]
     assert entries == [("schedule", "site_added", "site:berlin")]
     # The other way round: a central site takes the zone of the schedule site so named.
-    ok("schedule", "site", "add", "lisbon", "--timezone", "Europe/Lisbon", *db)
+    succeeds("schedule", "site", "add", "lisbon", "--timezone", "Europe/Lisbon", *db)
     one_error(
         run("central", "site", "add", "lisbon", "--timezone", "Europe/Madrid", "--database",
             str(central_db)),
         "the schedule site of that name (clockface schedule) is in Europe/Lisbon",
     )  # fmt: skip
-    ok("central", "site", "add", "lisbon", "--timezone", "Europe/Lisbon", "--database",
+    succeeds("central", "site", "add", "lisbon", "--timezone", "Europe/Lisbon", "--database",
        str(central_db))  # fmt: skip
     with CentralStore.open(central_db) as central:
         assert [(s.name, s.timezone) for s in central.sites()] == [
@@ -278,7 +268,7 @@ def test_reports_over_stored_schedules_match_the_file(kiosk_db: Path) -> None:
         "FILE`, or give --schedules FILE",
     )
     from_file = {kind: report_json(kind, *db, "--schedules", SCHEDULES) for kind in KINDS}
-    ok("schedule", "import", SCHEDULES, *db)
+    succeeds("schedule", "import", SCHEDULES, *db)
     for kind in KINDS:
         assert report_json(kind, *db) == from_file[kind], kind
     late = from_file["late"]
@@ -290,8 +280,8 @@ def test_central_reports_over_stored_schedules_match_the_file(
 ) -> None:
     central = ["--central-db", str(central_db)]
     one_error(run("report", "absent", *RANGE, *central), f"no schedules stored in {central_db}")
-    ok("schedule", "import", SCHEDULES, *central)
-    ok("schedule", "import", SCHEDULES, "--db", str(kiosk_db))
+    succeeds("schedule", "import", SCHEDULES, *central)
+    succeeds("schedule", "import", SCHEDULES, "--db", str(kiosk_db))
     for kind in KINDS:
         stored = report_json(kind, *central)
         assert stored == report_json(kind, *central, "--schedules", SCHEDULES), kind

@@ -1,5 +1,5 @@
 """Schedules stored with the roster: a kiosk's SQLite file, the central database on SQLite
-and on PostgreSQL (a throwaway cluster, tests/postgres.py; skipped when PostgreSQL is not
+and on PostgreSQL (a throwaway cluster, tests/helpers/postgres.py; skipped when PostgreSQL is not
 installed unless CLOCKFACE_REQUIRE_POSTGRES=1), through the same tests."""
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ from reports.schedule_store import (
     to_toml,
 )
 from reports.schedules import DayOff, ScheduleBook, Shift
-from tests.fakes import FakeClock
-from tests.postgres import postgres_cluster, postgres_url  # noqa: F401
+from tests.helpers.fakes import FakeClock
+from tests.helpers.postgres import postgres_cluster, postgres_url  # noqa: F401
 
 FIXTURE = Path(__file__).parent / "fixtures" / "reports" / "schedules.toml"
 PEOPLE = (("ada", "Ada Lovelace", "nights"), ("bob", "Bob Marley", "days"))

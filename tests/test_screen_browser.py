@@ -30,8 +30,8 @@ from hardware.feedback import Greeting
 from hardware.sources import FakeSource
 from kiosk.screen import Screen
 from recognition.faces import Box
-from tests.chromium import chromium
-from tests.shared_faces import faces_dir
+from tests.helpers.chromium import chromium
+from tests.helpers.shared_faces import faces_dir
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page

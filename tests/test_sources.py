@@ -30,7 +30,7 @@ from hardware.sources import (
     open_source,
     parse_spec,
 )
-from tests.shared_faces import faces_dir
+from tests.helpers.shared_faces import faces_dir
 
 CLIP = "video/short_hamilton_clip.mp4"
 CLIP_FRAMES = 275

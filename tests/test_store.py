@@ -42,7 +42,8 @@ from kiosk import migrations
 from kiosk.store import Event, EventLog, KioskStore, NewPerson, Roster
 from recognition.gallery import EMBEDDING_DIM
 from sync.protocol import GalleryDelta, WireErasure, WirePerson, encode_template
-from tests.fakes import T0, FakeClock
+from sync.roster_delta import plan_gallery
+from tests.helpers.fakes import T0, FakeClock
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -974,10 +975,12 @@ def test_apply_gallery_adds_replaces_and_erases_in_version_order(
     store: KioskStore, path: Path
 ) -> None:
     first = store.apply_gallery(
-        [
-            _page(0, 2, [_person("ada", 1, 1, team="engines")], more=True),
-            _page(2, 3, [_person("bob", 3, 2, n=1, name="Zebedee Quarrington")]),
-        ],
+        plan_gallery(
+            [
+                _page(0, 2, [_person("ada", 1, 1, team="engines")], more=True),
+                _page(2, 3, [_person("bob", 3, 2, n=1, name="Zebedee Quarrington")]),
+            ]
+        ),
         central_url=CENTRAL,
     )
     assert (first.version, first.added, first.replaced, first.erased) == (3, 2, 0, 0)
@@ -991,18 +994,23 @@ def test_apply_gallery_adds_replaces_and_erases_in_version_order(
 
     # bob is erased (v5) after a change (v4); carl is erased (v6) then enrolled again (v7).
     second = store.apply_gallery(
-        [
-            _page(
-                3,
-                7,
-                [
-                    _person("carl", 7, 3),
-                    _person("bob", 4, 9),
-                    _person("ada", 6, 4, n=1, active=False),
-                ],
-                [WireErasure(person_id="bob", version=5), WireErasure(person_id="carl", version=6)],
-            )
-        ],
+        plan_gallery(
+            [
+                _page(
+                    3,
+                    7,
+                    [
+                        _person("carl", 7, 3),
+                        _person("bob", 4, 9),
+                        _person("ada", 6, 4, n=1, active=False),
+                    ],
+                    [
+                        WireErasure(person_id="bob", version=5),
+                        WireErasure(person_id="carl", version=6),
+                    ],
+                )
+            ]
+        ),
         central_url=CENTRAL,
     )
     assert (second.added, second.replaced, second.erased) == (1, 2, 2)
@@ -1062,7 +1070,7 @@ def test_an_invalid_delta_applies_nothing(
         )
     version = store.roster_version()
     with pytest.raises(StoreValueError, match=match) as caught:
-        store.apply_gallery(pages, central_url=CENTRAL)
+        store.apply_gallery(plan_gallery(pages), central_url=CENTRAL)
     assert "\n" not in str(caught.value)
     assert store.roster_version() == version
     assert store.sync_state().gallery_version == 0
@@ -1076,14 +1084,14 @@ def test_an_invalid_delta_applies_nothing(
 
 
 def test_a_failure_midway_through_apply_rolls_everything_back(store: KioskStore) -> None:
-    store.apply_gallery([_page(0, 1, [_person("ada", 1, 1)])], central_url=CENTRAL)
+    store.apply_gallery(plan_gallery([_page(0, 1, [_person("ada", 1, 1)])]), central_url=CENTRAL)
     version = store.roster_version()
     (pages,) = store._conn.execute("PRAGMA page_count").fetchone()
     store._conn.execute(f"PRAGMA max_page_count = {pages}")
     big = [_person(f"p{i}", 2 + i, i, n=50) for i in range(20)]
     with pytest.raises(StoreError, match="full"):
         store.apply_gallery(
-            [_page(1, 22, big, [WireErasure(person_id="ada", version=22)])],
+            plan_gallery([_page(1, 22, big, [WireErasure(person_id="ada", version=22)])]),
             central_url=CENTRAL,
         )
     assert [p.person_id for p in store.people()] == ["ada"]
@@ -1119,7 +1127,9 @@ def test_a_managed_roster_refuses_local_changes_until_detached(store: KioskStore
     with pytest.raises(StoreError, match="attached to the central service at https://central"):
         store.attach("https://elsewhere.example.org")
     with pytest.raises(StoreError, match="run `clockface sync detach` first"):
-        store.apply_gallery([_page(0, 0)], central_url="https://elsewhere.example.org")
+        store.apply_gallery(
+            plan_gallery([_page(0, 0)]), central_url="https://elsewhere.example.org"
+        )
     assert store.managed_by() == CENTRAL
 
     assert store.detach() == CENTRAL
@@ -1130,19 +1140,21 @@ def test_a_managed_roster_refuses_local_changes_until_detached(store: KioskStore
 
 def test_a_full_roster_from_version_0_replaces_the_local_one(store: KioskStore) -> None:
     store.enroll("local", "Local", None, np.ones(EMBEDDING_DIM))
-    update = store.apply_gallery([_page(0, 1, [_person("ada", 1, 1)])], central_url=CENTRAL)
+    update = store.apply_gallery(
+        plan_gallery([_page(0, 1, [_person("ada", 1, 1)])]), central_url=CENTRAL
+    )
     assert (update.added, update.dropped) == (1, 1)
     assert [p.person_id for p in store.people()] == ["ada"]
     assert store.audit_log("local")[-1].detail == (
         "not in the central roster (version 1): erased with 1 templates"
     )
     # Later deltas are changes only: nobody else is dropped.
-    assert store.apply_gallery([_page(1, 1)], central_url=CENTRAL).changed is False
+    assert store.apply_gallery(plan_gallery([_page(1, 1)]), central_url=CENTRAL).changed is False
     assert [p.person_id for p in store.people()] == ["ada"]
 
 
 def test_confirm_gallery_never_goes_past_what_is_applied(store: KioskStore) -> None:
-    store.apply_gallery([_page(0, 4)], central_url=CENTRAL)
+    store.apply_gallery(plan_gallery([_page(0, 4)]), central_url=CENTRAL)
     store.confirm_gallery(4)
     assert store.sync_state().confirmed_version == 4
     store.confirm_gallery(9)

@@ -1,4 +1,4 @@
-"""The sync agent against a scripted central service on loopback (tests/syncserver.py),
+"""The sync agent against a scripted central service on loopback (tests/helpers/syncserver.py),
 and against httpx.MockTransport for answers no honest server gives.
 
 Every test uses a real SQLite file and a real socket; sleeps are recorded, not slept
@@ -35,8 +35,8 @@ from recognition.gallery import EMBEDDING_DIM
 from sync.agent import Backoff, SyncAgent, ago, status_lines, to_wire
 from sync.client import parse_retry_after
 from sync.protocol import IngestResponse
-from tests.fakes import T0
-from tests.syncserver import TOKEN, ScriptedCentral, wire_event
+from tests.helpers.fakes import T0
+from tests.helpers.syncserver import TOKEN, ScriptedCentral, wire_event
 
 
 class RecordingRandom(random.Random):

@@ -24,8 +24,8 @@ from hardware.clock import FakeClockStatus
 from kiosk.store import KioskStore
 from recognition.gallery import EMBEDDING_DIM
 from sync.config import SyncConfig, default_section, describe, load_sync_config, read_token
-from tests.fakes import T0
-from tests.syncserver import TOKEN, ScriptedCentral
+from tests.helpers.fakes import T0
+from tests.helpers.syncserver import TOKEN, ScriptedCentral
 
 ROOT = Path(__file__).resolve().parents[1]
 

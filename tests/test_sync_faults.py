@@ -29,7 +29,7 @@ from central.store import CentralStore
 from kiosk.store import KioskStore
 from sync.agent import to_wire
 from sync.protocol import EventBatch, IngestResponse
-from tests.postgres import postgres_cluster, postgres_url  # noqa: F401
+from tests.helpers.postgres import postgres_cluster, postgres_url  # noqa: F401
 
 pytestmark = pytest.mark.slow
 

@@ -32,8 +32,8 @@ from clockface.template_key import (
 from kiosk import migrations
 from kiosk.store import KioskStore
 from recognition.gallery import EMBEDDING_DIM
-from tests.postgres import postgres_cluster, postgres_url  # noqa: F401
-from tests.test_kiosk_ops import write_video
+from tests.helpers.postgres import postgres_cluster, postgres_url  # noqa: F401
+from tests.helpers.video import write_video
 
 PLAIN = np.arange(EMBEDDING_DIM, dtype="<f4") / 1000.0 + 0.25
 

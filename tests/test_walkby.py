@@ -18,7 +18,7 @@ from kiosk.loop import Kiosk, video_clock
 from kiosk.settings import KioskSettings
 from kiosk.store import KioskStore
 from recognition.faces import FaceModels
-from tests.shared_faces import faces_dir
+from tests.helpers.shared_faces import faces_dir
 
 pytestmark = [pytest.mark.faces, pytest.mark.slow]
 

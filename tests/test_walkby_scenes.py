@@ -21,7 +21,7 @@ from bench import walkby_scenes as ws
 from hardware.sources import VideoFileSource, frames
 from kiosk.geometry import FACE_WIDTH_M, focal_px
 from recognition.faces import Box
-from tests.shared_faces import Analysed, faces_dir
+from tests.helpers.shared_faces import Analysed, faces_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 YUNET_NAME = "face_detection_yunet_2023mar.onnx"

@@ -23,8 +23,8 @@ from central.web.passwords import dummy_verify, hash_password, verify_password
 from central.web.sessions import SessionPolicy, Sessions
 from clockface.cli import main
 from clockface.errors import LoginRefusedError, SupervisorError, SupervisorNotFoundError
-from tests.fakes import T0
-from tests.postgres import postgres_cluster, postgres_url  # noqa: F401
+from tests.helpers.fakes import T0
+from tests.helpers.postgres import postgres_cluster, postgres_url  # noqa: F401
 
 PASSWORD = "correct horse battery"
 OTHER = "another long password"

@@ -30,8 +30,9 @@ import pytest
 
 from central.config import CentralConfig
 from central.store import CentralStore
-from tests.chromium import chromium
-from tests.test_web_pages import (
+from tests.helpers.chromium import chromium
+from tests.helpers.server import serving
+from tests.helpers.web import (
     EVENTS,
     EVIL,
     PASSWORD,
@@ -39,7 +40,6 @@ from tests.test_web_pages import (
     SCHEDULES,
     Clock,
     post_events,
-    serving,
 )
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from clockface.errors import ModelError
 from recognition.faces import YUNET_FILE, YUNET_SHA256, FaceModels, file_sha256
 from recognition.gallery import Gallery
 from recognition.identify import enrollment_template, name_faces
-from tests.shared_faces import faces_dir, load, manifest_photos, single_face_photos
+from tests.helpers.shared_faces import faces_dir, load, manifest_photos, single_face_photos
 
 # The same shot at four resolutions: their embeddings differ only by the encoder's own
 # jitter between re-captures of one picture.

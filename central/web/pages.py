@@ -259,7 +259,7 @@ def _downloads(fields: dict[str, str], rows: str) -> str:
 
 
 def _table(table: Table, kind: str) -> str:
-    from reports.exporters import text_of
+    from reports.tables import text_of
 
     if not table.rows:
         return f'<p class="none" id="{kind}-none">None.</p>'

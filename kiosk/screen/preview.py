@@ -14,12 +14,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 import numpy.typing as npt
+
+from clockface.closing import Closing
 
 if TYPE_CHECKING:
     from hardware.sources import Frame, FrameSource
@@ -113,7 +114,7 @@ class Preview:
             self._snapshot = None
 
 
-class PreviewSource:
+class PreviewSource(Closing):
     """A :class:`~hardware.sources.FrameSource` that passes frames through and offers
     each handled frame to the preview, with the faces ``faces()`` gives.
 
@@ -138,14 +139,3 @@ class PreviewSource:
         self._handled = None
         self.preview.forget()
         self.source.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -32,10 +32,10 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 from zoneinfo import ZoneInfo
 
+from clockface.closing import Closing
 from clockface.errors import ScreenError
 from kiosk.screen.feed import Feed, Message
 from kiosk.screen.preview import Faces, Preview, PreviewSource
@@ -69,7 +69,7 @@ SECURITY_HEADERS = {
 }
 
 
-class Screen:
+class Screen(Closing):
     """The kiosk's local page, served while the kiosk runs; a Feedback for the loop.
 
     Constructing it takes the address (ScreenError when it cannot: the port is in use,
@@ -188,17 +188,6 @@ class Screen:
         self._server.server_close()
         if self.preview is not None:
             self.preview.forget()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 # --------------------------------------------------------------------------- HTTP

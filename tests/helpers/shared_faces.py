@@ -17,7 +17,7 @@ import pytest
 from recognition.faces import Box, Face, FaceModels
 from recognition.images import decode_image
 
-FACES = Path(__file__).resolve().parents[2] / "shared" / "faces"
+FACES = Path(__file__).resolve().parents[3] / "shared" / "faces"
 
 
 @dataclass(frozen=True)

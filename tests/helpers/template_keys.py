@@ -2,7 +2,7 @@
 
 A PostgreSQL database has no file to keep a default key beside (clockface.template_key),
 so such tests give one through ``$CLOCKFACE_TEMPLATE_KEY_FILE``. Import the fixture into a
-test module (``from tests.template_keys import template_key_file  # noqa: F401``): it is
+test module (``from tests.helpers.template_keys import template_key_file  # noqa: F401``): it is
 autouse there.
 """
 

@@ -11,8 +11,8 @@ Without the binaries the tests that need PostgreSQL are skipped, with the reason
 
 Use it through the fixtures (``postgres_cluster``, session-wide; ``postgres_url``, a new
 empty database for each test), either registered for every module with
-``pytest_plugins = ["tests.postgres"]`` in ``tests/conftest.py``, or imported by a test
-module (``from tests.postgres import postgres_cluster, postgres_url  # noqa: F401``);
+``pytest_plugins = ["tests.helpers.postgres"]`` in ``tests/conftest.py``, or imported by a test
+module (``from tests.helpers.postgres import postgres_cluster, postgres_url  # noqa: F401``);
 both share one cluster.
 """
 
