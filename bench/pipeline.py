@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import multiprocessing
 import os
 import sys
 import tempfile
@@ -41,6 +40,8 @@ from typing import Any
 import cv2
 import numpy as np
 import numpy.typing as npt
+
+from bench.child import run_in_child
 
 SUBJECT = "lin_manuel_miranda"
 PEOPLE = 1000
@@ -220,12 +221,7 @@ def _child(kind: str, scale: float, people: int, max_frames: int, queue: Any) ->
 
 def in_child(kind: str, scale: float, people: int, max_frames: int) -> Result:
     """Run one pipeline in a fresh process: its memory peak is its own."""
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    process = context.Process(target=_child, args=(kind, scale, people, max_frames, queue))
-    process.start()
-    result: Result = queue.get(timeout=600)
-    process.join()
+    result: Result = run_in_child(_child, kind, scale, people, max_frames, timeout=600)
     return result
 
 

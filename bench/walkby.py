@@ -43,8 +43,6 @@ process's).
 from __future__ import annotations
 
 import argparse
-import math
-import multiprocessing
 import statistics
 import sys
 import tempfile
@@ -60,6 +58,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from bench.child import run_in_child
 from bench.pi_factor import PI4_K, PI5_K
 from bench.pipeline import peak_rss_mib, synthetic_templates, vm_hwm_mib
 from bench.walkby_scenes import (
@@ -163,7 +162,7 @@ def hog_kiosk_settings() -> Any:
         threshold=0.52,
         decisive_distance=0.0,
         pass_window=1e-6,
-        reencode_gap=math.inf,
+        reencode_gap=60.0,  # the longest allowed: never again within a walk-by
         encoder_workers=0,
     )
 
@@ -344,14 +343,9 @@ def in_child(
     overrides: dict[str, str] | None = None,
 ) -> Result:
     """Run one pipeline over every scene in a fresh process: its memory is its own."""
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
     videos = [str(t.video) for t in truths]
-    args = (kind, videos, scale, people, str(enrolled), overrides or {}, queue)
-    process = context.Process(target=_child, args=args)
-    process.start()
-    result: Result = queue.get(timeout=7200)
-    process.join()
+    args = (kind, videos, scale, people, str(enrolled), overrides or {})
+    result: Result = run_in_child(_child, *args)
     return result
 
 

@@ -58,3 +58,15 @@ def test_roster_import_bench_runs_both_imports(capsys: pytest.CaptureFixture[str
     assert "12 people, 2 templates each" in out
     for words in ("baseline: one POST /v1/admin/people each", "clockface: POST /v1/admin/roster"):
         assert words in out
+
+
+def _dies(code: int, queue: object) -> None:
+    raise SystemExit(code)
+
+
+def test_a_bench_child_that_dies_stops_the_bench_at_once() -> None:
+    """Not a wait for the queue's two hours: the child's exit status, in one line."""
+    from bench.child import run_in_child
+
+    with pytest.raises(RuntimeError, match=r"_dies stopped without an answer \(exit status 3\)"):
+        run_in_child(_dies, 3, timeout=60)
