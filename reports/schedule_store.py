@@ -46,6 +46,7 @@ import sqlalchemy as sa
 
 from clockface import schedule_tables
 from clockface.closing import Closing
+from clockface.days import check_day
 from clockface.errors import CentralStoreError, ScheduleError, StoreError, UnknownPersonError
 from clockface.values import as_utc, iso_utc, system_clock
 from reports import schedule_files
@@ -898,7 +899,10 @@ def _check_zone(site: str, timezone: object) -> str:
 def _check_day(day: object, what: str) -> date:
     if not isinstance(day, date) or isinstance(day, datetime):
         raise ScheduleError(f"{what} must be a date, not {day!r}")
-    return day
+    try:
+        return check_day(day)
+    except ValueError as err:
+        raise ScheduleError(f"{what}: {err}") from None
 
 
 def _check_shift(shift: Shift) -> None:
@@ -908,11 +912,16 @@ def _check_shift(shift: Shift) -> None:
     if shift.team is not None:
         _label(shift.team, f"{where}: a team")
     _label(shift.site, f"{where}: a site name", schedule_tables.SITE_NAME)
+    for day, what in ((shift.valid_from, "from"), (shift.valid_until, "until")):
+        if day is not None:
+            _check_day(day, f"{where}: {what}")
 
 
 def _check_day_off(off: DayOff) -> DayOff:
     """``off`` with its note's spaces around dropped (as a schedule file reads it)."""
     _label(off.person_id, "a day off's person id")
+    _check_day(off.first, "a day off's first day")
+    _check_day(off.last, "a day off's last day")
     return dataclasses.replace(off, note=_text(off.note, "a day off's note"))
 
 

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from sqlite_utils import Database
 
 from central.store import CentralStore
+from clockface.days import FIRST_DAY, LAST_DAY
 from clockface.errors import (
     CentralStoreError,
     ScheduleError,
@@ -234,6 +235,12 @@ REFUSALS: list[tuple[str, Callable[[ScheduleStore], object], str]] = [
     ("duplicate site", lambda s: s.add_site("berlin", "Europe/Berlin"),
      "site 'berlin' is already stored in"),
     ("bad zone", lambda s: s.add_site("mars", "Mars/Base"), "unknown time zone 'Mars/Base'"),
+    ("holiday in 9999", lambda s: s.add_holiday("berlin", date(9999, 12, 31)),
+     "9999-12-31 is outside the dates clockface supports"),
+    ("shift until 9999", lambda s: s.add_shift(shift(valid_until=date(9999, 12, 31))),
+     "until: 9999-12-31 is outside"),
+    ("day off in 0001", lambda s: s.add_day_off(DayOff("ada", date(1, 1, 1), date(1, 1, 2))),
+     "0001-01-01 is outside"),
     ("no zone", lambda s: s.add_site("rome"), "give its IANA time zone (--timezone)"),
     ("spaces", lambda s: s.add_site(" rome", "Europe/Rome"), "must not start or end with spaces"),
     ("long name", lambda s: s.add_site("x" * 101, "Europe/Rome"), "longer than 100"),
@@ -446,7 +453,7 @@ ZONES = ("UTC", "Europe/Berlin", "America/Chicago", "Asia/Kolkata", "Australia/L
 _words = st.text(
     alphabet=st.characters(blacklist_categories=["Cs", "Cc"]), min_size=1, max_size=30
 ).filter(lambda s: s == s.strip() and s.strip() != "")
-_days = st.dates(min_value=date(1900, 1, 1), max_value=date(2100, 12, 31))
+_days = st.dates(min_value=FIRST_DAY, max_value=LAST_DAY)  # the dates clockface supports
 _times = st.builds(time, st.integers(0, 23), st.integers(0, 59))
 
 
