@@ -39,8 +39,8 @@ Nothing here touches files other than the model files, nor cameras or the networ
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import threading
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -91,6 +91,10 @@ class Model(StrEnum):
     SHAPE_68 = "shape_predictor_68"
     ENCODER = "encoder"
 
+
+MODELS_PACKAGE = "face_recognition_models"
+"""The distribution (face-recognition-models on PyPI) whose ``models`` folder holds dlib's
+model files; clockface reads the files and never imports the package."""
 
 # File names inside face_recognition_models/models (and inside a custom model_dir).
 _MODEL_FILES: dict[Model, str] = {
@@ -322,30 +326,30 @@ def _first_line(err: BaseException) -> str:
 
 
 def _packaged_model_file(model: Model) -> Path:
-    """The model's path inside face_recognition_models, imported quietly."""
+    """The model's path inside the installed face_recognition_models package.
+
+    Found by where the package lies (``importlib.util.find_spec``), never imported: its
+    ``__init__`` imports ``pkg_resources``, which setuptools 81 removed. Its files are
+    ``models/<name>`` beside that ``__init__``.
+    """
     try:
-        with warnings.catch_warnings():
-            # The package imports pkg_resources, which warns about its own deprecation.
-            warnings.simplefilter("ignore")
-            import face_recognition_models
-    except Exception as err:
+        spec = importlib.util.find_spec(MODELS_PACKAGE)
+    except (ImportError, ValueError) as err:
+        spec = None
+        reason = _first_line(err)
+    else:
+        reason = "it is not installed"
+    if spec is None or not spec.submodule_search_locations:
         raise ModelError(
-            f"the face model package face_recognition_models cannot be imported "
-            f"({_first_line(err)}): reinstall the project's dependencies"
-        ) from err
-    locate: dict[Model, Callable[[], str]] = {
-        Model.CNN_DETECTOR: face_recognition_models.cnn_face_detector_model_location,
-        Model.SHAPE_5: face_recognition_models.pose_predictor_five_point_model_location,
-        Model.SHAPE_68: face_recognition_models.pose_predictor_model_location,
-        Model.ENCODER: face_recognition_models.face_recognition_model_location,
-    }
-    try:
-        return Path(locate[model]())
-    except Exception as err:
-        raise ModelError(
-            f"face_recognition_models cannot locate the {_MODEL_DESCRIPTIONS[model]} model "
-            f"({_first_line(err)}): reinstall the project's dependencies"
-        ) from err
+            f"the face model package {MODELS_PACKAGE} cannot be found ({reason}): "
+            "reinstall the project's dependencies"
+        )
+    folders = [Path(folder) / "models" for folder in spec.submodule_search_locations]
+    for folder in folders:
+        path = folder / _MODEL_FILES[model]
+        if path.is_file():
+            return path
+    return folders[0] / _MODEL_FILES[model]  # _model_file says it is missing
 
 
 class FaceModels:
