@@ -104,7 +104,13 @@ import dlib
 
 from clockface.errors import ClockfaceError
 from clockface.files import read_image
-from recognition.faces import YUNET_FILE, YUNET_NMS, YUNET_SCORE, FaceModels
+from recognition.faces import (
+    YUNET_FILE,
+    YUNET_NMS,
+    YUNET_SCORE,
+    FaceModels,
+    opencv_errors_only,
+)
 
 PI4 = "Pi 4"
 PI5 = "Pi 5"
@@ -326,15 +332,10 @@ def _yunet_model() -> Path:
 
 
 def _yunet(width: int, height: int) -> cv2.FaceDetectorYN:
-    previous = cv2.utils.logging.getLogLevel()
-    # OpenCV 5 warns on stderr that its new DNN engine ignores the (default) target.
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-    try:
+    with opencv_errors_only():
         return cv2.FaceDetectorYN.create(
             str(_yunet_model()), "", (width, height), YUNET_SCORE, YUNET_NMS, 5000
         )
-    finally:
-        cv2.utils.logging.setLogLevel(previous)
 
 
 def measure_here(rounds: int = 3, photo: Path = DEFAULT_PHOTO) -> dict[str, float]:

@@ -41,7 +41,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -630,20 +631,39 @@ def _load_yunet(path: Path, score_threshold: float) -> Any:
             f"the YuNet face detector model {path} is not the published file "
             f"(sha256 {digest[:12]}..., expected {YUNET_SHA256[:12]}...): reinstall clockface"
         )
-    previous = cv2.utils.logging.getLogLevel()
-    # OpenCV warns on stderr that its new DNN engine ignores the (default) target.
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     try:
-        return cv2.FaceDetectorYN.create(
-            str(path), "", (320, 320), score_threshold, YUNET_NMS, 5000
-        )
+        with opencv_errors_only():
+            return cv2.FaceDetectorYN.create(
+                str(path), "", (320, 320), score_threshold, YUNET_NMS, 5000
+            )
     except cv2.error as err:
         raise ModelError(
             f"OpenCV cannot load the YuNet face detector model {path} ({_first_line(err)}): "
             "reinstall clockface and opencv-python-headless"
         ) from err
+
+
+_OPENCV_LOG_LEVEL_ERROR = 2
+"""OpenCV's LOG_LEVEL_ERROR, the same number in OpenCV 4 and 5."""
+
+
+@contextmanager
+def opencv_errors_only() -> Iterator[None]:
+    """OpenCV logs only errors inside the block, as before after it.
+
+    Loading YuNet, OpenCV 5 warns on stderr that its new DNN engine ignores the
+    (default) target. OpenCV 5 keeps its log level in ``cv2.utils.logging``; OpenCV 4
+    (what a Pi on Bookworm gets, with numpy 1) in ``cv2.getLogLevel``/``setLogLevel``.
+    """
+    api = getattr(cv2.utils, "logging", None) or cv2
+    get_level: Callable[[], int] = api.getLogLevel
+    set_level: Callable[[int], object] = api.setLogLevel
+    previous = get_level()
+    set_level(_OPENCV_LOG_LEVEL_ERROR)
+    try:
+        yield
     finally:
-        cv2.utils.logging.setLogLevel(previous)
+        set_level(previous)
 
 
 def smallest_face_px(detector: Detector, upsample: int = 1) -> float:
