@@ -142,6 +142,8 @@ def test_the_kiosk_unit_is_notify_with_a_watchdog_restarts_and_hardening() -> No
         "SupplementaryGroups": ["video gpio"],
         "ProtectSystem": ["strict"],
         "StateDirectory": ["clockface"],
+        # Writable by the kiosk: lgpio makes its notification FIFO there (gpiozero#1106).
+        "WorkingDirectory": ["/var/lib/clockface"],
         "ConfigurationDirectory": ["clockface"],
         "NoNewPrivileges": ["yes"],
         "PrivateTmp": ["yes"],
