@@ -37,6 +37,7 @@ from central.web import data
 from central.web.accounts import Accounts
 from central.web.sessions import Sessions
 from clockface.cli import main
+from tests.fakes import CHEAP_PASSWORDS
 from tests.postgres import postgres_cluster, postgres_url  # noqa: F401
 
 NOW = datetime(2024, 3, 4, 9, 30, tzinfo=UTC)  # Monday, 10:30 in Berlin
@@ -111,7 +112,7 @@ class Clock:
 @contextmanager
 def serving(store: CentralStore, config: CentralConfig) -> Iterator[str]:
     """A uvicorn server in a thread on a free loopback port; yields its base URL."""
-    app = create_app(store, config)
+    app = create_app(store, config, password_cost=CHEAP_PASSWORDS)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -152,7 +153,7 @@ def running(database: str, config: CentralConfig | None = None) -> Iterator[Site
         CentralStore.open(database, actor="tests", clock=clock) as store,
         serving(store, config or CentralConfig(database=database)) as base,
     ):
-        Accounts(store).add("ada", PASSWORD)
+        Accounts(store, password_cost=CHEAP_PASSWORDS).add("ada", PASSWORD)
         yield Site(store, clock, base, database)
 
 
