@@ -4,7 +4,7 @@ Every output is optional; gpiozero is imported only when at least one is configu
 Each is a ``DigitalOutputDevice`` (``LED`` and ``Buzzer`` are its named subclasses)
 made with ``initial_value=False``: off from the moment it is opened, which for the
 relay means locked, whatever ``active_high`` says about the wiring. The pin factory is
-gpiozero's: its default (lgpio on Raspberry Pi OS Bookworm, Pi 4 and Pi 5), or the one
+gpiozero's: its default (lgpio on Raspberry Pi OS Trixie and Bookworm, Pi 4 and Pi 5), or the one
 passed as ``pin_factory=`` (tests pass ``gpiozero.pins.mock.MockFactory()``; the
 environment variable ``GPIOZERO_PIN_FACTORY=mock`` makes the mock pins the default).
 

@@ -174,3 +174,32 @@ def test_the_one_sdist_builds_a_pure_wheel() -> None:
     assert "Root-Is-Purelib: true" in text
     assert "Tag: py3-none-any" in text.splitlines()
     assert not [file for file in files if file.suffix in {".so", ".pyd", ".c", ".cpp"}]
+
+
+def test_the_readme_names_what_each_release_installs(tmp_path: Path) -> None:
+    """The README's table of what a Pi gets says what the lock says (no network)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("| | Trixie (Debian 13) | Bookworm (Debian 12) |") :]
+    rows = {
+        cells[0]: cells[1:]
+        for line in table.split("\n\n")[0].splitlines()[2:]
+        if (cells := [cell.strip() for cell in line.strip("|").split("|")])
+    }
+    trixie, bookworm = RELEASES[1], RELEASES[0]
+    for column, release in ((0, trixie), (1, bookworm)):
+        (tmp_path / release.codename).mkdir()
+        requirements, _ = export(tmp_path / release.codename, release)
+        locked = pins(requirements.read_text(), release.python)
+        assert rows["Python (the OS's)"][column] == release.python.rsplit(".", 1)[0]
+        for name in ("numpy", "opencv-python-headless"):
+            assert rows[name][column] == locked[name], (release.codename, name)
+        assert rows["dlib-bin, face-recognition-models"][0] == ", ".join(
+            [locked["dlib-bin"], locked["face-recognition-models"]]
+        )
+        assert rows["gpiozero (shadows apt's), fastapi, uvicorn"][0] == ", ".join(
+            locked[name] for name in ("gpiozero", "fastapi", "uvicorn")
+        )
+        assert rows["httpx, cryptography, sqlalchemy, pillow"][0] == ", ".join(
+            locked[name] for name in ("httpx", "cryptography", "sqlalchemy", "pillow")
+        )
+        assert f"({len(locked)} files)" in " ".join(rows)
