@@ -108,7 +108,13 @@ import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from clockface.errors import ClockfaceError
-from recognition.faces import YUNET_FILE, YUNET_NMS, YUNET_SCORE, FaceModels
+from recognition.faces import (
+    YUNET_FILE,
+    YUNET_NMS,
+    YUNET_SCORE,
+    FaceModels,
+    opencv_errors_only,
+)
 from recognition.photos import read_image
 
 PI4 = "Pi 4"
@@ -331,15 +337,10 @@ def _yunet_model() -> Path:
 
 
 def _yunet(width: int, height: int) -> cv2.FaceDetectorYN:
-    previous = cv2.utils.logging.getLogLevel()
-    # OpenCV 5 warns on stderr that its new DNN engine ignores the (default) target.
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-    try:
+    with opencv_errors_only():
         return cv2.FaceDetectorYN.create(
             str(_yunet_model()), "", (width, height), YUNET_SCORE, YUNET_NMS, 5000
         )
-    finally:
-        cv2.utils.logging.setLogLevel(previous)
 
 
 def measure_here(rounds: int = 3, photo: Path = DEFAULT_PHOTO) -> dict[str, float]:

@@ -42,6 +42,7 @@ from central.config import CentralConfig
 from central.metrics import CONTENT_TYPE, Metrics
 from central.ratelimit import FailureLimiter
 from central.store import CentralStore, KioskInfo, PersonRecord, Principal
+from central.web.passwords import DEFAULT_COST, ScryptCost
 from central.web.routes import web_router
 from clockface import __version__
 from clockface.errors import (
@@ -539,10 +540,12 @@ def create_app(
     config: CentralConfig | None = None,
     *,
     auth_limiter: FailureLimiter | None = None,
+    password_cost: ScryptCost = DEFAULT_COST,
 ) -> FastAPI:
     """The ASGI app over ``store``; ``config`` gives the body limit (the store already
     has the clock skew bound); ``auth_limiter`` limits failed token checks per client
-    (default: 10 failures a minute, :mod:`central.ratelimit`)."""
+    (default: 10 failures a minute, :mod:`central.ratelimit`); ``password_cost``: the
+    scrypt cost of supervisors' password hashes (the default but in tests)."""
     config = config or CentralConfig()
     metrics = Metrics()
     app = FastAPI(
@@ -834,7 +837,7 @@ def create_app(
 
     app.include_router(kiosk_api)
     app.include_router(admin)
-    app.include_router(web_router(store, config))
+    app.include_router(web_router(store, config, password_cost=password_cost))
     return app
 
 

@@ -4,7 +4,7 @@ Every output is optional; gpiozero is imported only when at least one is configu
 Each is a ``DigitalOutputDevice`` (``LED`` and ``Buzzer`` are its named subclasses)
 made with ``initial_value=False``: off from the moment it is opened, which for the
 relay means locked, whatever ``active_high`` says about the wiring. The pin factory is
-gpiozero's: its default (lgpio on Raspberry Pi OS Bookworm, Pi 4 and Pi 5), or the one
+gpiozero's: its default (lgpio on Raspberry Pi OS Trixie and Bookworm, Pi 4 and Pi 5), or the one
 passed as ``pin_factory=`` (tests pass ``gpiozero.pins.mock.MockFactory()``; the
 environment variable ``GPIOZERO_PIN_FACTORY=mock`` makes the mock pins the default).
 
@@ -20,6 +20,12 @@ unknown    red, 1 s                     one long beep
 error      red, blinking three times    three beeps
 =========  ===========================  ==================================
 
+lgpio (the pin driver) makes a notification FIFO in the folder named by ``LG_WD``, else in
+the current directory (gpiozero#1106): run from a folder its user cannot write, as
+``sudo -u clockface clockface kiosk selftest`` from a checkout is, it fails to open any
+pin. :func:`ensure_lgpio_workdir` (called before gpiozero is imported) then points
+``LG_WD`` at a private temporary folder; the kiosk's unit runs in /var/lib/clockface.
+
 The door relay is pulsed (``relay_seconds``) by :meth:`GpioOutputs.pulse_relay`, on
 "in" only. Playing is synchronous here (``sleep`` is injectable); the feedback in
 ``hardware/feedback.py`` plays on worker threads so the frame loop never waits.
@@ -29,8 +35,10 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
+import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -116,6 +124,7 @@ class GpioOutputs(Closing):
         self._devices: dict[str, Any] = {}
         if not self.pins:
             return
+        ensure_lgpio_workdir()
         gpiozero = _import_gpiozero()
         kinds = {
             GREEN: (gpiozero.LED, led_active_high),
@@ -206,6 +215,34 @@ class GpioOutputs(Closing):
                 device.off()
         except Exception as err:
             raise OutputError(f"cannot drive the {LABELS[name]}: {_first_line(err)}") from err
+
+
+def ensure_lgpio_workdir(
+    environ: MutableMapping[str, str] | None = None, cwd: str | None = None
+) -> str | None:
+    """Give lgpio a folder it can write its notification FIFO in, before it is imported.
+
+    When ``LG_WD`` is unset and the current directory (``cwd``) is not writable by this
+    process, sets ``LG_WD`` in ``environ`` (``os.environ``) to a new private temporary
+    folder and returns it; otherwise changes nothing and returns None.
+    """
+    environ = os.environ if environ is None else environ
+    if environ.get("LG_WD"):
+        return None
+    try:
+        here = os.getcwd() if cwd is None else cwd
+    except OSError:  # the current directory was removed
+        here = None
+    if here is not None and _writable(here):
+        return None
+    folder = tempfile.mkdtemp(prefix="clockface-lgpio-")
+    environ["LG_WD"] = folder
+    log.info("lgpio works in %s (LG_WD): the current directory is not writable", folder)
+    return folder
+
+
+def _writable(folder: str) -> bool:
+    return os.access(folder, os.W_OK)
 
 
 def _import_gpiozero() -> Any:

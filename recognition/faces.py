@@ -41,9 +41,10 @@ Nothing here touches files other than the model files, nor cameras or the networ
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import threading
-import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -94,6 +95,10 @@ class Model(StrEnum):
     SHAPE_68 = "shape_predictor_68"
     ENCODER = "encoder"
 
+
+MODELS_PACKAGE = "face_recognition_models"
+"""The distribution (face-recognition-models on PyPI) whose ``models`` folder holds dlib's
+model files; clockface reads the files and never imports the package."""
 
 # File names inside face_recognition_models/models (and inside a custom model_dir).
 _MODEL_FILES: dict[Model, str] = {
@@ -325,30 +330,30 @@ def _first_line(err: BaseException) -> str:
 
 
 def _packaged_model_file(model: Model) -> Path:
-    """The model's path inside face_recognition_models, imported quietly."""
+    """The model's path inside the installed face_recognition_models package.
+
+    Found by where the package lies (``importlib.util.find_spec``), never imported: its
+    ``__init__`` imports ``pkg_resources``, which setuptools 81 removed. Its files are
+    ``models/<name>`` beside that ``__init__``.
+    """
     try:
-        with warnings.catch_warnings():
-            # The package imports pkg_resources, which warns about its own deprecation.
-            warnings.simplefilter("ignore")
-            import face_recognition_models
-    except Exception as err:
+        spec = importlib.util.find_spec(MODELS_PACKAGE)
+    except (ImportError, ValueError) as err:
+        spec = None
+        reason = _first_line(err)
+    else:
+        reason = "it is not installed"
+    if spec is None or not spec.submodule_search_locations:
         raise ModelError(
-            f"the face model package face_recognition_models cannot be imported "
-            f"({_first_line(err)}): reinstall the project's dependencies"
-        ) from err
-    locate: dict[Model, Callable[[], str]] = {
-        Model.CNN_DETECTOR: face_recognition_models.cnn_face_detector_model_location,
-        Model.SHAPE_5: face_recognition_models.pose_predictor_five_point_model_location,
-        Model.SHAPE_68: face_recognition_models.pose_predictor_model_location,
-        Model.ENCODER: face_recognition_models.face_recognition_model_location,
-    }
-    try:
-        return Path(locate[model]())
-    except Exception as err:
-        raise ModelError(
-            f"face_recognition_models cannot locate the {_MODEL_DESCRIPTIONS[model]} model "
-            f"({_first_line(err)}): reinstall the project's dependencies"
-        ) from err
+            f"the face model package {MODELS_PACKAGE} cannot be found ({reason}): "
+            "reinstall the project's dependencies"
+        )
+    folders = [Path(folder) / "models" for folder in spec.submodule_search_locations]
+    for folder in folders:
+        path = folder / _MODEL_FILES[model]
+        if path.is_file():
+            return path
+    return folders[0] / _MODEL_FILES[model]  # _model_file says it is missing
 
 
 class FaceModels:
@@ -638,20 +643,39 @@ def _load_yunet(path: Path, score_threshold: float) -> Any:
             f"the YuNet face detector model {path} is not the published file "
             f"(sha256 {digest[:12]}..., expected {YUNET_SHA256[:12]}...): reinstall clockface"
         )
-    previous = cv2.utils.logging.getLogLevel()
-    # OpenCV warns on stderr that its new DNN engine ignores the (default) target.
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     try:
-        return cv2.FaceDetectorYN.create(
-            str(path), "", (320, 320), score_threshold, YUNET_NMS, 5000
-        )
+        with opencv_errors_only():
+            return cv2.FaceDetectorYN.create(
+                str(path), "", (320, 320), score_threshold, YUNET_NMS, 5000
+            )
     except cv2.error as err:
         raise ModelError(
             f"OpenCV cannot load the YuNet face detector model {path} ({_first_line(err)}): "
             "reinstall clockface and opencv-python-headless"
         ) from err
+
+
+_OPENCV_LOG_LEVEL_ERROR = 2
+"""OpenCV's LOG_LEVEL_ERROR, the same number in OpenCV 4 and 5."""
+
+
+@contextmanager
+def opencv_errors_only() -> Iterator[None]:
+    """OpenCV logs only errors inside the block, as before after it.
+
+    Loading YuNet, OpenCV 5 warns on stderr that its new DNN engine ignores the
+    (default) target. OpenCV 5 keeps its log level in ``cv2.utils.logging``; OpenCV 4
+    (what a Pi on Bookworm gets, with numpy 1) in ``cv2.getLogLevel``/``setLogLevel``.
+    """
+    api = getattr(cv2.utils, "logging", None) or cv2
+    get_level: Callable[[], int] = api.getLogLevel
+    set_level: Callable[[int], object] = api.setLogLevel
+    previous = get_level()
+    set_level(_OPENCV_LOG_LEVEL_ERROR)
+    try:
+        yield
     finally:
-        cv2.utils.logging.setLogLevel(previous)
+        set_level(previous)
 
 
 def smallest_face_px(detector: Detector, upsample: int = 1) -> float:

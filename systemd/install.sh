@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install the clockface kiosk on Raspberry Pi OS Bookworm (64-bit), Pi 4 or Pi 5.
+# Install the clockface kiosk on 64-bit Raspberry Pi OS, Pi 4 or Pi 5: Trixie (Python
+# 3.13) or Bookworm (Python 3.11). Any other release is refused before anything changes.
 #
 #   sudo systemd/install.sh             install or update (run it again at any time)
 #   systemd/install.sh --dry-run        print every action instead of doing it
@@ -12,13 +13,17 @@
 #   --no-screen      no browser screen (no cage, no chromium, no clockface-screen.service)
 #
 # What it does, each step only when needed (idempotent):
-#   1. apt packages: picamera2, gpiozero + lgpio, python3-venv, cage and Chromium
+#   1. apt packages (after apt-get update): picamera2, gpiozero + lgpio, python3-venv,
+#      cage and Chromium
 #   2. the system user clockface (groups video, gpio) that runs the kiosk and the sync
 #      agent, and clockface-screen (groups video, render, input) for the browser
 #   3. a virtual environment with --system-site-packages (picamera2 and libcamera come
-#      from apt) in /opt/clockface/venv, and clockface installed into it from this
-#      checkout (dlib from the prebuilt dlib-bin wheel; numpy < 2, which the apt
-#      picamera2 stack is built against)
+#      from apt) in /opt/clockface/venv, holding exactly the versions uv.lock resolved
+#      for this release (uv export --group pi-bookworm or pi-trixie: numpy 1.x on
+#      Bookworm, 2.x on Trixie, as the apt picamera2/simplejpeg were built against),
+#      checked against the lock's hashes, wheels only (face-recognition-models, model
+#      files and no code to compile, is the one sdist); then clockface itself from this
+#      checkout. uv (pinned) lives in /opt/clockface/tools; its cache is cleaned after.
 #   4. default config files with comments in /etc/clockface, never overwriting one
 #      that exists, an empty kiosk-token (the central service's token goes there), and
 #      template-key (central-template-key with --with-central): 32 random bytes, mode
@@ -76,6 +81,13 @@ UNIT_DIR=/etc/systemd/system
 USER_NAME=clockface
 SCREEN_USER=clockface-screen
 CENTRAL_USER=clockface-central
+TOOLS="$PREFIX/tools"
+REQUIREMENTS="$PREFIX/requirements.txt"
+# The uv that reads uv.lock on the Pi (the lock's format needs a recent one).
+UV_VERSION=0.13.9
+# The supported releases (/etc/os-release VERSION_CODENAME) and the python3 each has;
+# each installs the lock's dependency group pi-CODENAME.
+declare -A PYTHON_OF=([bookworm]=3.11 [trixie]=3.13)
 
 [[ -f "$CHECKOUT/pyproject.toml" ]] || {
     echo "install.sh: $CHECKOUT is not a clockface checkout (no pyproject.toml)" >&2
@@ -194,9 +206,23 @@ new_key() {
 # --------------------------------------------------------------------------- checks
 
 codename="$(sed -n 's/^VERSION_CODENAME=//p' "$(on_target /etc/os-release)" 2>/dev/null)" || true
-if [[ "$codename" != bookworm ]]; then
-    say "warning: this is made for Raspberry Pi OS Bookworm, not '${codename:-unknown}'"
+codename="${codename//\"/}"
+if [[ -z "$codename" || -z "${PYTHON_OF[$codename]:-}" ]]; then
+    echo "install.sh: Raspberry Pi OS '${codename:-unknown}' is not supported: install on" \
+        "Trixie or Bookworm (64-bit); nothing was changed" >&2
+    exit 1
 fi
+want_python="${PYTHON_OF[$codename]}"
+if [[ -z "$ROOT" ]]; then
+    have_python="$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" ||
+        have_python=none
+    if [[ "$have_python" != "$want_python" ]]; then
+        echo "install.sh: $codename's python3 should be $want_python, this one is" \
+            "$have_python; nothing was changed" >&2
+        exit 1
+    fi
+fi
+say "Raspberry Pi OS $codename: Python $want_python, uv.lock's group pi-$codename"
 if command -v dpkg >/dev/null 2>&1 && [[ "$(dpkg --print-architecture)" != arm64 ]]; then
     say "warning: not a 64-bit arm64 system: the prebuilt dlib wheel needs 64-bit Raspberry Pi OS"
 fi
@@ -204,15 +230,18 @@ fi
 # --------------------------------------------------------------------------- 1. packages
 
 packages=(python3-picamera2 python3-gpiozero python3-lgpio python3-venv python3-pip)
-if ((WITH_SCREEN)); then
-    # Raspberry Pi OS calls it chromium-browser; Debian calls it chromium.
-    if apt-cache policy chromium-browser 2>/dev/null | grep -q 'Candidate: [0-9]'; then
-        packages+=(cage chromium-browser)
-    else
-        packages+=(cage chromium)
-    fi
-fi
 run apt-get update
+if ((WITH_SCREEN)); then
+    # Raspberry Pi OS calls it chromium-browser; Debian calls it chromium (asked after
+    # apt-get update, so a fresh image's empty package lists don't decide it).
+    if apt-cache policy chromium-browser 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+        browser=chromium-browser
+    else
+        browser=chromium
+    fi
+    say "browser package: $browser"
+    packages+=(cage "$browser")
+fi
 run apt-get install --yes --no-install-recommends "${packages[@]}"
 
 # --------------------------------------------------------------------------- 2. users
@@ -241,15 +270,30 @@ if [[ -x "$(on_target "$VENV/bin/python")" ]]; then
 else
     run python3 -m venv --system-site-packages "$VENV"
 fi
-overrides="$CHECKOUT/systemd/pi-overrides.txt"
-run "$VENV/bin/python" -m pip install --quiet --upgrade pip uv
-run "$VENV/bin/uv" pip install --python "$VENV/bin/python" --override "$overrides" "$CHECKOUT"
+if [[ -x "$(on_target "$TOOLS/bin/python")" ]]; then
+    say "tools environment $TOOLS exists"
+else
+    run python3 -m venv "$TOOLS"
+fi
+run "$TOOLS/bin/python" -m pip install --quiet --disable-pip-version-check --no-cache-dir \
+    "uv==$UV_VERSION"
+uv="$TOOLS/bin/uv"
+# The lock's runtime set for this release, pinned and hashed (no dev tools, no project).
+run "$uv" export --project "$CHECKOUT" --frozen --no-default-groups --group "pi-$codename" \
+    --no-emit-project --quiet --output-file "$REQUIREMENTS"
+# Exactly that set in the venv (sync removes what is not in it), every file checked
+# against its hash; wheels only, but for the model files' sdist.
+run "$uv" pip sync --python "$VENV/bin/python" --require-hashes --only-binary :all: \
+    --no-binary face-recognition-models "$REQUIREMENTS"
+run "$uv" pip install --python "$VENV/bin/python" --no-deps "$CHECKOUT"
+run "$uv" cache clean
 run install -d -m 0755 "$PREFIX/bin"
 if ((WITH_SCREEN)); then
     run install -m 0755 "$UNITS_SRC/clockface-screen.sh" "$PREFIX/bin/clockface-screen"
 fi
 if ((!DRY_RUN)) && ! "$VENV/bin/python" -c "import picamera2" 2>/dev/null; then
-    say "warning: picamera2 does not import in $VENV: check python3-picamera2 and numpy < 2"
+    say "warning: picamera2 does not import in $VENV: check python3-picamera2 and that" \
+        "the venv's numpy is the one $codename's simplejpeg was built against"
 fi
 
 # --------------------------------------------------------------------------- 4. config

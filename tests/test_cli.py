@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -57,17 +58,21 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_readme_command_runs_as_documented() -> None:
-    """The README's main command, pasted into bash (with this Python for `uv run`)."""
-    faces_dir()
+def test_readme_command_runs_as_documented(tmp_path: Path) -> None:
+    """The README's main command, pasted into bash (with this Python for `uv run`) in a
+    folder holding only the repository's demo/ (no ../shared/faces beside it): what a
+    fresh clone has."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = re.search(r"## Set up and run.*?```sh\n(.*?)```", readme, re.S)
     assert block, "README has no set-up command block"
     script = block.group(1)
     assert script.count("uv run clockface ") == 2
+    assert "../shared" not in script and script.count(" demo/") == 2
     script = script.replace("uv run clockface ", f"{shlex.quote(sys.executable)} -m clockface ")
+    clone = tmp_path / "clone"
+    shutil.copytree(DEMO, clone / "demo")
     result = subprocess.run(
-        ["bash", "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=300, check=False
+        ["bash", "-c", script], capture_output=True, text=True, cwd=clone, timeout=300, check=False
     )
     assert result.returncode == 0, result.stderr
     assert "enrolled lin (Lin-Manuel Miranda): 1 new template" in result.stdout
@@ -76,6 +81,40 @@ def test_readme_command_runs_as_documented() -> None:
     assert "Miranda" not in result.stderr
     assert "275 frames, 1 event, " in result.stdout
     assert "uv run pytest" in readme
+
+
+DEMO = ROOT / "demo"
+DEMO_FILES = {
+    "lin_manuel_miranda1.png": "lin_manuel_miranda/lin_manuel_miranda1.png",
+    "short_hamilton_clip.mp4": "video/short_hamilton_clip.mp4",
+}
+"""The demo's files and where the same files are in ../shared/faces."""
+MEDIA = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".heic"}
+MEDIA |= {".mp4", ".avi", ".mov", ".mkv", ".webm", ".h264", ".mjpeg"}
+
+
+def test_the_demo_is_the_only_photo_or_video_in_the_repository() -> None:
+    """demo/ holds the two files and their NOTICE; no other photo or video is in the
+    project (the tests read ../shared/faces)."""
+    assert sorted(p.name for p in DEMO.iterdir()) == ["NOTICE", *sorted(DEMO_FILES)]
+    notice = (DEMO / "NOTICE").read_text(encoding="utf-8")
+    assert "face_recognition" in notice and "MIT License" in notice
+    assert "Copyright (c) 2017, Adam Geitgey" in notice
+    skipped = {".git", ".venv", ".venv-bookworm", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
+    media = sorted(
+        str(path.relative_to(ROOT))
+        for path in ROOT.rglob("*")
+        if path.suffix.lower() in MEDIA
+        and not skipped & set(path.relative_to(ROOT).parts)
+        and path.is_file()
+    )
+    assert media == sorted(f"demo/{name}" for name in DEMO_FILES)
+
+
+@pytest.mark.faces
+def test_the_demo_files_are_the_shared_ones_unchanged() -> None:
+    for name, shared in DEMO_FILES.items():
+        assert (DEMO / name).read_bytes() == (faces_dir() / shared).read_bytes(), name
 
 
 @pytest.mark.parametrize(

@@ -157,9 +157,31 @@ def test_corrupt_model_file_raises_model_error(tmp_path: Path) -> None:
 
 
 def test_missing_model_package_raises_model_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "face_recognition_models", None)  # import fails
-    with pytest.raises(ModelError, match="face_recognition_models cannot be imported"):
+    monkeypatch.setitem(sys.modules, "face_recognition_models", None)  # find_spec fails
+    with pytest.raises(ModelError, match="face_recognition_models cannot be found"):
         FaceModels().landmarks(np.zeros((64, 64, 3), dtype=np.uint8), Box(8, 56, 56, 8))
+
+
+def test_model_files_are_found_without_importing_their_package() -> None:
+    """In a fresh process where ``pkg_resources`` cannot be imported (setuptools 81 and
+    later have none): every dlib model file is found, and face_recognition_models is
+    never imported (its ``__init__`` imports ``pkg_resources``)."""
+    script = """
+import sys
+sys.modules["pkg_resources"] = None  # as with setuptools 81+
+from recognition.faces import Model, _packaged_model_file
+for model in (Model.CNN_DETECTOR, Model.SHAPE_5, Model.SHAPE_68, Model.ENCODER):
+    path = _packaged_model_file(model)
+    assert path.is_file() and path.stat().st_size > 100_000, path
+    assert path.parent.name == "models" and path.parent.parent.name == "face_recognition_models"
+assert "face_recognition_models" not in sys.modules
+print("ok")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "ok\n"
 
 
 @pytest.mark.faces
@@ -179,6 +201,7 @@ assert models.loaded_models() == frozenset(), models.loaded_models()
 faces = models.analyze(decode_image(Path({str(photo)!r}).read_bytes()))
 assert len(faces) == 1
 assert "face_recognition" not in sys.modules
+assert "face_recognition_models" not in sys.modules
 print(",".join(sorted(models.loaded_models())))
 """
     done = subprocess.run(

@@ -6,16 +6,25 @@ state history (``pin.states``), compared in full.
 
 from __future__ import annotations
 
+import grp
 import importlib
 import logging
+import os
+import pwd
+import shutil
+import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from clockface.cli import main
 from clockface.errors import OutputError
 from hardware.config import HardwareConfig
 from hardware.feedback import (
@@ -24,7 +33,8 @@ from hardware.feedback import (
     Greeting,
     RecordingFeedback,
 )
-from hardware.gpio import PATTERNS, GpioOutputs, Signal
+from hardware.gpio import PATTERNS, GpioOutputs, Signal, ensure_lgpio_workdir
+from tests.helpers.video import write_video
 
 GREEN, RED, BUZZER, RELAY = 17, 27, 22, 23
 WHEN = datetime(2024, 3, 4, 8, 57, tzinfo=UTC)
@@ -217,3 +227,114 @@ def test_composite_feedback_tells_the_others_when_one_fails(
         assert [g.name for g in recording.greetings] == ["Ada"]
         assert recording.unknowns == 1 and recording.problems == ["disk full"]
     assert "Broken feedback failed in greet: cannot drive the green LED" in caplog.text
+
+
+# --- lgpio's working directory (gpiozero#1106) ----------------------------------------------
+
+
+def test_lgpio_gets_a_private_folder_only_when_the_current_one_is_not_writable(
+    tmp_path: Path,
+) -> None:
+    environ: dict[str, str] = {}
+    assert ensure_lgpio_workdir(environ, cwd=str(tmp_path)) is None and environ == {}
+    preset = {"LG_WD": "/var/lib/clockface"}
+    assert ensure_lgpio_workdir(preset, cwd="/nowhere") is None
+    assert preset == {"LG_WD": "/var/lib/clockface"}
+    folder = ensure_lgpio_workdir(environ, cwd=str(tmp_path / "gone"))  # not writable
+    assert folder is not None and environ == {"LG_WD": folder}
+    try:
+        assert Path(folder).is_dir() and os.access(folder, os.W_OK)
+        assert Path(folder).name.startswith("clockface-lgpio-")
+        assert Path(folder).stat().st_mode & 0o077 == 0  # private
+    finally:
+        Path(folder).rmdir()
+
+
+def test_selftest_in_a_folder_it_cannot_write_sets_lg_wd_before_gpiozero(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``kiosk selftest`` with configured pins, from a folder its user cannot write (the
+    permission faked: the tests may run as root, who can write anywhere): LG_WD names a
+    private folder by the time the pins open; from a writable folder it stays unset."""
+    video = write_video(tmp_path / "clip.avi")
+    locked = tmp_path / "checkout"
+    locked.mkdir()
+    monkeypatch.setattr("hardware.gpio._writable", lambda folder: folder != str(locked))
+    monkeypatch.setenv("LG_WD", "")
+    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # TMPDIR read again
+    args = ["kiosk", "selftest", "--source", f"video:{video}", "--db", str(tmp_path / "k.db")]
+    env = {"CLOCKFACE_HARDWARE_GREEN_LED": "17"}
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, args, env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert os.environ["LG_WD"] == "" and not list(tmp_path.glob("clockface-lgpio-*"))
+
+    monkeypatch.chdir(locked)
+    result = CliRunner().invoke(main, args, env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "green LED (pin 17): ok, pulsed for 0.2 s" in result.output
+    (made,) = tmp_path.glob("clockface-lgpio-*")
+    assert os.environ["LG_WD"] == str(made) and made.is_dir()
+
+
+def test_selftest_for_real_as_a_user_that_cannot_write_its_folder() -> None:
+    """The same in a real process of a user that really cannot write its folder: this
+    user in a read-only folder, or nobody when the tests run as root (who writes
+    anywhere), if nobody can run this Python."""
+    base = Path(tempfile.mkdtemp(prefix="clockface-lgwd-"))
+    try:
+        base.chmod(0o755)
+        locked = base / "checkout"
+        locked.mkdir()
+        locked.chmod(0o555)
+        temp = base / "tmp"
+        temp.mkdir()
+        video = write_video(base / "clip.avi")
+        user: str | None = None
+        group: str | None = None
+        uid = os.geteuid()
+        clockface = Path(sys.executable).parent / "clockface"
+        if uid == 0:
+            user, group = "nobody", "nogroup"
+            try:
+                help_ = subprocess.run(
+                    [str(clockface), "--help"],
+                    capture_output=True,
+                    timeout=60,
+                    user=user,
+                    group=group,
+                )
+                reached = help_.returncode == 0
+            except PermissionError:
+                reached = False
+            if not reached:
+                pytest.skip(
+                    "running as root, who writes anywhere, and nobody cannot run this "
+                    f"Python ({sys.executable}); the faked-permission test covers it"
+                )
+            uid = pwd.getpwnam("nobody").pw_uid
+            os.chown(temp, uid, grp.getgrnam("nogroup").gr_gid)
+        env = {
+            "PATH": os.environ["PATH"],
+            "HOME": str(temp),
+            "TMPDIR": str(temp),
+            "GPIOZERO_PIN_FACTORY": "mock",
+            "CLOCKFACE_HARDWARE_GREEN_LED": "17",
+        }
+        done = subprocess.run(
+            [
+                str(clockface), "kiosk", "selftest", "--source", f"video:{video}",
+                "--db", str(temp / "kiosk.db"),
+            ],
+            cwd=locked, env=env, capture_output=True, text=True, timeout=120,
+            user=user, group=group,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "green LED (pin 17): ok, pulsed for 0.2 s" in done.stdout
+        (made,) = temp.glob("clockface-lgpio-*")
+        assert made.stat().st_uid == uid and made.stat().st_mode & 0o077 == 0
+    finally:
+        shutil.rmtree(base)

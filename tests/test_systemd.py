@@ -28,6 +28,7 @@ import pytest
 from click.testing import CliRunner
 
 from clockface.cli import main
+from tests.helpers.install import RELEASES, actions, dry_run, image
 
 ROOT = Path(__file__).resolve().parents[1]
 SYSTEMD = ROOT / "systemd"
@@ -142,6 +143,8 @@ def test_the_kiosk_unit_is_notify_with_a_watchdog_restarts_and_hardening() -> No
         "SupplementaryGroups": ["video gpio"],
         "ProtectSystem": ["strict"],
         "StateDirectory": ["clockface"],
+        # Writable by the kiosk: lgpio makes its notification FIFO there (gpiozero#1106).
+        "WorkingDirectory": ["/var/lib/clockface"],
         "ConfigurationDirectory": ["clockface"],
         "NoNewPrivileges": ["yes"],
         "PrivateTmp": ["yes"],
@@ -226,47 +229,34 @@ def test_shellcheck_does_complain_about_a_careless_script(tmp_path: Path) -> Non
 # --- install.sh -----------------------------------------------------------------------------
 
 
-def image(tmp_path: Path) -> Path:
-    """A temp root that looks like a fresh Raspberry Pi OS Bookworm."""
-    root = tmp_path / "root"
-    (root / "etc").mkdir(parents=True)
-    (root / "etc/os-release").write_text(
-        'PRETTY_NAME="Raspbian GNU/Linux 12"\nVERSION_CODENAME=bookworm\n'
-    )
-    (root / "etc/passwd").write_text(
-        "root:x:0:0:root:/root:/bin/bash\npi:x:1000:1000::/home/pi:/bin/bash\n"
-    )
-    (root / "etc/group").write_text(
-        "root:x:0:\nvideo:x:44:pi\ngpio:x:993:pi\nrender:x:105:pi\ninput:x:106:pi\n"
-    )
-    return root
-
-
 def tree(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
-def dry_run(root: Path, *options: str) -> list[str]:
-    done = subprocess.run(
-        ["bash", str(INSTALL), "--dry-run", "--root", str(root), *options],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stderr == ""
-    return done.stdout.splitlines()
-
-
-def actions(lines: list[str]) -> list[str]:
-    return [line.removeprefix("[dry-run] ") for line in lines if line.startswith("[dry-run] ")]
+def uv_steps(release: str) -> list[str]:
+    """What install.sh does with uv, in order, for a release: the lock's group for it,
+    exported with hashes, synced wheels-only into the venv, then clockface itself."""
+    uv = "/opt/clockface/tools/bin/uv"
+    return [
+        "python3 -m venv /opt/clockface/tools",
+        "/opt/clockface/tools/bin/python -m pip install --quiet --disable-pip-version-check "
+        "--no-cache-dir uv==0.13.9",
+        f"{uv} export --project {ROOT} --frozen --no-default-groups --group pi-{release} "
+        "--no-emit-project --quiet --output-file /opt/clockface/requirements.txt",
+        f"{uv} pip sync --python /opt/clockface/venv/bin/python --require-hashes "
+        "--only-binary :all: --no-binary face-recognition-models /opt/clockface/requirements.txt",
+        f"{uv} pip install --python /opt/clockface/venv/bin/python --no-deps {ROOT}",
+        f"{uv} cache clean",
+    ]
 
 
 def test_the_dry_run_prints_the_whole_plan_and_changes_nothing(tmp_path: Path) -> None:
     root = image(tmp_path)
     before = tree(root)
-    plan = actions(dry_run(root))
+    lines = dry_run(root)
+    plan = actions(lines)
     assert tree(root) == before
+    assert lines[0] == "Raspberry Pi OS bookworm: Python 3.11, uv.lock's group pi-bookworm"
     (apt,) = [a for a in plan if a.startswith("apt-get install")]
     packages = apt.split()[4:]
     assert apt.startswith("apt-get install --yes --no-install-recommends ")
@@ -274,6 +264,9 @@ def test_the_dry_run_prints_the_whole_plan_and_changes_nothing(tmp_path: Path) -
         assert package in packages
     assert "cage" in packages and ({"chromium-browser", "chromium"} & set(packages))
     assert plan.index("apt-get update") < plan.index(apt)
+    # The browser's package name is asked of apt after the update, not before.
+    (browser,) = [line for line in lines if line.startswith("browser package: ")]
+    assert lines.index("[dry-run] apt-get update") < lines.index(browser)
     assert (
         "useradd --system --user-group --create-home --home-dir /var/lib/clockface "
         "--shell /usr/sbin/nologin --groups video,gpio clockface"
@@ -281,12 +274,11 @@ def test_the_dry_run_prints_the_whole_plan_and_changes_nothing(tmp_path: Path) -
     assert not [a for a in plan if a.startswith("groupadd")]  # video and gpio exist
     venv = "python3 -m venv --system-site-packages /opt/clockface/venv"
     assert venv in plan
-    (app,) = [a for a in plan if " pip install --python " in a]
-    assert app == (
-        "/opt/clockface/venv/bin/uv pip install --python /opt/clockface/venv/bin/python "
-        f"--override {SYSTEMD}/pi-overrides.txt {ROOT}"
-    )
-    assert plan.index(venv) < plan.index(app)
+    steps = uv_steps("bookworm")
+    start = plan.index(steps[0])
+    assert plan[start : start + len(steps)] == steps
+    assert plan.index(venv) < start
+    assert not [a for a in plan if "--override" in a or "pi-overrides" in a]
     assert any(a.startswith("write /etc/clockface/kiosk.toml (mode 0644)") for a in plan)
     assert any(a.startswith("write /etc/clockface/kiosk-token (mode 0600)") for a in plan)
     assert any(a.startswith("write /etc/clockface/template-key (mode 0600)") for a in plan)
@@ -307,10 +299,11 @@ def test_a_second_run_keeps_what_exists_and_overwrites_no_config(tmp_path: Path)
     (root / "etc/clockface/kiosk.toml").write_text('[kiosk]\nsource = "picamera"\n')
     (root / "etc/clockface/kiosk-token").write_text("secret\n")
     (root / "etc/clockface/template-key").write_bytes(b"k" * 32)
-    python = root / "opt/clockface/venv/bin/python"
-    python.parent.mkdir(parents=True)
-    python.write_text("#!/bin/sh\n")
-    python.chmod(0o755)
+    for venv in ("venv", "tools"):
+        python = root / f"opt/clockface/{venv}/bin/python"
+        python.parent.mkdir(parents=True)
+        python.write_text("#!/bin/sh\n")
+        python.chmod(0o755)
     before = tree(root)
     lines = dry_run(root)
     assert tree(root) == before
@@ -332,6 +325,8 @@ def test_a_second_run_keeps_what_exists_and_overwrites_no_config(tmp_path: Path)
     assert "usermod --append --groups video,gpio clockface" in plan
     assert not [a for a in plan if a.startswith("useradd") and a.endswith(" clockface")]
     assert "virtual environment /opt/clockface/venv exists" in lines
+    assert "tools environment /opt/clockface/tools exists" in lines
+    assert "uv==0.13.9" in " ".join(plan)  # the pinned uv, installed again (idempotent)
     assert not [a for a in plan if "-m venv" in a]
 
 
@@ -366,13 +361,85 @@ def test_install_refuses_what_it_cannot_do(tmp_path: Path) -> None:
     )
 
 
-def test_the_pi_overrides_keep_dlib_prebuilt_as_pyproject_does() -> None:
-    overrides = [
-        line
-        for line in (SYSTEMD / "pi-overrides.txt").read_text().splitlines()
-        if line and not line.startswith("#")
-    ]
+def test_trixie_installs_the_lock_s_trixie_group(tmp_path: Path) -> None:
+    lines = dry_run(image(tmp_path, "trixie"))
+    assert lines[0] == "Raspberry Pi OS trixie: Python 3.13, uv.lock's group pi-trixie"
+    plan = actions(lines)
+    steps = uv_steps("trixie")
+    start = plan.index(steps[0])
+    assert plan[start : start + len(steps)] == steps
+    assert "pi-bookworm" not in "\n".join(lines)
+
+
+def refused(done: subprocess.CompletedProcess[str], reason: str) -> None:
+    """install.sh said no in one line, before printing or doing any step."""
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("install.sh: ") and reason in line, line
+    assert "nothing was changed" in line
+
+
+@pytest.mark.parametrize("codename", ["bullseye", "forky", "jammy", ""])
+def test_an_unsupported_release_is_refused_before_anything(tmp_path: Path, codename: str) -> None:
+    root = image(tmp_path, codename)
+    done = subprocess.run(
+        ["bash", str(INSTALL), "--dry-run", "--root", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    refused(done, f"Raspberry Pi OS '{codename or 'unknown'}' is not supported")
+
+
+def test_no_os_release_is_refused_too(tmp_path: Path) -> None:
+    root = image(tmp_path)
+    (root / "etc/os-release").unlink()
+    done = subprocess.run(
+        ["bash", str(INSTALL), "--dry-run", "--root", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    refused(done, "Raspberry Pi OS 'unknown' is not supported")
+
+
+def test_a_python3_other_than_the_release_s_is_refused(tmp_path: Path) -> None:
+    """On the machine itself (no --root), python3 must be the release's: a stub python3
+    that says 3.9 is refused. On a machine that is neither release, the release is."""
+    stub = tmp_path / "bin" / "python3"
+    stub.parent.mkdir()
+    stub.write_text("#!/bin/sh\necho 3.9\n")
+    stub.chmod(0o755)
+    done = subprocess.run(
+        ["bash", str(INSTALL), "--dry-run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PATH": f"{stub.parent}:{os.environ['PATH']}"},
+    )
+    release = Path("/etc/os-release").read_text() if Path("/etc/os-release").exists() else ""
+    codename = re.search(r"^VERSION_CODENAME=(\S*)", release, re.MULTILINE)
+    if codename and codename.group(1) in RELEASES:
+        refused(done, f"{codename.group(1)}'s python3 should be")
+        assert "this one is 3.9" in done.stderr
+    else:
+        refused(done, "is not supported")
+
+
+def test_the_release_groups_pin_the_numpy_each_os_was_built_against() -> None:
+    """Each release install.sh names is a dependency group of the lock, with the numpy
+    major of its apt picamera2/simplejpeg; the groups conflict (one lock, forked); dlib
+    never comes from source."""
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    for override in pyproject["tool"]["uv"]["override-dependencies"]:
-        assert override.replace('"', "'") in overrides
-    assert any(re.fullmatch(r"numpy>=1\.26,<2", line) for line in overrides)
+    groups = pyproject["dependency-groups"]
+    assert groups["pi-bookworm"] == ["numpy>=1.26,<2"]
+    assert groups["pi-trixie"] == ["numpy>=2"]
+    assert sorted(RELEASES) == sorted(
+        re.findall(r"\[(\w+)\]=3\.\d+", INSTALL.read_text().split("PYTHON_OF=")[1].split("\n")[0])
+    )
+    uv = pyproject["tool"]["uv"]
+    assert uv["conflicts"] == [[{"group": "pi-bookworm"}, {"group": "pi-trixie"}]]
+    assert "dlib; sys_platform == 'never'" in uv["override-dependencies"]
+    runtime = " ".join(pyproject["project"]["dependencies"])
+    assert "face-recognition>" not in runtime and "setuptools" not in runtime

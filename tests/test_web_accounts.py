@@ -19,11 +19,19 @@ from click.testing import CliRunner, Result
 from central.store import CentralStore
 from central.web import db
 from central.web.accounts import REFUSED, Accounts, LoginPolicy
-from central.web.passwords import dummy_verify, hash_password, verify_password
+from central.web.passwords import (
+    DEFAULT_COST,
+    ScryptCost,
+    dummy_verify,
+    hash_password,
+    needs_rehash,
+    stored_cost,
+    verify_password,
+)
 from central.web.sessions import SessionPolicy, Sessions
 from clockface.cli import main
 from clockface.errors import LoginRefusedError, SupervisorError, SupervisorNotFoundError
-from tests.helpers.fakes import T0
+from tests.helpers.fakes import CHEAP_PASSWORDS, T0
 from tests.helpers.postgres import postgres_cluster, postgres_url  # noqa: F401
 
 PASSWORD = "correct horse battery"
@@ -64,7 +72,11 @@ def store(database: str, clock: Clock) -> Iterator[CentralStore]:
 
 @pytest.fixture
 def accounts(store: CentralStore) -> Accounts:
-    return Accounts(store, LoginPolicy(max_failed=5, lockout=timedelta(minutes=15)))
+    return Accounts(
+        store,
+        LoginPolicy(max_failed=5, lockout=timedelta(minutes=15)),
+        password_cost=CHEAP_PASSWORDS,
+    )
 
 
 @pytest.fixture
@@ -93,8 +105,12 @@ def stored_text(store: CentralStore) -> str:
 
 # --------------------------------------------------------------------- passwords
 def test_password_hashes_carry_their_parameters_and_a_fresh_salt() -> None:
+    """The service's default cost, for real: OWASP's minimum for scrypt."""
+    assert (DEFAULT_COST.log_n, DEFAULT_COST.r, DEFAULT_COST.p) == (17, 8, 1)
+    assert DEFAULT_COST.memory_bytes == 128 * 2**20
     first, second = hash_password(PASSWORD), hash_password(PASSWORD)
-    assert first.startswith("$scrypt$ln=14,r=8,p=1$") and second.startswith("$scrypt$ln=14,")
+    assert first.startswith("$scrypt$ln=17,r=8,p=1$") and second.startswith("$scrypt$ln=17,")
+    assert stored_cost(first) == DEFAULT_COST and not needs_rehash(first)
     assert first != second and PASSWORD not in first
     assert verify_password(PASSWORD, first) and verify_password(PASSWORD, second)
     assert not verify_password(OTHER, first)
@@ -104,6 +120,67 @@ def test_password_hashes_carry_their_parameters_and_a_fresh_salt() -> None:
     assert dummy_verify(PASSWORD) is False
     with pytest.raises(SupervisorError, match="at least 12 characters"):
         hash_password("short pass")
+
+
+def test_a_weaker_stored_hash_needs_a_rehash_a_stronger_one_does_not() -> None:
+    old = hash_password(PASSWORD, ScryptCost(log_n=10))
+    assert old.startswith("$scrypt$ln=10,r=8,p=1$") and verify_password(PASSWORD, old)
+    assert needs_rehash(old, ScryptCost(log_n=11)) and needs_rehash(old)
+    assert needs_rehash(old, ScryptCost(log_n=10, r=9)) and needs_rehash(old, ScryptCost(10, 8, 2))
+    assert not needs_rehash(old, ScryptCost(log_n=10)) and not needs_rehash(old, ScryptCost(9))
+    assert needs_rehash("plain text") and stored_cost("$scrypt$ln=40,r=8,p=1$AAAA$AAAA") is None
+    with pytest.raises(ValueError, match="out of range"):
+        ScryptCost(log_n=21)
+
+
+def test_sign_in_stores_a_stronger_hash_when_the_cost_grew(store: CentralStore) -> None:
+    """An account made at an older cost: a wrong password or a refused sign-in leaves
+    its hash alone; the first success replaces it (same password, new salt, the new
+    cost) in the sign-in's transaction, audited; the next success keeps it."""
+    Accounts(store, password_cost=ScryptCost(log_n=10)).add("ada", PASSWORD)
+    grown = Accounts(
+        store, LoginPolicy(max_failed=2, lockout=timedelta(minutes=15)),
+        password_cost=ScryptCost(log_n=12),
+    )  # fmt: skip
+
+    def stored() -> str:
+        with store.engine.connect() as conn:
+            found: str = conn.execute(sa.select(db.SUPERVISORS.c.password_hash)).scalar_one()
+        return found
+
+    before = stored()
+    with pytest.raises(LoginRefusedError):
+        grown.login("ada", OTHER)
+    grown.disable("ada")
+    with pytest.raises(LoginRefusedError):
+        grown.login("ada", PASSWORD)  # right, but disabled
+    assert stored() == before
+    grown.enable("ada")
+    audited = len(audit_rows(store))
+    assert grown.login("ada", PASSWORD).name == "ada"
+    after = stored()
+    assert after.startswith("$scrypt$ln=12,r=8,p=1$") and verify_password(PASSWORD, after)
+    assert after.split("$")[3] != before.split("$")[3]  # a fresh salt
+    assert audit_rows(store)[audited:] == [
+        ("ada", "login", "ada", None),
+        ("ada", "rehashed", "ada", "scrypt ln=10,r=8,p=1 -> ln=12,r=8,p=1"),
+    ]
+    assert grown.login("ada", PASSWORD).name == "ada"
+    assert stored() == after
+    assert [row[1] for row in audit_rows(store)[audited:]] == ["login", "rehashed", "login"]
+    assert PASSWORD not in stored_text(store)
+
+
+def test_a_hash_made_before_the_cost_grew_is_upgraded_to_the_default(
+    store: CentralStore,
+) -> None:
+    """What happens to an account made before this release (scrypt N = 2**14) at its
+    first sign-in with the service's defaults."""
+    Accounts(store, password_cost=ScryptCost(log_n=14)).add("ada", PASSWORD)
+    assert Accounts(store).login("ada", PASSWORD).name == "ada"
+    with store.engine.connect() as conn:
+        stored = conn.execute(sa.select(db.SUPERVISORS.c.password_hash)).scalar_one()
+    assert str(stored).startswith("$scrypt$ln=17,r=8,p=1$") and not needs_rehash(str(stored))
 
 
 # --------------------------------------------------------------------- accounts

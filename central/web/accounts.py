@@ -7,7 +7,10 @@
   the outcome. An unknown name gets the same work (a dummy scrypt) and the same answer
   as a wrong password. A wrong password counts; the ``max_failed``-th in a row locks the
   account for ``lockout`` (the count starts again). While locked, or disabled, even the
-  right password is refused. A success clears the count. Every refusal is one
+  right password is refused. A success clears the count, and stores a new hash of the
+  password when the stored one is weaker than the accounts' ``password_cost`` (made
+  before the defaults grew), in the same transaction, audited as ``rehashed``. Every
+  refusal is one
   :class:`~clockface.errors.LoginRefusedError` with the same words; which reason it was
   goes to the audit log only.
 - **Disabling** an account, or giving it a new password, ends its sessions at once;
@@ -26,7 +29,15 @@ import sqlalchemy as sa
 
 from central.store import CentralStore
 from central.web import db
-from central.web.passwords import dummy_verify, hash_password, verify_password
+from central.web.passwords import (
+    DEFAULT_COST,
+    ScryptCost,
+    dummy_verify,
+    hash_password,
+    needs_rehash,
+    stored_cost,
+    verify_password,
+)
 from central.web.sessions import end_sessions
 from clockface.errors import LoginRefusedError, SupervisorError, SupervisorNotFoundError
 
@@ -79,11 +90,20 @@ def check_name(name: object) -> str:
 
 class Accounts:
     """The supervisor accounts of a central database; changes are audited as the
-    store's actor (``store.with_actor(...)`` to name someone else)."""
+    store's actor (``store.with_actor(...)`` to name someone else). ``password_cost``:
+    what new password hashes cost (the default everywhere but in tests that make many
+    accounts)."""
 
-    def __init__(self, store: CentralStore, policy: LoginPolicy | None = None) -> None:
+    def __init__(
+        self,
+        store: CentralStore,
+        policy: LoginPolicy | None = None,
+        *,
+        password_cost: ScryptCost = DEFAULT_COST,
+    ) -> None:
         self._store = store
         self.policy = policy or LoginPolicy()
+        self.password_cost = password_cost
 
     # ----------------------------------------------------------------- reading
     def supervisors(self) -> list[Supervisor]:
@@ -101,7 +121,7 @@ class Accounts:
     def add(self, name: str, password: str) -> Supervisor:
         """A new account; SupervisorError when the name is taken or the password short."""
         check_name(name)
-        hashed = hash_password(password)
+        hashed = hash_password(password, self.password_cost)
         now = self._store.now()
         t = db.SUPERVISORS
         with db.writing(self._store, "adding a supervisor") as conn:
@@ -144,7 +164,7 @@ class Accounts:
 
     def set_password(self, name: str, password: str) -> Supervisor:
         """A new password: the account's sessions end and a lock-out is lifted."""
-        hashed = hash_password(password)
+        hashed = hash_password(password, self.password_cost)
         now = self._store.now()
         with db.writing(self._store, "setting a supervisor's password") as conn:
             row = self._require(conn, name, lock=True)
@@ -177,12 +197,17 @@ class Accounts:
         with db.reading(self._store, "signing in") as conn:
             found = self._find(conn, name) if name else None
         if found is None:
-            dummy_verify(password)
+            dummy_verify(password, self.password_cost)
             now = self._store.now()
             with db.writing(self._store, "recording a sign-in") as conn:
                 db.audit(conn, now, "web", "login_failed", "(unknown name)", where)
             raise LoginRefusedError(REFUSED)
         right = verify_password(password, found.password_hash)
+        # A hash made before the cost grew is replaced, if this sign-in succeeds; made
+        # here, outside the transaction, as scrypt takes a while.
+        rehashed = None
+        if right and needs_rehash(found.password_hash, self.password_cost):
+            rehashed = hash_password(password, self.password_cost)
         now = self._store.now()
         refused: str | None = None
         with db.writing(self._store, "recording a sign-in") as conn:
@@ -209,6 +234,12 @@ class Accounts:
                     last_login_utc=db.stamp(now),
                 )  # fmt: skip
                 db.audit(conn, now, name, "login", name, where)
+                if rehashed is not None:
+                    self._set(conn, row.id, password_hash=rehashed)
+                    old = stored_cost(row.password_hash)
+                    db.audit(conn, now, name, "rehashed", name, "scrypt "
+                             f"{old.phc() if old else 'unreadable'} -> "
+                             f"{self.password_cost.phc()}")  # fmt: skip
             if refused is not None:
                 detail = refused if where is None else f"{refused}, {where}"
                 db.audit(conn, now, "web", "login_failed", name, detail)

@@ -69,6 +69,7 @@ from central.config import CentralConfig
 from central.store import CentralStore
 from central.web import data, pages
 from central.web.accounts import Accounts, LoginPolicy
+from central.web.passwords import DEFAULT_COST, ScryptCost
 from central.web.sessions import SessionPolicy, Sessions, WebSession
 from clockface.errors import (
     ClockfaceError,
@@ -115,14 +116,18 @@ async def _form(request: Request) -> dict[str, str]:
 Form = Annotated[dict[str, str], Depends(_form)]
 
 
-def web_router(store: CentralStore, config: CentralConfig) -> APIRouter:
-    """The web page's routes over ``store`` (left out of the OpenAPI description)."""
+def web_router(
+    store: CentralStore, config: CentralConfig, *, password_cost: ScryptCost = DEFAULT_COST
+) -> APIRouter:
+    """The web page's routes over ``store`` (left out of the OpenAPI description);
+    ``password_cost``: the scrypt cost sign-in rehashes weaker hashes to."""
     accounts = Accounts(
         store,
         LoginPolicy(
             max_failed=config.web_max_failed_logins,
             lockout=timedelta(minutes=config.web_lockout_minutes),
         ),
+        password_cost=password_cost,
     )
     sessions = Sessions(
         store,

@@ -14,12 +14,15 @@ from fastapi import FastAPI
 from central.app import create_app
 from central.config import CentralConfig
 from central.store import CentralStore
+from tests.helpers.fakes import CHEAP_PASSWORDS
 
 
 @contextmanager
 def serving(store: CentralStore, config: CentralConfig | None = None) -> Iterator[str]:
     """The central service over ``store`` on loopback; yields its base URL."""
-    with serving_app(create_app(store, config)) as base:
+    # Supervisors' passwords at a cheap scrypt cost (tests/test_web_accounts.py proves
+    # the service's default).
+    with serving_app(create_app(store, config, password_cost=CHEAP_PASSWORDS)) as base:
         yield base
 
 

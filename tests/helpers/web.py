@@ -20,6 +20,7 @@ from central.config import CentralConfig
 from central.store import CentralStore
 from central.web import data
 from central.web.accounts import Accounts
+from tests.helpers.fakes import CHEAP_PASSWORDS
 from tests.helpers.server import serving
 
 NOW = datetime(2024, 3, 4, 9, 30, tzinfo=UTC)  # Monday, 10:30 in Berlin
@@ -105,7 +106,7 @@ def running(database: str, config: CentralConfig | None = None) -> Iterator[Site
         CentralStore.open(database, actor="tests", clock=clock) as store,
         serving(store, config or CentralConfig(database=database)) as base,
     ):
-        Accounts(store).add("ada", PASSWORD)
+        Accounts(store, password_cost=CHEAP_PASSWORDS).add("ada", PASSWORD)
         yield Site(store, clock, base, database)
 
 
