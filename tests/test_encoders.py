@@ -340,7 +340,7 @@ def test_the_kiosk_runs_with_one_blas_thread_and_gives_the_threads_back(tmp_path
     try:
         with threadpool_limits(limits=2, user_api="blas"):  # as on a machine of 2 cores
             before = blas_threads()
-            assert before and set(before) == {2}  # numpy's OpenBLAS is loaded
+            assert 2 in before  # numpy's OpenBLAS is loaded (others may be single-threaded)
             kiosk = Kiosk(models=FaceModels(), database=store, feedback=RecordingFeedback())
             kiosk.run(Watching([np.zeros((120, 160, 3), dtype=np.uint8)] * 3))
             assert blas_threads() == before
