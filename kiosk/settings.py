@@ -44,22 +44,19 @@ MAX_AUTO_DETECT_SIDE = 960
 _DAY = 86_400.0
 _HIGHEST: dict[str, float] = {
     # The largest value each number may take: more is a typo (or inf, or 1e15), and
-    # would overflow the kiosk's clocks and sleeps. The lower bounds are below.
+    # would overflow the kiosk's clocks and sleeps. The lower bounds are below, with the
+    # ranges of detect_max_side, upsample, pooled_min, encoder_workers and liveness_*.
     "cooldown_seconds": _DAY,
     "threshold": 2.0,  # embeddings are about unit length: no two are 2 apart
     "margin": 2.0,
     "decisive_distance": 2.0,
     "decisive_margin": 2.0,
-    "detect_max_side": 8192,
-    "upsample": 4,
     "min_face_px": 4096,
     "votes_required": 64,
-    "pooled_min": 64,
     "max_encodings": 64,
     "encode_gap": 60.0,
     "reencode_gap": 60.0,
     "max_turn": 10.0,
-    "encoder_workers": 64,
     "pass_window": 3600.0,
     "track_max_age": 60.0,
     "detect_every": 1000,
@@ -69,8 +66,6 @@ _HIGHEST: dict[str, float] = {
     "no_face_warning_seconds": 7 * _DAY,
     "roster_check_seconds": _DAY,
     "liveness_min_residual": 10.0,
-    "liveness_pairs": MAX_PAIRS,
-    "liveness_samples": MAX_SAMPLES,
     "liveness_gap": 60.0,
 }
 
