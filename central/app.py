@@ -31,7 +31,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -67,6 +67,7 @@ from sync.protocol import (
     GalleryDelta,
     Identifier,
     IngestResponse,
+    LogState,
     Problem,
     Template,
     ZoneName,
@@ -576,6 +577,15 @@ def create_app(
         if response.clock_flagged:
             log.warning("kiosk %s: clock off by %.1f s", kiosk.name, response.clock_skew_seconds)
         return response
+
+    @kiosk_api.get("/logs/{log_id}", response_model=LogState)
+    def get_log(
+        log_id: Annotated[str, Path(min_length=1, max_length=200)], kiosk: KioskAuth
+    ) -> LogState:
+        """How the service holds one kiosk log: whose it is, and up to which seq every
+        event is held (with that event's id), so a re-provisioned or restored kiosk can
+        tell and continue in a new log."""
+        return store.log_state(kiosk, log_id)
 
     @kiosk_api.get("/gallery", response_model=GalleryDelta, responses=_problems(409))
     def get_gallery(

@@ -86,6 +86,12 @@ Version 6 (a legal basis other than consent):
   whom it was recorded. Kept after an erasure, like ``consents``: proof of why the
   templates were held, with no name. A person's lawful bases are their consents and
   these together.
+
+Version 7 (continuation logs):
+
+- ``kiosk_logs.previous_log_id``, ``previous_seq``, ``start_reason``: a log a kiosk
+  started to continue another (it was re-provisioned, or restored from a backup), as
+  the first event of the new log said (``WireEvent.log_start``); NULL for a first log.
 """
 
 from __future__ import annotations
@@ -395,6 +401,23 @@ def _v6(conn: sa.Connection) -> None:
     _v6_tables(sa.MetaData()).create(conn)
 
 
+def _v7_columns(metadata: sa.MetaData) -> None:
+    """Version 7's new columns, added to version 1's kiosk_logs on ``metadata``."""
+    logs = metadata.tables["kiosk_logs"]
+    logs.append_column(sa.Column("previous_log_id", sa.String(200), nullable=True))
+    logs.append_column(sa.Column("previous_seq", sa.BigInteger, nullable=True))
+    logs.append_column(sa.Column("start_reason", sa.String(500), nullable=True))
+
+
+def _v7(conn: sa.Connection) -> None:
+    for statement in (
+        "ALTER TABLE kiosk_logs ADD COLUMN previous_log_id VARCHAR(200)",
+        "ALTER TABLE kiosk_logs ADD COLUMN previous_seq BIGINT",
+        "ALTER TABLE kiosk_logs ADD COLUMN start_reason VARCHAR(500)",
+    ):
+        conn.execute(sa.text(statement))
+
+
 def _v4_sealing(key: Callable[[], TemplateKey] | None) -> Callable[[sa.Connection], None]:
     """Step 4 with the key that seals the templates already there (None: refuse if any)."""
 
@@ -422,6 +445,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "templates sealed with AES-256-GCM, the key outside", _v4_sealing(None)),
     Migration(5, "people.deactivated_utc: the clock of the retention period", _v5),
     Migration(6, "legal_bases: a legal basis other than consent, per person", _v6),
+    Migration(7, "kiosk_logs.previous_*: a log that continues another", _v7),
 )
 
 
@@ -441,6 +465,7 @@ def current_tables() -> sa.MetaData:
     _v3_columns(metadata)
     _v5_columns(metadata)
     _v6_tables(metadata)
+    _v7_columns(metadata)
     return metadata
 
 

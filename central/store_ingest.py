@@ -38,6 +38,7 @@ from sync.protocol import (
     EventResult,
     EventStatus,
     IngestResponse,
+    LogState,
     WireEvent,
 )
 
@@ -88,6 +89,7 @@ class IngestMixin(StoreBase):
                 )
             }
             foreign = {log for log, r in held.items() if r.kiosk_id != kiosk_id}
+            self._record_log_starts(conn, wire, held, foreign, kiosk_name, now)
             status: list[EventStatus | None] = [None] * len(wire)
             first_of: dict[uuid.UUID, int] = {}
             rows: list[dict[str, Any]] = []
@@ -168,6 +170,79 @@ class IngestMixin(StoreBase):
             high_water_seq=high_water,
             clock_skew_seconds=skew,
             clock_flagged=flagged,
+        )
+
+    def _record_log_starts(
+        self,
+        conn: sa.Connection,
+        wire: Sequence[WireEvent],
+        held: Mapping[str, Any],
+        foreign: set[str],
+        kiosk_name: str,
+        now: str,
+    ) -> None:
+        """Record, once, which log a kiosk's new log continues (from its seq 1's
+        ``log_start``): audited as ``log_continued``, never as a break."""
+        logs = self._t["kiosk_logs"]
+        for event in wire:
+            start = event.log_start
+            if start is None or event.log_id in foreign:
+                continue
+            if held[event.log_id].previous_log_id is not None:
+                continue
+            if "\x00" in start.previous_log_id + start.reason:
+                raise CentralValueError(
+                    f"event {event.event_id}: text must not contain NUL characters; "
+                    "nothing was stored"
+                )
+            done = conn.execute(
+                sa.update(logs)
+                .where(logs.c.log_id == event.log_id, logs.c.previous_log_id.is_(None))
+                .values(
+                    previous_log_id=start.previous_log_id,
+                    previous_seq=start.previous_seq,
+                    start_reason=start.reason,
+                )
+            )
+            if done.rowcount:
+                detail = (
+                    f"log {event.log_id} continues log {start.previous_log_id} after seq "
+                    f"{start.previous_seq}: {start.reason}"
+                )
+                self._audit(conn, "ingest", "log_continued", kiosk_name, detail, now)
+
+    def log_state(self, kiosk: Principal | str, log_id: str) -> LogState:
+        """How the service holds one log, for the kiosk asking (``GET /v1/logs/{id}``)."""
+        logs, events = self._t["kiosk_logs"], self._t["events"]
+        with self._read("reading a kiosk log") as conn:
+            kiosk_id, _ = self._ingest_kiosk(conn, kiosk)
+            row = conn.execute(sa.select(logs).where(logs.c.log_id == log_id)).first()
+            if row is None:
+                return LogState(
+                    log_id=log_id, owner="none", high_water_seq=0, event_id_at_high_water=None
+                )
+            if row.kiosk_id != kiosk_id:
+                return LogState(
+                    log_id=log_id,
+                    owner="another kiosk",
+                    high_water_seq=0,
+                    event_id_at_high_water=None,
+                )
+            seq = int(row.contiguous_seq)
+            at = (
+                conn.execute(
+                    sa.select(events.c.event_id).where(
+                        events.c.log_id == log_id, events.c.seq == seq
+                    )
+                ).scalar()
+                if seq
+                else None
+            )
+        return LogState(
+            log_id=log_id,
+            owner="you",
+            high_water_seq=seq,
+            event_id_at_high_water=None if at is None else uuid.UUID(str(at)),
         )
 
     def _check_chain(
@@ -343,6 +418,9 @@ class IngestMixin(StoreBase):
                 chain_seq=int(r.chain_seq),
                 chain_break_seq=_opt_int(r.chain_break_seq),
                 unchained_seq=_opt_int(r.unchained_seq),
+                previous_log_id=r.previous_log_id,
+                previous_seq=_opt_int(r.previous_seq),
+                start_reason=r.start_reason,
             )
             for r in rows
         ]

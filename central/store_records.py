@@ -74,10 +74,23 @@ class LogChain:
     chain_seq: int
     chain_break_seq: int | None
     unchained_seq: int | None
+    previous_log_id: str | None = None  # the log this one continues (None: a first log)
+    previous_seq: int | None = None  # ... after this seq of it
+    start_reason: str | None = None  # ... and why, as the kiosk said
 
     @property
     def state(self) -> ChainState:
         return _chain_state(self.chain_seq, self.chain_break_seq, self.unchained_seq)
+
+    def continues(self) -> str | None:
+        """ "continues log X after seq N: why", for a log a kiosk started to continue
+        another (re-provisioned, restored from a backup); None for a first log."""
+        if self.previous_log_id is None:
+            return None
+        return (
+            f"continues log {self.previous_log_id} after seq {self.previous_seq}: "
+            f"{self.start_reason}"
+        )
 
     def describe(self) -> str:
         """The state in a few words: "verified through seq 120", "BROKEN at seq 57"."""

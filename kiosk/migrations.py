@@ -74,6 +74,19 @@ Version 6 (the privacy lifecycle):
 - ``people.deactivated_utc``: when a deactivated person was deactivated (NULL while
   active), the clock of the retention period. For people already deactivated it is
   taken from their last ``deactivate`` audit entry, else their ``updated_utc``.
+
+Version 7 (continuation logs, for a kiosk re-provisioned on the central service or
+restored from a backup):
+
+- ``log_segments``: each row starts a new wire log (its own ``log_id``) at local
+  ``first_seq``: the events from that seq on are sent to the central service under it,
+  numbered 1, 2, 3 ... there. ``previous_log_id`` and ``previous_seq`` name the log it
+  continues and the last seq of that log the service keeps; ``reason`` says why.
+  The events table and its one local chain do not change: the local ``seq`` and
+  ``chain`` stay what they were.
+- ``wire_links``: the chain of each event under its continuation log (the chain the
+  service checks), by ``(log_id, seq)`` with the local seq. Both tables are append-only
+  (triggers).
 """
 
 from __future__ import annotations
@@ -486,6 +499,45 @@ _V6 = _statements(
 )
 
 
+_V7 = _statements(
+    f"""
+    CREATE TABLE log_segments (
+        id INTEGER PRIMARY KEY,
+        log_id TEXT NOT NULL UNIQUE CHECK (length(log_id) > 0),
+        first_seq INTEGER NOT NULL CHECK (first_seq >= 1),
+        previous_log_id TEXT NOT NULL CHECK (length(previous_log_id) > 0),
+        previous_seq INTEGER NOT NULL CHECK (previous_seq >= 0),
+        reason TEXT NOT NULL CHECK (length(reason) > 0),
+        started_utc TEXT NOT NULL CHECK (started_utc GLOB {_UTC_GLOB})
+    )
+    """,
+    """
+    CREATE TABLE wire_links (
+        log_id TEXT NOT NULL REFERENCES log_segments (log_id),
+        seq INTEGER NOT NULL REFERENCES events (seq),
+        chain TEXT NOT NULL CHECK (length(chain) = 64),
+        PRIMARY KEY (log_id, seq)
+    )
+    """,
+    """
+    CREATE TRIGGER log_segments_no_change BEFORE UPDATE ON log_segments
+    BEGIN SELECT RAISE(ABORT, 'log segments are append-only'); END
+    """,
+    """
+    CREATE TRIGGER log_segments_no_delete BEFORE DELETE ON log_segments
+    BEGIN SELECT RAISE(ABORT, 'log segments are append-only'); END
+    """,
+    """
+    CREATE TRIGGER wire_links_no_change BEFORE UPDATE ON wire_links
+    BEGIN SELECT RAISE(ABORT, 'wire links are append-only'); END
+    """,
+    """
+    CREATE TRIGGER wire_links_no_delete BEFORE DELETE ON wire_links
+    BEGIN SELECT RAISE(ABORT, 'wire links are append-only'); END
+    """,
+)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "roster, templates, audit log, events outbox, settings", _V1),
     Migration(2, "events.clock_synced, sync state, parked events, log id", _v2),
@@ -493,6 +545,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "events.chain: the tamper-evident chain of the event log", _v4),
     Migration(5, "templates sealed with AES-256-GCM, the key outside", _v5_sealing(None)),
     Migration(6, "lawful bases (consent or another), people.deactivated_utc", _V6),
+    Migration(7, "log segments and their wire links: continuation logs", _V7),
 )
 
 

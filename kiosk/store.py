@@ -324,6 +324,38 @@ class LogCheck:
         return out
 
 
+@dataclass(frozen=True, slots=True)
+class LogSegment:
+    """A continuation log (schema version 7): the events from local seq ``first_seq`` on
+    are sent to the central service under ``log_id``, numbered from 1 there. It
+    continues ``previous_log_id``, of which the service keeps seqs up to
+    ``previous_seq``; ``reason`` says why (re-provisioned, restored from a backup)."""
+
+    log_id: str
+    first_seq: int
+    previous_log_id: str
+    previous_seq: int
+    reason: str
+    started_utc: datetime
+
+    def describe(self) -> str:
+        return (
+            f"log {self.log_id} continues log {self.previous_log_id} after its seq "
+            f"{self.previous_seq} (from this kiosk's seq {self.first_seq}): {self.reason}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class WireIdentity:
+    """How one event is sent: its log, its seq and chain in that log, and the segment it
+    starts (its seq there is 1) if any."""
+
+    log_id: str
+    seq: int
+    chain: str | None
+    starts: LogSegment | None = None
+
+
 # --------------------------------------------------------------------- interfaces
 class Roster(Protocol):
     """People and their face templates, with an audit log and a version that moves."""
@@ -400,6 +432,11 @@ _EVENT_COLUMNS = (
     "event_id, seq, kiosk_id, person_id, direction, utc, tz, distance, margin, frames, "
     "software_version, acked_utc, clock_synced, chain"
 )
+_CHAINED_COLUMNS = (
+    "event_id, seq, kiosk_id, person_id, direction, utc, tz, distance, margin, frames,"
+    " software_version, clock_synced, chain"
+)
+_SEGMENT_COLUMNS = "log_id, first_seq, previous_log_id, previous_seq, reason, started_utc"
 _NOT_PARKED = "NOT EXISTS (SELECT 1 FROM parked WHERE parked.event_id = events.event_id)"
 _SYNC_STATE_COLUMNS = (
     "central_url, attached_utc, gallery_version, confirmed_version, last_success_utc, "
@@ -971,6 +1008,7 @@ class KioskStore(Closing):
                     link,
                 ],
             )
+            self._link_on_the_wire(fields)
         return Event(
             event_id=event_id,
             seq=int(seq),
@@ -986,6 +1024,25 @@ class KioskStore(Closing):
             acked_utc=None,
             clock_synced=synced,
             chain=link,
+        )
+
+    def _link_on_the_wire(self, fields: chain.EventFields) -> None:
+        """Inside an append's transaction: the new event's link in the current
+        continuation log's chain, if the kiosk has one."""
+        current = self._all("SELECT log_id, first_seq FROM log_segments ORDER BY id DESC LIMIT 1")
+        if not current:
+            return
+        log_id, first = str(current[0][0]), int(current[0][1])
+        seq = int(fields.seq)
+        previous = chain.genesis(log_id)
+        if seq > first:
+            row = self._all(
+                "SELECT chain FROM wire_links WHERE log_id = ? AND seq = ?", [log_id, seq - 1]
+            )
+            previous = str(row[0][0]) if row else _UNKNOWN_PREVIOUS
+        link = chain.link(previous, fields._replace(log_id=log_id, seq=seq - first + 1))
+        self._db.execute(
+            "INSERT INTO wire_links (log_id, seq, chain) VALUES (?, ?, ?)", [log_id, seq, link]
         )
 
     def events(
@@ -1100,26 +1157,34 @@ class KioskStore(Closing):
                     "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'events'"
                 )
             }
-            cursor = self._conn.execute(
-                "SELECT event_id, seq, kiosk_id, person_id, direction, utc, tz, distance,"
-                " margin, frames, software_version, clock_synced, chain FROM events ORDER BY seq"
-            )
+            cursor = self._conn.execute(f"SELECT {_CHAINED_COLUMNS} FROM events ORDER BY seq")
             check = chain.verify_events(str(log_id), (_chained_row(row, log_id) for row in cursor))
         missing = tuple(name for name in migrations.EVENT_TRIGGERS if name not in present)
         return LogCheck(check, missing)
 
     # ----------------------------------------------------------------- sync
-    def acked_through(self) -> int:
-        """The highest seq up to which every event is acknowledged (0: none yet).
+    def acked_through(self, log_id: str | None = None) -> int:
+        """The highest seq of ``log_id`` (default: the current log) up to which every
+        event sent under it is acknowledged (0: none yet).
 
-        The central service's ``high_water_seq`` for this log should not be below it.
+        The central service's ``high_water_seq`` for that log should not be below it.
         """
+        bounds = _segment_bounds(self._log_id, self.log_segments())
+        log_id = self.current_log()[0] if log_id is None else log_id
+        if log_id not in bounds:
+            return 0
+        first, end = bounds[log_id]
+        top = "" if end is None else f" AND seq < {int(end)}"
         with self._reading("reading the outbox"):
-            (first_open,) = self._one("SELECT min(seq) FROM events WHERE acked_utc IS NULL")
+            (first_open,) = self._one(
+                f"SELECT min(seq) FROM events WHERE acked_utc IS NULL AND seq >= ?{top}", [first]
+            )
             if first_open is not None:
-                return int(first_open) - 1
-            (last,) = self._one("SELECT coalesce(max(seq), 0) FROM events")
-        return int(last)
+                return int(first_open) - first
+            (last,) = self._one(
+                f"SELECT coalesce(max(seq), 0) FROM events WHERE seq >= ?{top}", [first]
+            )
+        return max(int(last) - first + 1, 0)
 
     def park(self, reasons: Mapping[str, str], at_utc: datetime | None = None) -> int:
         """Take events out of the outbox with the reason the central service gave.
@@ -1192,6 +1257,117 @@ class KioskStore(Closing):
                     "retry_parked", f"{count} event{'' if count == 1 else 's'} back in the outbox"
                 )
         return count
+
+    # ----------------------------------------------------------------- continuation logs
+    def log_segments(self) -> list[LogSegment]:
+        """The continuation logs, oldest first (none for a kiosk never re-provisioned
+        nor restored)."""
+        with self._reading("reading the log segments"):
+            rows = self._all(f"SELECT {_SEGMENT_COLUMNS} FROM log_segments ORDER BY id")
+        return [_segment(row) for row in rows]
+
+    def current_log(self) -> tuple[str, int]:
+        """The log new events are sent under, and the local seq it starts at."""
+        segments = self.log_segments()
+        return (segments[-1].log_id, segments[-1].first_seq) if segments else (self._log_id, 1)
+
+    def wire_identities(self, events: Iterable[Event]) -> list[WireIdentity]:
+        """How each event is sent (its log, seq and chain there), in the order given."""
+        segments = self.log_segments()
+        wanted = list(events)
+        links: dict[tuple[str, int], str] = {}
+        if segments and wanted:
+            seqs = sorted({e.seq for e in wanted if e.seq >= segments[0].first_seq})
+            with self._reading("reading the wire links"):
+                for start in range(0, len(seqs), 500):
+                    chunk = seqs[start : start + 500]
+                    marks = ", ".join("?" * len(chunk))
+                    for log_id, seq, link in self._all(
+                        f"SELECT log_id, seq, chain FROM wire_links WHERE seq IN ({marks})", chunk
+                    ):
+                        links[(str(log_id), int(seq))] = str(link)
+        out: list[WireIdentity] = []
+        for event in wanted:
+            segment = _segment_of(segments, event.seq)
+            if segment is None:
+                out.append(WireIdentity(self._log_id, event.seq, event.chain))
+                continue
+            seq = event.seq - segment.first_seq + 1
+            out.append(
+                WireIdentity(
+                    segment.log_id,
+                    seq,
+                    links.get((segment.log_id, event.seq)),
+                    segment if seq == 1 else None,
+                )
+            )
+        return out
+
+    def event_at(self, log_id: str, seq: int) -> Event | None:
+        """The event sent as ``seq`` of ``log_id`` (None: this kiosk holds none there)."""
+        segments = self.log_segments()
+        bounds = _segment_bounds(self._log_id, segments)
+        if log_id not in bounds or seq < 1:
+            return None
+        first, end = bounds[log_id]
+        local = first + seq - 1
+        if end is not None and local >= end:
+            return None
+        with self._reading("reading events"):
+            rows = self._all(f"SELECT {_EVENT_COLUMNS} FROM events WHERE seq = ?", [local])
+        return _event(rows[0]) if rows else None
+
+    def start_log(self, reason: str, at_utc: datetime | None = None) -> LogSegment:
+        """Send every event not yet acknowledged (parked ones too, which go back in the
+        outbox), and every event recorded from now on, under a new log that continues
+        the current one: the way out when the central service files the current log
+        under another kiosk (this kiosk was re-provisioned) or holds events of it this
+        database does not (it was restored from a backup). The events and their local
+        chain are not touched; each moved event gets its link in the new log's chain.
+        Audited (``new_log``)."""
+        why = one_line(reason, "a reason")
+        at = self._now() if at_utc is None else iso_utc(as_utc(at_utc, "at_utc"))
+        log_id = str(uuid.uuid4())
+        with self._writing("starting a new log"):
+            segments = [
+                _segment(row)
+                for row in self._all(f"SELECT {_SEGMENT_COLUMNS} FROM log_segments ORDER BY id")
+            ]
+            previous, previous_first = (
+                (segments[-1].log_id, segments[-1].first_seq) if segments else (self._log_id, 1)
+            )
+            (first_open,) = self._one("SELECT min(seq) FROM events WHERE acked_utc IS NULL")
+            if first_open is None:
+                (last,) = self._one("SELECT coalesce(max(seq), 0) FROM events")
+                first_open = int(last) + 1
+            first = max(int(first_open), previous_first)
+            self._db.execute(
+                f"INSERT INTO log_segments ({_SEGMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                [log_id, first, previous, first - previous_first, why, at],
+            )
+            link = chain.genesis(log_id)
+            cursor = self._conn.execute(
+                f"SELECT {_CHAINED_COLUMNS} FROM events WHERE seq >= ? ORDER BY seq", [first]
+            )
+            for row in cursor.fetchall():
+                fields, _ = _chained_row(row, log_id)
+                link = chain.link(link, fields._replace(seq=int(fields.seq) - first + 1))
+                self._db.execute(
+                    "INSERT INTO wire_links (log_id, seq, chain) VALUES (?, ?, ?)",
+                    [log_id, int(fields.seq), link],
+                )
+            moved = self._db.execute(
+                "DELETE FROM parked WHERE event_id IN (SELECT event_id FROM events WHERE seq >= ?)",
+                [first],
+            ).rowcount
+            segment = LogSegment(
+                log_id, first, previous, first - previous_first, why, parse_utc(at)
+            )
+            detail = segment.describe()
+            if moved:
+                detail += f"; {moved} parked event{'' if moved == 1 else 's'} back in the outbox"
+            self._audit_kiosk("new_log", detail)
+        return segment
 
     def sync_state(self) -> SyncState:
         with self._reading("reading the sync state"):
@@ -1760,3 +1936,33 @@ def _chained_row(row: tuple[Any, ...], log_id: str) -> tuple[chain.EventFields, 
         ),
         link,
     )
+
+
+def _segment(row: tuple[Any, ...]) -> LogSegment:
+    log_id, first, previous, previous_seq, reason, started = row
+    return LogSegment(
+        str(log_id), int(first), str(previous), int(previous_seq), str(reason), parse_utc(started)
+    )
+
+
+def _segment_of(segments: list[LogSegment], seq: int) -> LogSegment | None:
+    """The continuation log a local seq is sent under (None: the kiosk's first log).
+    Segments start at non-decreasing seqs; the later of two at one seq wins."""
+    found = None
+    for segment in segments:
+        if segment.first_seq <= seq:
+            found = segment
+    return found
+
+
+def _segment_bounds(
+    first_log: str, segments: list[LogSegment]
+) -> dict[str, tuple[int, int | None]]:
+    """Per log id, the local seqs sent under it: from the first, up to (not including)
+    the second (None: no end)."""
+    starts = [(first_log, 1), *((s.log_id, s.first_seq) for s in segments)]
+    bounds: dict[str, tuple[int, int | None]] = {}
+    for i, (log_id, first) in enumerate(starts):
+        end = starts[i + 1][1] if i + 1 < len(starts) else None
+        bounds[log_id] = (first, end)
+    return bounds

@@ -59,7 +59,7 @@ from clockface.errors import (
     SyncTooLargeError,
     SyncUnavailableError,
 )
-from kiosk.store import Event, GalleryUpdate, KioskStore
+from kiosk.store import Event, GalleryUpdate, KioskStore, WireIdentity
 from sync.client import CentralClient
 from sync.protocol import (
     MAX_BATCH_EVENTS,
@@ -67,6 +67,8 @@ from sync.protocol import (
     EventBatch,
     EventResult,
     GalleryDelta,
+    IngestResponse,
+    LogStart,
     WireEvent,
     margin_to_wire,
 )
@@ -149,13 +151,16 @@ class RoundReport:
         return "; ".join(words)
 
 
-def to_wire(event: Event, log_id: str) -> WireEvent:
-    """An event of the store as the protocol sends it (raises pydantic's ValidationError
-    for one the protocol cannot carry)."""
+def to_wire(event: Event, log: str | WireIdentity) -> WireEvent:
+    """An event of the store as the protocol sends it, under the kiosk's first log
+    (``log`` its id) or as :meth:`KioskStore.wire_identities` says (raises pydantic's
+    ValidationError for one the protocol cannot carry)."""
+    identity = WireIdentity(log, event.seq, event.chain) if isinstance(log, str) else log
+    starts = identity.starts
     return WireEvent(
         event_id=uuid.UUID(event.event_id),
-        log_id=log_id,
-        seq=event.seq,
+        log_id=identity.log_id,
+        seq=identity.seq,
         person_id=event.person_id,
         direction=event.direction,
         utc=event.utc,
@@ -166,7 +171,14 @@ def to_wire(event: Event, log_id: str) -> WireEvent:
         software_version=event.software_version,
         clock_synced=event.clock_synced,
         kiosk_id=event.kiosk_id,
-        chain=event.chain,
+        chain=identity.chain,
+        log_start=None
+        if starts is None
+        else LogStart(
+            previous_log_id=starts.previous_log_id,
+            previous_seq=starts.previous_seq,
+            reason=starts.reason,
+        ),
     )
 
 
@@ -218,6 +230,7 @@ class SyncAgent:
         self._backoff = backoff or Backoff()
         self._attempts = attempts
         self._stop = stop or threading.Event()
+        self._log_checked = False
         if sleep is not None:
             self._sleep: Callable[[float], object] = sleep
         elif stop is not None:
@@ -278,6 +291,8 @@ class SyncAgent:
     def push(self) -> PushReport:
         """Send the whole outbox (as it is when each batch is read); see the module doc."""
         report = PushReport()
+        if not self._log_checked:
+            self._check_log(report)
         handled: set[str] = set()
         while not self._stop.is_set():
             events = self._store.pending(self._batch_size)
@@ -293,9 +308,9 @@ class SyncAgent:
             handled.update(event.event_id for event in events)
             wire: list[WireEvent] = []
             unsendable: dict[str, str] = {}
-            for event in events:
+            for event, identity in zip(events, self._store.wire_identities(events), strict=True):
                 try:
-                    wire.append(to_wire(event, self._store.log_id))
+                    wire.append(to_wire(event, identity))
                 except (pydantic.ValidationError, ValueError) as err:
                     unsendable[event.event_id] = f"cannot be sent: {_first_problem(err)}"
             if unsendable:
@@ -339,7 +354,7 @@ class SyncAgent:
             self._send(wire[half:], report)
             return
         self._settle(wire, answer.results, report)
-        self._check_high_water(answer.high_water_seq)
+        self._check_high_water({w.log_id for w in wire}, answer.high_water_seq)
         self._store.record_clock_skew(answer.clock_skew_seconds, answer.clock_flagged)
         if answer.clock_flagged:
             log.warning(
@@ -368,23 +383,98 @@ class SyncAgent:
             )
             report.parked += self._store.park(dict.fromkeys(conflicts, reason), self._clock())
             log.warning("parked %d conflicting events, first %s", len(conflicts), conflicts[0])
+            self._log_checked = False  # ask the service about the log again next round
         report.acked += len(held)
         report.duplicates += sum(1 for e in held if statuses[e] == "duplicate")
 
-    def _check_high_water(self, high_water: dict[str, int]) -> None:
-        log_id = self._store.log_id
-        if log_id not in high_water:
-            log.warning("the central service's answer has no high-water seq for this log")
+    def _check_high_water(self, sent: set[str], high_water: dict[str, int]) -> None:
+        for log_id in sorted(sent):
+            if log_id not in high_water:
+                log.warning("the central service's answer has no high-water seq for log %s", log_id)
+                continue
+            through = self._store.acked_through(log_id)
+            if high_water[log_id] < through:
+                log.warning(
+                    "the central service holds this kiosk's events only up to seq %d, yet "
+                    "acknowledged every one up to seq %d: it may have lost events after %d",
+                    high_water[log_id],
+                    through,
+                    high_water[log_id],
+                )
+
+    # ----------------------------------------------------------------- the log itself
+    def _check_log(self, report: PushReport) -> None:
+        """Before this agent first sends events, and after a round with conflicts: ask
+        the service how it holds the current log. If it files the log under another
+        kiosk (this kiosk was re-provisioned: revoked, then added again under a new
+        name), or holds an event there this database does not (it was restored from a
+        backup), the events not yet acknowledged move to a new log that names the old
+        one (:meth:`KioskStore.start_log`), so each reaches the service once and no
+        chain reads as broken. A service too old to answer is sent to as before."""
+        if not self._store.backlog() and not self._store.parked_count():
+            return  # nothing to send: asked when there is
+        log_id, _ = self._store.current_log()
+        try:
+            state = self._retrying(partial(self._client.log_state, log_id), report)
+        except SyncRefusedError as err:
+            if err.status not in (404, 405):
+                raise
+            log.info("the central service does not report its logs (an older version): %s", err)
+            self._log_checked = True
             return
-        through = self._store.acked_through()
-        if high_water[log_id] < through:
-            log.warning(
-                "the central service holds this kiosk's events only up to seq %d, yet "
-                "acknowledged every one up to seq %d: it may have lost events after %d",
-                high_water[log_id],
-                through,
-                high_water[log_id],
-            )
+        reason = None
+        if state.owner == "another kiosk":
+            reason = f"re-provisioned: the central service files log {log_id} under another kiosk"
+        elif state.owner == "you" and state.high_water_seq:
+            held = state.high_water_seq
+            mine = self._store.event_at(log_id, held)
+            if mine is None or uuid.UUID(mine.event_id) != state.event_id_at_high_water:
+                self._acknowledge_held(log_id, held, report)
+                reason = (
+                    f"restored from a backup: the central service holds seq {held} of log "
+                    f"{log_id}, and this database "
+                    + ("does not" if mine is None else "holds another event there")
+                )
+        if reason is not None:
+            segment = self._store.start_log(reason, self._clock())
+            log.warning("new log: %s", segment.describe())
+        self._log_checked = True
+
+    def _push_batch(self, events: list[WireEvent]) -> IngestResponse:
+        return self._client.push_events(EventBatch(sent_utc=self._clock(), events=events))
+
+    def _acknowledge_held(self, log_id: str, held: int, report: PushReport) -> None:
+        """Send the pending events of ``log_id`` up to seq ``held`` (the service holds
+        every seq there, so each is a duplicate or a conflict): acknowledge the
+        duplicates, stop at the first conflict. Nothing is parked."""
+        while not self._stop.is_set():
+            events = self._store.pending(self._batch_size)
+            batch: list[WireEvent] = []
+            for event, identity in zip(events, self._store.wire_identities(events), strict=True):
+                if identity.log_id != log_id or identity.seq > held:
+                    break
+                batch.append(to_wire(event, identity))
+            if not batch:
+                return
+            answer = self._retrying(partial(self._push_batch, batch), report)
+            statuses = {str(r.event_id): r.status for r in answer.results}
+            sent = [str(w.event_id) for w in batch]
+            if set(statuses) != set(sent):
+                raise SyncProtocolError(
+                    f"the central service answered for other events than the {len(sent)} "
+                    "sent; nothing was marked"
+                )
+            held_ids = []
+            for event_id in sent:
+                if statuses[event_id] == "conflict":
+                    break
+                held_ids.append(event_id)
+            if held_ids:
+                self._store.mark_acked(held_ids, self._clock())
+                report.acked += len(held_ids)
+                report.duplicates += len(held_ids)
+            if len(held_ids) < len(sent):
+                return
 
     # ----------------------------------------------------------------- pull
     def pull(self) -> PullReport:
@@ -556,6 +646,17 @@ def status_lines(store: KioskStore, now: datetime, *, clock: str | None = None) 
             )
         if parked_count > len(parked):
             lines.append(f"  ... and {parked_count - len(parked)} more")
+        if any(item.reason.startswith("conflict") for item in parked):
+            lines.append(
+                "  a conflict: if this kiosk was re-provisioned (revoked and added again) or "
+                "its database restored from a backup, its next round moves these to a new "
+                "log (see log, below); else the service holds other events under their ids"
+            )
+    segments = store.log_segments()
+    if segments:
+        lines.append(f"log: {segments[-1].log_id}, since this kiosk's seq {segments[-1].first_seq}")
+        for segment in reversed(segments):
+            lines.append(f"  {segment.describe()} ({_when(segment.started_utc, now)})")
     if state.last_success_utc is None:
         lines.append("last success: never")
     else:

@@ -25,6 +25,7 @@ import math
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 import pydantic
@@ -42,6 +43,7 @@ from sync.protocol import (
     GalleryApplied,
     GalleryDelta,
     IngestResponse,
+    LogState,
 )
 
 M = TypeVar("M", bound=pydantic.BaseModel)
@@ -134,6 +136,11 @@ class CentralClient:
             )
         response = self._request("POST", "/v1/events", content=body)
         return self._model(response, IngestResponse)
+
+    def log_state(self, log_id: str) -> LogState:
+        """``GET /v1/logs/{log_id}``: how the service holds this kiosk's log."""
+        response = self._request("GET", f"/v1/logs/{quote(log_id, safe='')}")
+        return self._model(response, LogState)
 
     def fetch_gallery(self, since: int, limit: int) -> GalleryDelta:
         """``GET /v1/gallery?since=&limit=``: one page of roster changes."""

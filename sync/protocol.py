@@ -13,6 +13,8 @@ token>``, an HR admin with an admin token):
   A malformed batch is refused whole (422) and stores nothing.
 - ``GET /v1/gallery?since=V&limit=N`` (kiosk): a :class:`GalleryDelta`, the roster
   changes after version V in version order; ``more`` says another page follows.
+- ``GET /v1/logs/{log_id}`` (kiosk): a :class:`LogState`. The agent asks before it
+  first sends a log's events, and after a conflict.
 - ``POST /v1/gallery/applied`` (kiosk): :class:`GalleryApplied`, the version the kiosk
   now holds; the service records a receipt for every erasure up to it.
 
@@ -109,6 +111,18 @@ class _Model(BaseModel):
 
 
 # ------------------------------------------------------------------------- events up
+class LogStart(_Model):
+    """Sent with seq 1 of a log that continues another log of the same kiosk database
+    (the kiosk was re-provisioned, or restored from a backup): the service records it,
+    so the new log reads as a continuation, not as tampering."""
+
+    previous_log_id: Identifier
+    previous_seq: Count = Field(
+        ge=0, le=2**62, description="the last seq of the previous log that this one follows"
+    )
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
 class WireEvent(_Model):
     """One attendance event as the kiosk recorded it."""
 
@@ -140,10 +154,17 @@ class WireEvent(_Model):
         "not chain its log; the service then flags the log as unchained, never verified",
     )
 
+    log_start: LogStart | None = Field(
+        default=None,
+        description="with seq 1 only: the log this one continues (absent: a first log)",
+    )
+
     @model_validator(mode="after")
     def _chain_needs_kiosk_id(self) -> WireEvent:
         if self.chain is not None and self.kiosk_id is None:
             raise ValueError("an event with a chain must carry its kiosk_id too")
+        if self.log_start is not None and self.seq != 1:
+            raise ValueError("log_start comes with seq 1 only")
         return self
 
 
@@ -170,6 +191,19 @@ class IngestResponse(_Model):
         description="the service's clock minus the kiosk's sent_utc (positive: kiosk behind)"
     )
     clock_flagged: bool = Field(description="the skew is beyond the service's bound")
+
+
+class LogState(_Model):
+    """``GET /v1/logs/{log_id}``: how the service holds one kiosk log, so a kiosk can
+    tell that it was re-provisioned (the log is another kiosk's) or restored from a
+    backup (the service holds an event there that the kiosk does not)."""
+
+    log_id: Identifier
+    owner: Literal["none", "you", "another kiosk"]
+    high_water_seq: Count = Field(ge=0, description="every event up to this seq is held")
+    event_id_at_high_water: uuid.UUID | None = Field(
+        description="the id of the event held at high_water_seq (null: none held)"
+    )
 
 
 # ------------------------------------------------------------------------- gallery down

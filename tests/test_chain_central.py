@@ -380,7 +380,7 @@ def test_a_v2_database_marks_its_logs_unchained_and_never_verified(database: str
             utc=T0, tz="UTC", distance=0.3, margin=None, frames=3, software_version="0.1.0",
             clock_synced=True, kiosk_id="k",
         )  # fmt: skip
-        fields = chain.EventFields.make(**first.model_dump(exclude={"chain"}))
+        fields = chain.EventFields.make(**first.model_dump(exclude={"chain", "log_start"}))
         first = first.model_copy(update={"chain": chain.link(chain.genesis("gap"), fields)})
         assert send(central, door, [first]) == ["accepted"]
         logs = {c.log_id: c for c in central.chain_logs()}

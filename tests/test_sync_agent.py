@@ -11,6 +11,7 @@ import math
 import random
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -21,6 +22,7 @@ import httpx
 import numpy as np
 import pytest
 
+from clockface import chain
 from clockface.errors import (
     RosterManagedError,
     StoreValueError,
@@ -329,6 +331,78 @@ def test_a_conflict_is_parked_and_the_rest_acked(h: Harness) -> None:
     assert [e.acked_utc is not None for e in h.store.events()] == [True, False, True, True]
 
 
+def test_a_log_filed_under_another_kiosk_continues_in_a_new_log(h: Harness) -> None:
+    """Re-provisioned: the service files this database's log under another kiosk. The
+    events not yet acknowledged go under a new log whose seq 1 names the old one."""
+    log_events(h.store, 3)
+    h.agent().run_once()
+    h.central.foreign_logs.add(h.store.log_id)  # revoked, then added again as a new kiosk
+    moved = log_events(h.store, 4, start=3)
+    report = h.agent().run_once()
+    assert (report.push.acked, report.push.parked) == (4, 0)
+    (segment,) = h.store.log_segments()
+    assert (segment.previous_log_id, segment.previous_seq, segment.first_seq) == (
+        h.store.log_id,
+        3,
+        4,
+    )
+    sent = [h.central.events[e.event_id] for e in moved]
+    assert [(w.log_id, w.seq) for w in sent] == [(segment.log_id, i) for i in range(1, 5)]
+    start = sent[0].log_start
+    assert start is not None and "re-provisioned" in start.reason
+    assert all(w.log_start is None for w in sent[1:])
+    # The new log's chain is whole from its own genesis, as the service checks it.
+    check = chain.verify_events(
+        segment.log_id,
+        (
+            (chain.EventFields.make(**w.model_dump(exclude={"chain", "log_start"})), w.chain)
+            for w in sent
+        ),
+    )
+    assert check.intact, check.problems
+    # Events recorded from now on go under the new log, chained on from the moved ones.
+    later = log_events(h.store, 2, start=7)
+    h.agent().run_once()
+    assert [h.central.events[e.event_id].seq for e in later] == [5, 6]
+    assert h.store.acked_through(segment.log_id) == 6 and h.store.acked_through(h.store.log_id) == 3
+    assert h.store.verify_chain().intact  # the local chain is untouched
+    assert [a.action for a in h.store.audit_log()].count("new_log") == 1
+
+
+def test_a_copy_restored_from_a_backup_continues_in_a_new_log(h: Harness) -> None:
+    """The service holds seqs of this log the database does not (restored from an older
+    copy): what it holds identically is acknowledged, the rest moves to a new log, and
+    no event is parked or sent twice."""
+    log_events(h.store, 3)
+    h.agent().run_once()
+    # The "lost" events 4..6 are on the service, sent from the copy before it was lost.
+    for seq in (4, 5, 6):
+        h.central.plant(wire_event(h.store.log_id, seq))
+    new = log_events(h.store, 5, start=3)  # seqs 4..8 again, other events
+    report = h.agent().run_once()
+    assert (report.push.acked, report.push.parked) == (5, 0)
+    (segment,) = h.store.log_segments()
+    assert (segment.first_seq, segment.previous_seq) == (4, 3)
+    assert "restored from a backup" in segment.reason and "holds seq 6" in segment.reason
+    assert [
+        (h.central.events[e.event_id].log_id, h.central.events[e.event_id].seq) for e in new
+    ] == [(segment.log_id, i) for i in range(1, 6)]
+    assert h.central.high_water(h.store.log_id) == 6  # the old log is left as it was
+
+
+def test_an_event_id_held_elsewhere_is_parked_without_a_new_log(h: Harness) -> None:
+    """A conflict that is not about the log (another event holds this event's id) is
+    parked as before: a new log would not help."""
+    (event,) = log_events(h.store, 1)
+    h.central.plant(
+        wire_event("another-log", 1).model_copy(update={"event_id": uuid.UUID(event.event_id)})
+    )
+    report = h.agent().run_once()
+    assert report.push.parked == 1
+    h.agent().run_once()
+    assert h.store.log_segments() == [] and h.store.parked_count() == 1
+
+
 def test_the_service_losing_acked_events_is_warned_about(
     h: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -447,7 +521,14 @@ def test_a_first_full_roster_replaces_local_people(h: Harness) -> None:
 def _mock_agent(
     store: KioskStore, handler: Callable[[httpx.Request], httpx.Response], **kw: Any
 ) -> tuple[SyncAgent, httpx.Client]:
-    client = httpx.Client(transport=httpx.MockTransport(handler))
+    def routed(request: httpx.Request) -> httpx.Response:
+        # These tests script odd answers to the push and the pull; the log check before
+        # the first push is answered as a service too old to have it would answer.
+        if request.method == "GET" and request.url.path.startswith("/v1/logs/"):
+            return httpx.Response(404, json={"detail": "Not Found"})
+        return handler(request)
+
+    client = httpx.Client(transport=httpx.MockTransport(routed))
     agent = SyncAgent(
         store, client, server="https://central.test", token=TOKEN, sleep=lambda s: None, **kw
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -27,7 +28,7 @@ import pytest
 
 from central.store import CentralStore
 from kiosk.store import KioskStore
-from sync.agent import to_wire
+from sync.agent import status_lines, to_wire
 from sync.protocol import EventBatch, IngestResponse
 from tests.helpers.postgres import postgres_cluster, postgres_url  # noqa: F401
 
@@ -348,3 +349,127 @@ def test_a_restored_service_behind_the_kiosk_gives_it_the_whole_roster_again(
             assert kiosk.sync_state().gallery_version == 1
     finally:
         restored.stop()
+
+
+def _copy_database(source: Path, target: Path) -> None:
+    """A consistent copy of a live kiosk database, as a backup tool takes one."""
+    for stale in (target, Path(f"{target}-wal"), Path(f"{target}-shm")):
+        stale.unlink(missing_ok=True)
+    src, dst = sqlite3.connect(source), sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
+
+
+def _log_while(path: Path, count: int, first: int, running: Agent) -> list[str]:
+    """Events logged one at a time while the agent is sending (events keep coming)."""
+    ids = []
+    for i in range(first, first + count):
+        ids += _log_events(path, 1, first=i)
+        assert running.process is not None and running.process.poll() is None
+        time.sleep(0.02)
+    return ids
+
+
+def test_a_kiosk_restored_from_an_older_copy_delivers_every_new_event_once(
+    setup: tuple[Central, Path], agent: Agent, tmp_path: Path
+) -> None:
+    """The kiosk's SD card is replaced and its database restored from an older copy
+    while people keep passing: the copy's seqs after the backup are already on the
+    service under other events. The agent notices (the service holds an event there the
+    copy does not), moves the events not yet delivered to a new log that names the old
+    one, and every genuine event ends on the service exactly once; no chain reads as
+    broken, and both sides record why the log changed."""
+    central, kiosk_db = setup
+    central.start()
+    before = _log_events(kiosk_db, 30)
+    agent.start()
+    _wait(lambda: _backlog(kiosk_db) == 0, "the first events to be delivered")
+    # The backup: 30 delivered, 5 logged but not sent yet (the agent is stopped).
+    assert agent.signal(signal.SIGTERM) == 0
+    before += _log_events(kiosk_db, 5, first=30)
+    backup = tmp_path / "backup.db"
+    _copy_database(kiosk_db, backup)
+    # Life goes on after the backup: 40 more events, all delivered.
+    agent.start()
+    before += _log_while(kiosk_db, 40, 35, agent)
+    _wait(lambda: _backlog(kiosk_db) == 0, "the events after the backup to be delivered")
+    assert agent.signal(signal.SIGTERM) == 0
+    # The card dies; the copy goes back in. The kiosk logs on at once, and the agent
+    # runs while events keep coming.
+    _copy_database(backup, kiosk_db)
+    after = _log_events(kiosk_db, 12, first=1000)
+    agent.start()
+    after += _log_while(kiosk_db, 25, 1012, agent)
+    _wait(lambda: _backlog(kiosk_db) == 0, "the events after the restore to be delivered")
+    assert agent.signal(signal.SIGTERM) == 0
+
+    held = central.events()
+    ids = [event_id for event_id, _, _ in held]
+    assert len(ids) == len(set(ids)), "an event is held twice"
+    assert set(ids) == set(before) | set(after), "an event was lost, or one not logged held"
+    with KioskStore.open(kiosk_db) as store:
+        assert store.backlog() == 0 and store.parked_count() == 0
+        (segment,) = store.log_segments()
+        assert segment.previous_log_id == store.log_id
+        assert "restored from a backup" in segment.reason
+        assert any(a.action == "new_log" for a in store.audit_log())
+        assert store.verify_chain().intact
+    logs = {log_id: sorted(seq for _, log, seq in held if log == log_id) for log_id in {
+        log for _, log, _ in held
+    }}  # fmt: skip
+    assert sorted(map(len, logs.values())) == [len(after), len(before)]
+    assert all(seqs == list(range(1, len(seqs) + 1)) for seqs in logs.values())
+    with CentralStore.open(central.database) as store:
+        chains = {log.log_id: log for log in store.chain_logs()}
+        assert all(log.state == "verified" for log in chains.values()), [
+            log.describe() for log in chains.values()
+        ]
+        new = chains[segment.log_id]
+        assert new.previous_log_id == segment.previous_log_id
+        # The copy held 35 events (30 delivered, 5 the service got later): the new log
+        # follows them; the service keeps all 75 of the old log.
+        assert new.previous_seq == 35 == segment.previous_seq
+        continues = new.continues()
+        assert continues is not None and "restored from a backup" in continues
+        assert f"holds seq {len(before)} of log" in continues
+    assert "may have lost events" not in agent.log.read_text()
+
+
+def test_a_re_provisioned_kiosk_sends_its_events_under_a_new_log(
+    setup: tuple[Central, Path], tmp_path: Path
+) -> None:
+    """The service's advice for a kiosk whose token is lost: revoke it and add a new
+    kiosk. The same kiosk database then sends its events under the new token: the log
+    belongs to the revoked kiosk, so the agent continues in a new log, and no event is
+    parked (before, every one was a conflict, parked for good)."""
+    central, kiosk_db = setup
+    central.start()
+    first = _log_events(kiosk_db, 20)
+    once = ["sync", "once", "--db", str(kiosk_db), "--server", central.url]
+    env = {**os.environ, **SYNC_ENV}
+    env.pop("CLOCKFACE_DB", None)
+    _clockface(*once, "--token-file", str(central.token_file), env=env)
+    pending = _log_events(kiosk_db, 15, first=20)
+    with CentralStore.open(central.database) as store:
+        store.revoke_kiosk("door-1")
+        token = store.create_kiosk("door-1b", "hq").token
+    new_token = tmp_path / "new-token"
+    new_token.write_text(token + "\n")
+    new_token.chmod(0o600)
+    out = _clockface(*once, "--token-file", str(new_token), env=env)
+    assert "15 acknowledged" in out or "15 sent" in out, out
+    held = central.events()
+    assert sorted(event_id for event_id, _, _ in held) == sorted(first + pending)
+    with KioskStore.open(kiosk_db) as store:
+        assert store.backlog() == 0 and store.parked_count() == 0
+        (segment,) = store.log_segments()
+        assert "re-provisioned" in segment.reason and segment.previous_seq == 20
+        status = "\n".join(status_lines(store, datetime.now(UTC)))
+    assert segment.log_id in status and "re-provisioned" in status
+    with CentralStore.open(central.database) as store:
+        by_kiosk = {(log.kiosk, log.log_id) for log in store.chain_logs()}
+        assert by_kiosk == {("door-1", segment.previous_log_id), ("door-1b", segment.log_id)}
+        assert all(log.state == "verified" for log in store.chain_logs())

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import numpy as np
 import numpy.typing as npt
@@ -40,6 +40,7 @@ from sync.protocol import (
     GalleryApplied,
     GalleryDelta,
     IngestResponse,
+    LogState,
     Problem,
     WireErasure,
     WireEvent,
@@ -71,6 +72,7 @@ class ScriptedCentral:
         self.poisoned: set[str] = set()
         self.max_body: int | None = None
         self.clock_skew_seconds = 0.0
+        self.foreign_logs: set[str] = set()  # logs filed under another kiosk
         self._faults: deque[_Fault] = deque()
         self._drops = 0
         self._version = 0
@@ -212,6 +214,24 @@ class ScriptedCentral:
                 clock_flagged=abs(self.clock_skew_seconds) > 60,
             )
 
+    def log_state(self, log_id: str) -> LogState:
+        with self.lock:
+            if log_id in self.foreign_logs:
+                return LogState(
+                    log_id=log_id,
+                    owner="another kiosk",
+                    high_water_seq=0,
+                    event_id_at_high_water=None,
+                )
+            held = self.high_water(log_id)
+            known = any(log == log_id for log, _ in self.by_seq)
+            return LogState(
+                log_id=log_id,
+                owner="you" if known else "none",
+                high_water_seq=held,
+                event_id_at_high_water=uuid.UUID(self.by_seq[(log_id, held)]) if held else None,
+            )
+
     def plant(self, event: WireEvent) -> None:
         """Hold an event as if a kiosk had sent it (to make conflicts)."""
         with self.lock:
@@ -267,6 +287,8 @@ class _Handler(BaseHTTPRequestHandler):
         route = (method, parts.path)
         if route == ("POST", "/v1/events"):
             self._events(body)
+        elif method == "GET" and parts.path.startswith("/v1/logs/"):
+            self._answer(200, central.log_state(unquote(parts.path.removeprefix("/v1/logs/"))))
         elif route == ("GET", "/v1/gallery"):
             query = parse_qs(parts.query)
             try:
