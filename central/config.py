@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from clockface.config_values import from_env, from_toml, to_toml
+from clockface.config_values import from_env, from_toml, to_toml, warn_unknown
 from clockface.errors import ConfigError
 from kiosk.config import check_legal_basis
 from kiosk.store import DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS
@@ -154,6 +154,7 @@ def load_config(
     if path is not None:
         values.update(_read_file(Path(path)))
     where = str(path) if path is not None else "the environment"
+    warn_unknown(environ, ENV_PREFIX, (*_NAMES, "config"))
     for name in _NAMES:
         env = f"{ENV_PREFIX}{name.upper()}"
         if env in environ:

@@ -7,7 +7,14 @@ str), and a value of another kind is one ConfigError line naming where it came f
 
 from __future__ import annotations
 
+import difflib
+import logging
+from collections.abc import Iterable, Mapping
+
 from clockface.errors import ConfigError
+
+log = logging.getLogger("clockface.config")
+_warned: set[str] = set()
 
 _WANTED = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
 _TRUE = ("1", "true", "yes", "on")
@@ -42,6 +49,31 @@ def from_env(kind: type, name: str, text: str, where: str) -> object:
     except ValueError:
         raise ConfigError(f"{where}: {text!r} is not a valid {name}") from None
     return text
+
+
+def warn_unknown(environ: Mapping[str, str], prefix: str, keys: Iterable[str]) -> list[str]:
+    """Warn, in one line each (once per process), about a variable that starts with
+    ``prefix`` but names none of ``keys`` (a misspelt ``CLOCKFACE_KIOSK_COOLDWN_SECONDS``
+    would otherwise be ignored without a word), naming the closest variable there is.
+    Returns the lines."""
+    known = sorted({prefix + key.upper() for key in keys})
+    lines = []
+    for variable in sorted(environ):
+        if not variable.startswith(prefix) or variable in known:
+            continue
+        suffixes = [name.removeprefix(prefix) for name in known]
+        close = difflib.get_close_matches(variable.removeprefix(prefix), suffixes, n=1, cutoff=0.6)
+        hint = (
+            f"did you mean {prefix}{close[0]}?"
+            if close
+            else f"the {prefix}* variables are {prefix}<KEY>"
+        )
+        line = f"{variable} is set, but clockface reads no such variable: {hint}"
+        lines.append(line)
+        if variable not in _warned:
+            _warned.add(variable)
+            log.warning("%s", line)
+    return lines
 
 
 _TOML_ESCAPES = {

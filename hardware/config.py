@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from clockface.config_values import to_toml
+from clockface.config_values import to_toml, warn_unknown
 from clockface.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -190,6 +190,7 @@ def load_hardware(
         where = str(path)
         for name, value in _read_table(Path(path)).items():
             values[name] = _from_toml(name, value, where)
+    warn_unknown(environ, ENV_PREFIX, HELP)
     for name in HELP:
         env = ENV_PREFIX + name.upper()
         if env in environ:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfoNotFoundError
 
-from clockface.config_values import from_env, from_toml, to_toml
+from clockface.config_values import from_env, from_toml, to_toml, warn_unknown
 from clockface.errors import ConfigError
 from kiosk.policy import Mode
 from kiosk.settings import KioskSettings, LivenessMode
@@ -219,6 +219,7 @@ def load_config(
     values: dict[str, Any] = {}
     if path is not None:
         values.update(_read_file(Path(path)))
+    warn_unknown(environ, ENV_PREFIX, (*_TOP, *_SETTINGS, "config"))
     for name in (*_TOP, *_SETTINGS):
         names = [f"{ENV_PREFIX}{name.upper()}"] + ([DATABASE_ENV] if name == "database" else [])
         for env in names:  # the last one set wins: CLOCKFACE_DB over CLOCKFACE_KIOSK_DATABASE

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from clockface.config_values import from_env, from_toml, to_toml
+from clockface.config_values import from_env, from_toml, to_toml, warn_unknown
 from clockface.errors import ConfigError
 from sync.protocol import MAX_BATCH_EVENTS
 
@@ -175,6 +175,7 @@ def load_sync_config(
     if path is not None:
         values.update(_read_table(Path(path)))
         where = str(path)
+    warn_unknown(environ, ENV_PREFIX, (*_FIELDS, TOKEN_ENV.removeprefix(ENV_PREFIX)))
     for name in _FIELDS:
         variable = f"{ENV_PREFIX}{name.upper()}"
         if variable in environ:

@@ -203,3 +203,66 @@ def test_a_written_value_reads_back_whatever_characters_it_holds() -> None:
     config = dataclasses.replace(KioskConfig(), legal_basis_note="clause 7\n[kiosk]\x00\x1b")
     read = tomllib.loads("\n".join(describe(config)))
     assert read["legal_basis_note"] == "clause 7\n[kiosk]\x00\x1b"
+
+
+@pytest.mark.parametrize(
+    ("variable", "closest", "load"),
+    [
+        ("CLOCKFACE_KIOSK_COOLDWN_SECONDS", "CLOCKFACE_KIOSK_COOLDOWN_SECONDS", "kiosk"),
+        ("CLOCKFACE_SYNC_BATCHSIZE", "CLOCKFACE_SYNC_BATCH_SIZE", "sync"),
+        ("CLOCKFACE_CENTRAL_PROT", "CLOCKFACE_CENTRAL_PORT", "central"),
+        ("CLOCKFACE_HARDWARE_BUZER", "CLOCKFACE_HARDWARE_BUZZER", "hardware"),
+    ],
+)
+def test_a_misspelt_variable_is_warned_about_naming_the_closest(
+    variable: str, closest: str, load: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from central.config import load_config as load_central
+    from hardware.config import load_hardware
+    from sync.config import load_sync_config
+
+    environ = {variable: "5", "CLOCKFACE_SYNC_SERVER": "https://central.test"}
+    loaders = {
+        "kiosk": lambda: load_config(environ=environ),
+        "sync": lambda: load_sync_config(environ=environ),
+        "central": lambda: load_central(environ=environ),
+        "hardware": lambda: load_hardware(environ=environ),
+    }
+    with caplog.at_level("WARNING", logger="clockface.config"):
+        loaders[load]()
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "clockface.config"]
+    assert (
+        line == f"{variable} is set, but clockface reads no such variable: did you mean {closest}?"
+    )
+
+
+def test_the_variables_clockface_reads_are_not_warned_about() -> None:
+    from clockface.config_values import warn_unknown
+    from kiosk.config import ENV_PREFIX
+
+    environ = {
+        "CLOCKFACE_KIOSK_COOLDOWN_SECONDS": "5",
+        "CLOCKFACE_KIOSK_CONFIG": "/etc/clockface/kiosk.toml",
+        "CLOCKFACE_KIOSK_TIMEZONE": "UTC",
+        "CLOCKFACE_DB": "x.db",
+        "PATH": "/bin",
+    }
+    assert warn_unknown(environ, ENV_PREFIX, (*HELP, "config")) == []
+    assert warn_unknown({"CLOCKFACE_KIOSK_ZZZ": "1"}, ENV_PREFIX, HELP) == [
+        "CLOCKFACE_KIOSK_ZZZ is set, but clockface reads no such variable: "
+        "the CLOCKFACE_KIOSK_* variables are CLOCKFACE_KIOSK_<KEY>"
+    ]
+    # And in a real process: a warning on stderr, the command still runs.
+    done = subprocess.run(
+        [sys.executable, "-m", "clockface", "kiosk", "check-config"],
+        env={**os.environ, "CLOCKFACE_KIOSK_LIVENES": "off"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (
+        "CLOCKFACE_KIOSK_LIVENES is set, but clockface reads no such variable: "
+        "did you mean CLOCKFACE_KIOSK_LIVENESS?"
+    ) in done.stderr
