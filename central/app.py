@@ -1,11 +1,13 @@
 """The central service's HTTP API (FastAPI, served by uvicorn): ``create_app(store, config)``.
 
 Kiosk endpoints (a kiosk token) follow :mod:`sync.protocol` exactly: ``POST /v1/events``,
-``GET /v1/gallery``, ``POST /v1/gallery/applied``. Admin endpoints (an admin token) are
-under ``/v1/admin``: sites, kiosks (tokens shown once), people with templates and
-consent, erasures and who confirmed them, events, the audit log. ``GET /healthz`` and
-``GET /metrics`` need no token. The OpenAPI spec is at ``/openapi.json``. The
-supervisors' web page (``/``, ``/login``, ``/report``: :mod:`central.web.routes`) has
+``GET /v1/logs/{log_id}``, ``GET /v1/gallery``, ``POST /v1/gallery/applied``. Admin
+endpoints (an admin token) are under ``/v1/admin``: sites, kiosks (tokens shown once),
+people with templates and consent, erasures and who confirmed them, events, the audit
+log. ``GET /healthz`` (the database answers), ``GET /readyz`` (it also takes a write:
+not when its disk is full) and ``GET /metrics`` need no token. The OpenAPI spec is at
+``/openapi.json``. The supervisors' web page (``/``, ``/login``, ``/report``:
+:mod:`central.web.routes`) has
 sessions of its own and is left out of the spec.
 
 - Authentication: ``Authorization: Bearer <token>``. Missing, unknown or revoked: 401
@@ -839,6 +841,18 @@ def create_app(
             log.error("health check: %s", err)
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
+
+    @app.get("/readyz", response_model=Health, tags=["service"], responses=_problems(503))
+    def readyz() -> Response:
+        """200 when the database answers and takes a write (a disk that is full or
+        refuses writes fails it), else 503: what a load balancer should ask before it
+        sends kiosks here. ``/healthz`` asks only that the database answers."""
+        try:
+            store.check_ready()
+        except StoreError as err:
+            log.error("readiness check: %s", err)
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ready"})
 
     @app.get("/metrics", response_class=PlainTextResponse, tags=["service"])
     def prometheus() -> PlainTextResponse:

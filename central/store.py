@@ -40,6 +40,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import shutil
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -81,6 +82,10 @@ from clockface.errors import CentralStoreError, CentralValueError
 from clockface.template_key import KeySource, key_source, load_key_file
 from clockface.values import as_utc, check_text, os_user
 from kiosk.store import Consent
+
+READY_PROBE = "ready_probe"  # the meta key check_ready counts up
+READY_MIN_FREE_BYTES = 16 * 2**20
+"""``check_ready`` fails when the SQLite database's disk has less free space than this."""
 
 
 class CentralStore(IngestMixin, RosterMixin, GalleryMixin, AccessMixin, Closing):
@@ -229,6 +234,33 @@ class CentralStore(IngestMixin, RosterMixin, GalleryMixin, AccessMixin, Closing)
         """Raise CentralStoreError unless the database answers."""
         with self._read("checking the database") as conn:
             conn.execute(sa.select(1)).scalar_one()
+
+    def check_ready(self) -> None:
+        """Raise CentralStoreError unless the database answers and takes a write: a
+        committed write (a count in ``meta``, ``ready_probe``), so a disk that is full or
+        refuses writes fails it. For SQLite, the disk's free space must also be at least
+        :data:`READY_MIN_FREE_BYTES` (a checkpoint needs room to grow the file)."""
+        path = self._target.path
+        if path is not None:
+            try:
+                free = shutil.disk_usage(path.parent).free
+            except OSError as err:
+                raise CentralStoreError(f"{self.where}: cannot read its disk: {err}") from err
+            if free < READY_MIN_FREE_BYTES:
+                raise CentralStoreError(
+                    f"{self.where}: only {free // 1024} KiB free on the database's disk "
+                    f"(at least {READY_MIN_FREE_BYTES // 2**20} MiB wanted); free some space"
+                )
+        meta = self._t["meta"]
+        with self._write("checking that the database takes writes") as conn:
+            # A real change: SQLite skips writing a row set to what it holds.
+            counted = conn.execute(
+                sa.update(meta).where(meta.c.key == READY_PROBE).values(value=meta.c.value + 1)
+            ).rowcount
+            if not counted:
+                conn.execute(
+                    self._insert(meta).on_conflict_do_nothing(), {"key": READY_PROBE, "value": 1}
+                )
 
     def schema_version(self) -> int:
         with self._read("reading the schema version") as conn:

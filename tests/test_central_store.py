@@ -8,6 +8,7 @@ CLOCKFACE_REQUIRE_POSTGRES=1).
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import stat
 import threading
@@ -695,3 +696,28 @@ def test_the_audit_log_names_who_and_never_the_names(store: CentralStore) -> Non
     text = " ".join(str(a) for a in store.audit())
     assert "Secretname" not in text and "Othername" not in text
     assert store.audit_log("nobody") == []
+
+
+def test_ready_means_a_committed_write_and_room_on_the_disk(
+    store: CentralStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``check_ready`` (``/readyz``) commits a write each time: the count goes up. On
+    SQLite a disk with less than READY_MIN_FREE_BYTES free is not ready either."""
+    from central import store as central_store
+
+    store.check_ready()
+    store.check_ready()
+    meta = store._t["meta"]
+    with store._read("test") as conn:
+        count = conn.execute(
+            sa.select(meta.c.value).where(meta.c.key == central_store.READY_PROBE)
+        ).scalar_one()
+    assert count == 2
+    assert store.roster_version() == 0  # the probe leaves the roster's version alone
+    if store.sqlite_path is None:
+        return
+    full = central_store.READY_MIN_FREE_BYTES - 1
+    usage = shutil.disk_usage(store.sqlite_path.parent)._replace(free=full)
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: usage)
+    with pytest.raises(CentralStoreError, match=r"only \d+ KiB free on the database's disk"):
+        store.check_ready()

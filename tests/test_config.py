@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -222,7 +223,7 @@ def test_a_misspelt_variable_is_warned_about_naming_the_closest(
     from sync.config import load_sync_config
 
     environ = {variable: "5", "CLOCKFACE_SYNC_SERVER": "https://central.test"}
-    loaders = {
+    loaders: dict[str, Callable[[], object]] = {
         "kiosk": lambda: load_config(environ=environ),
         "sync": lambda: load_sync_config(environ=environ),
         "central": lambda: load_central(environ=environ),

@@ -12,6 +12,7 @@ kiosk has nothing left to send.
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import sqlite3
@@ -95,13 +96,14 @@ class Central:
         self.token_file.write_text(token + "\n")
         self.token_file.chmod(0o600)
 
-    def start(self) -> None:
+    def start(self, preexec: Callable[[], None] | None = None) -> None:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "clockface", "central", "serve", "--port", str(self.port)],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                preexec_fn=preexec,
             )
         _wait(self._healthy, "the central service to start", timeout=60)
 
@@ -473,3 +475,57 @@ def test_a_re_provisioned_kiosk_sends_its_events_under_a_new_log(
         by_kiosk = {(log.kiosk, log.log_id) for log in store.chain_logs()}
         assert by_kiosk == {("door-1", segment.previous_log_id), ("door-1b", segment.log_id)}
         assert all(log.state == "verified" for log in store.chain_logs())
+
+
+def _ignore_file_size_signal() -> None:
+    # Over RLIMIT_FSIZE a write fails with EFBIG, and the kernel also sends SIGXFSZ, whose
+    # default action kills the process: ignored, as a full disk sends no signal.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def test_a_service_whose_disk_takes_no_more_writes_is_not_ready(tmp_path: Path) -> None:
+    """The service's disk stops taking writes (here: the process's file-size limit
+    drops to one byte, so every write to its database files fails, as on a full
+    disk). /readyz answers 503 at once; /healthz still 200 (the database answers
+    reads); the kiosks' events are refused with 503 and nothing is half-written; once
+    writes work again the service is ready and takes them."""
+    central = Central(str(tmp_path / "central.db"), tmp_path)
+    central.start(preexec=_ignore_file_size_signal)
+    try:
+        assert central.process is not None
+        pid = central.process.pid
+        assert httpx.get(f"{central.url}/readyz", timeout=10).status_code == 200
+        kiosk_db = tmp_path / "kiosk.db"
+        logged = _log_events(kiosk_db, 20)
+        headers = {"Authorization": f"Bearer {central.token_file.read_text().strip()}"}
+        with KioskStore.open(kiosk_db) as store:
+            batch = EventBatch(
+                sent_utc=datetime.now(UTC),
+                events=[to_wire(e, store.log_id) for e in store.events()],
+            )
+        _, hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, (1, hard))
+        try:
+            ready = httpx.get(f"{central.url}/readyz", timeout=10)
+            assert (ready.status_code, ready.json()) == (503, {"status": "unavailable"})
+            assert httpx.get(f"{central.url}/healthz", timeout=10).status_code == 200
+            refused = httpx.post(
+                f"{central.url}/v1/events",
+                content=batch.model_dump_json(),
+                headers={**headers, "Content-Type": "application/json"},
+                timeout=10,
+            )
+            assert refused.status_code == 503, refused.text
+        finally:
+            resource.prlimit(pid, resource.RLIMIT_FSIZE, (hard, hard))
+        assert httpx.get(f"{central.url}/readyz", timeout=10).status_code == 200
+        taken = httpx.post(
+            f"{central.url}/v1/events",
+            content=batch.model_dump_json(),
+            headers={**headers, "Content-Type": "application/json"},
+            timeout=10,
+        )
+        reply = IngestResponse.model_validate_json(taken.content)
+        assert [r.status for r in reply.results] == ["accepted"] * len(logged)
+    finally:
+        central.stop()
