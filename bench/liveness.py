@@ -47,7 +47,8 @@ import numpy.typing as npt
 
 from bench.attacks import FACES, PHOTOS, SPECIES, AttackVideo, build_attacks, default_specs
 from bench.pipeline import ENROLL, SUBJECT, VIDEO
-from hardware.sources import Frame, VideoFileSource
+from hardware.frames import Frame
+from hardware.sources import VideoFileSource
 from kiosk.loop import Kiosk, video_clock
 from kiosk.settings import KioskSettings, LivenessMode
 from kiosk.store import KioskStore

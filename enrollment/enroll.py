@@ -43,7 +43,7 @@ import numpy.typing as npt
 
 from clockface.errors import EnrollmentError, ImageError, InputFileError, PhotoRejectedError
 from enrollment.target import CentralRoster, EnrollmentRoster, whole_roster
-from hardware.sources import FrameSource, frames
+from hardware.frames import FrameSource, frames
 from kiosk.store import LawfulBasis, Person
 from recognition.faces import FaceModels, RGBImage
 from recognition.gallery import DEFAULT_MARGIN, DEFAULT_THRESHOLD, Gallery

@@ -32,8 +32,8 @@ from clockface.config_values import to_toml, warn_unknown
 from clockface.errors import ConfigError
 
 if TYPE_CHECKING:
+    from hardware.frames import FrameSource
     from hardware.gpio import GpioOutputs
-    from hardware.sources import FrameSource
 
 ENV_PREFIX = "CLOCKFACE_HARDWARE_"
 TABLE = "hardware"

@@ -54,7 +54,7 @@ import numpy as np
 import numpy.typing as npt
 
 from clockface.errors import SourceError
-from hardware.sources import BaseSource, Clock, Frame
+from hardware.frames import BaseSource, Clock, Frame
 
 log = logging.getLogger("clockface.hardware")
 

@@ -179,7 +179,8 @@ def run(
     """
     from hardware.config import load_hardware
     from hardware.feedback import CompositeFeedback, GpioFeedback, LogFeedback
-    from hardware.sources import FrameSource, LiveReplay, VideoFileSource
+    from hardware.frames import FrameSource
+    from hardware.sources import LiveReplay, VideoFileSource
     from hardware.watchdog import Heartbeat, KioskHeartbeat, notifier_from_environ, status_path
     from kiosk.config import load_config
     from kiosk.encoders import open_encoder

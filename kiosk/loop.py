@@ -60,7 +60,7 @@ import numpy as np
 from clockface import __version__
 from clockface.errors import ClockfaceError
 from hardware.feedback import Feedback, Greeting
-from hardware.sources import Frame, FrameSource
+from hardware.frames import Frame, FrameSource
 from hardware.watchdog import Heartbeat
 from kiosk.encoders import Encoder, EncodeResult, InlineEncoder, one_blas_thread
 from kiosk.motion import MotionGate

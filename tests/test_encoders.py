@@ -22,7 +22,8 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from clockface.errors import ModelError
 from hardware.feedback import RecordingFeedback
-from hardware.sources import FakeSource, Frame
+from hardware.frames import Frame
+from hardware.sources import FakeSource
 from kiosk.encoders import (
     Encoder,
     EncoderError,

@@ -23,7 +23,8 @@ import pytest
 
 from clockface.errors import SourceError, UnknownPersonError
 from hardware.feedback import RecordingFeedback
-from hardware.sources import FakeSource, Frame, FrameSource, open_source
+from hardware.frames import Frame, FrameSource
+from hardware.sources import FakeSource, open_source
 from kiosk.loop import Kiosk, video_clock
 from kiosk.policy import Mode
 from kiosk.settings import KioskSettings

@@ -27,7 +27,8 @@ from clockface.cli import main
 from clockface.errors import ConfigError, SourceError
 from hardware.config import HELP, HardwareConfig, default_section, describe, load_hardware
 from hardware.feedback import RecordingFeedback
-from hardware.sources import BaseSource, FakeSource, Frame
+from hardware.frames import BaseSource, Frame
+from hardware.sources import FakeSource
 from hardware.watchdog import (
     KioskHeartbeat,
     LoopStatus,

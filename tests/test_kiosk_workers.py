@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from hardware.feedback import RecordingFeedback
-from hardware.sources import BaseSource, Frame, LiveReplay, VideoFileSource
+from hardware.frames import BaseSource, Frame
+from hardware.sources import LiveReplay, VideoFileSource
 from kiosk.encoders import ProcessEncoder
 from kiosk.loop import Kiosk, video_clock
 from kiosk.settings import KioskSettings

@@ -18,15 +18,13 @@ import numpy.typing as npt
 import pytest
 
 from clockface.errors import ClockfaceError, SourceError
+from hardware.frames import Frame, FrameSource, frames
 from hardware.sources import (
     SOURCES,
     FakeSource,
-    Frame,
-    FrameSource,
     LiveReplay,
     OpenCVCameraSource,
     VideoFileSource,
-    frames,
     open_source,
     parse_spec,
 )

@@ -18,7 +18,8 @@ import numpy.typing as npt
 import pytest
 
 from bench import walkby_scenes as ws
-from hardware.sources import VideoFileSource, frames
+from hardware.frames import frames
+from hardware.sources import VideoFileSource
 from kiosk.geometry import FACE_WIDTH_M, focal_px
 from recognition.faces import Box
 from tests.helpers.shared_faces import Analysed, faces_dir

@@ -23,7 +23,7 @@ import numpy.typing as npt
 from clockface.closing import Closing
 
 if TYPE_CHECKING:
-    from hardware.sources import Frame, FrameSource
+    from hardware.frames import Frame, FrameSource
     from recognition.faces import Box
 
 Faces = Callable[[], Sequence[tuple["Box", bool]]]

@@ -43,7 +43,7 @@ from kiosk.screen.status import LoopWatch, ScreenStatus
 
 if TYPE_CHECKING:
     from hardware.feedback import Greeting
-    from hardware.sources import FrameSource
+    from hardware.frames import FrameSource
     from hardware.watchdog import Heartbeat
 
 log = logging.getLogger("clockface.screen")
