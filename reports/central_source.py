@@ -46,18 +46,18 @@ from __future__ import annotations
 import os
 import sqlite3
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from clockface.errors import CentralStoreError, ReportError
 from clockface.values import iso_utc
 from reports.columns import Detail, EventColumns, IntArray, instant
-from reports.model import from_store_person, zone
+from reports.model import StoredPerson, from_store_person, zone
 from reports.sources import (
     SEPARATOR,
     AsOf,
@@ -73,6 +73,24 @@ if TYPE_CHECKING:
     import psycopg
     import sqlalchemy as sa
 
+
+class OpenCentral(Protocol):
+    """An open central store (:class:`central.store.CentralStore` is one): the web page
+    hands over its own, so a report reads on the store's pooled connections, never
+    opening the database again from a URL."""
+
+    @property
+    def where(self) -> str: ...
+
+    @property
+    def engine(self) -> sa.Engine: ...
+
+    @property
+    def sqlite_path(self) -> Path | None: ...
+
+    def people(self) -> Sequence[StoredPerson]: ...
+
+
 _DETAIL_BATCH = 500  # stored times per detail query on SQLite (999 parameters at the least)
 
 DetailRow = tuple[str, str, bool | int, int, object, str, str | None]
@@ -82,7 +100,7 @@ Key = tuple[str, str, bool, int]
 
 
 def read_central_database(
-    database: str | os.PathLike[str],
+    database: str | os.PathLike[str] | OpenCentral,
     first: date | None = None,
     last: date | None = None,
     *,
@@ -90,7 +108,8 @@ def read_central_database(
 ) -> ReportInput:
     """Everyone in the central database's roster (active or not) and every kiosk's events.
 
-    ``database``: a SQLite file path (``sqlite:///PATH`` too) or a ``postgresql://`` URL.
+    ``database``: an open central store (:class:`OpenCentral`), or a SQLite file path
+    (``sqlite:///PATH`` too) or a ``postgresql://`` URL, opened here and closed after.
     With ``first`` and ``last`` (shift dates), only the events a report of that range can
     need (:func:`~reports.compute.event_bounds`); without, every event. With ``as_of``
     (``clockface report verify``), only the events it covers. Details (event id, time
@@ -99,18 +118,8 @@ def read_central_database(
     database that cannot be opened or read (not a central database, unreachable),
     CentralValueError for a URL it cannot use.
     """
-    from central.store import CentralStore, resolve_database
-
     bounds = range_bounds(first, last)
-    target = resolve_database(database)
-    if target.path is not None:
-        _check_file(target.path)
-    reader: _Reader
-    with CentralStore.open(database) as store:
-        if target.path is not None:
-            reader = _SqliteReader(target.path, store.where, as_of)
-        else:
-            reader = _PostgresReader(target.url, store.where, as_of)
+    with _opened(database, as_of) as (store, reader):
         people = tuple(from_store_person(p) for p in store.people())
         events = _read_events(reader, bounds)
     return ReportInput(people, events)
@@ -125,46 +134,61 @@ LOG_COLUMNS = (
 """The columns of :func:`read_central_log`'s rows: the chained fields, then the chain."""
 
 
-def read_central_heads(database: str | os.PathLike[str]) -> list[HeadRow]:
+def read_central_heads(database: str | os.PathLike[str] | OpenCentral) -> list[HeadRow]:
     """The chain head of every kiosk log whose chain the service has checked
     (``kiosk_logs.chain_seq`` and ``chain_head``), by log id."""
-    with _opened(database) as reader:
+    with _opened(database) as (_, reader):
         return [(str(a), int(b), str(c)) for a, b, c in reader.heads()]
 
 
 def count_central_events(
-    database: str | os.PathLike[str], first: date, last: date, as_of: AsOf
+    database: str | os.PathLike[str] | OpenCentral, first: date, last: date, as_of: AsOf
 ) -> EventCounts:
     """The events in a report's range now, how many ``as_of`` covers (its ``through``
     only), and how many of the others the service received before
     ``as_of.received_before`` (None when it gives no time)."""
     bounds = range_bounds(first, last)
     assert bounds is not None
-    with _opened(database) as reader:
+    with _opened(database) as (_, reader):
         total, covered, before = reader.counts(bounds, as_of)
     return EventCounts(total, covered, before if as_of.received_before is not None else None)
 
 
 def read_central_log(
-    database: str | os.PathLike[str], log_id: str, through: int
+    database: str | os.PathLike[str] | OpenCentral, log_id: str, through: int
 ) -> list[tuple[Any, ...]]:
     """The events of one kiosk log up to seq ``through``, in seq order (``LOG_COLUMNS``)."""
-    with _opened(database) as reader:
+    with _opened(database) as (_, reader):
         return reader.log(log_id, through)
 
 
 @contextmanager
-def _opened(database: str | os.PathLike[str]) -> Iterator[_Reader]:
+def _opened(
+    database: str | os.PathLike[str] | OpenCentral, as_of: AsOf | None = None
+) -> Iterator[tuple[OpenCentral, _Reader]]:
+    """The store and a reader on it: an open store as given (its pooled connections),
+    else the database opened (and checked) here, and closed after."""
+    reader: _Reader
+    if not isinstance(database, str | os.PathLike):
+        if database.sqlite_path is not None:
+            reader = _SqliteReader(database.where, as_of, database.engine)
+        else:
+            reader = _PostgresReader(database.where, as_of, database.engine)
+        yield database, reader
+        return
     from central.store import CentralStore, resolve_database
 
     target = resolve_database(database)
     if target.path is not None:
         _check_file(target.path)
     with CentralStore.open(database) as store:
+        # Connections of the reader's own: a report reads events' details after the
+        # store is closed.
         if target.path is not None:
-            yield _SqliteReader(target.path, store.where, None)
+            reader = _SqliteReader(store.where, as_of, target.path)
         else:
-            yield _PostgresReader(target.url, store.where, None)
+            reader = _PostgresReader(store.where, as_of, target.url)
+        yield store, reader
 
 
 def _check_file(path: Path) -> None:
@@ -347,27 +371,40 @@ _SQLITE_DETAILS = (
 
 
 class _SqliteReader(_Reader):
-    """A read-only sqlite3 connection for each query (never creates a file)."""
+    """sqlite3 connections: an open store's, or read-only ones of its own (never
+    creating a file)."""
 
     _mark, _false = "?", "0"
 
-    def __init__(self, path: Path, where: str, as_of: AsOf | None) -> None:
-        self._path = path
+    def __init__(self, where: str, as_of: AsOf | None, source: Path | sa.Engine) -> None:
         self.where = where
         self._as_of = as_of
+        self._source = source
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
-        try:
-            conn = sqlite3.connect(f"{self._path.resolve().as_uri()}?mode=ro", uri=True)
-        except sqlite3.Error as err:
-            raise CentralStoreError(f"{self.where}: cannot open: {err}") from err
+        """A store's pooled connection (back to its pool after), or a read-only
+        connection of its own on the file (closed after)."""
+        if isinstance(self._source, Path):
+            try:
+                conn = sqlite3.connect(f"{self._source.resolve().as_uri()}?mode=ro", uri=True)
+            except sqlite3.Error as err:
+                raise CentralStoreError(f"{self.where}: cannot open: {err}") from err
+            close = conn.close
+        else:
+            try:
+                pooled = self._source.raw_connection()
+            except Exception as err:  # sqlalchemy wraps sqlite3's error
+                raise CentralStoreError(f"{self.where}: cannot open: {_line(err)}") from err
+            conn = pooled.driver_connection  # type: ignore[assignment]
+            assert isinstance(conn, sqlite3.Connection)
+            close = pooled.close
         try:
             yield conn
         except sqlite3.Error as err:
             raise CentralStoreError(f"{self.where}: reading events failed: {err}") from err
         finally:
-            conn.close()
+            close()
 
     def aggregates(
         self, bounds: tuple[str, str] | None
@@ -432,33 +469,47 @@ _PG_DETAILS = (
 
 
 class _PostgresReader(_Reader):
-    """A psycopg 3 connection in a read-only transaction for each query."""
+    """psycopg 3 connections (an open store's, or its own), in a read-only transaction
+    for each query."""
 
     _mark, _false = "%s", "false"
 
-    def __init__(self, url: sa.URL, where: str, as_of: AsOf | None) -> None:
-        self._conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    def __init__(self, where: str, as_of: AsOf | None, source: sa.URL | sa.Engine) -> None:
         self.where = where
         self._as_of = as_of
+        self._source = source
 
     @contextmanager
     def _reading(self) -> Iterator[psycopg.Connection[Any]]:
+        """A store's pooled connection (back to its pool after), or a connection of its
+        own (closed after), in a read-only transaction, rolled back at the end."""
         import psycopg
+        import sqlalchemy as sa
 
+        close: Callable[[], None]
         try:
-            conn = psycopg.connect(self._conninfo)
-        except psycopg.Error as err:
+            if isinstance(self._source, sa.URL):
+                url = self._source.set(drivername="postgresql")
+                conn = psycopg.connect(url.render_as_string(hide_password=False))
+                close = conn.close
+            else:
+                pooled = self._source.raw_connection()
+                conn = pooled.driver_connection  # type: ignore[assignment]
+                close = pooled.close
+        except Exception as err:  # psycopg's error, or sqlalchemy's wrapping it
             raise CentralStoreError(
                 f"{self.where}: cannot connect: {_line(err)}; check that PostgreSQL runs "
                 "and the URL is right"
             ) from err
+        assert isinstance(conn, psycopg.Connection)
         try:
-            conn.read_only = True
+            conn.execute("SET TRANSACTION READ ONLY")
             yield conn
         except psycopg.Error as err:
             raise CentralStoreError(f"{self.where}: reading events failed: {_line(err)}") from err
         finally:
-            conn.close()
+            conn.rollback()
+            close()
 
     def aggregates(
         self, bounds: tuple[str, str] | None

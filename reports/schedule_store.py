@@ -198,10 +198,13 @@ class ScheduleStore(Closing):
         actor: str,
         clock: Callable[[], datetime],
         central: CentralStore | None = None,
+        owns_engine: bool = True,
     ) -> None:
-        """Use ``open_kiosk`` or ``open_central``: this takes an engine on a migrated
-        database (and the central store to close with it)."""
+        """Use ``open_kiosk``, ``open_central`` or ``on_central``: this takes an engine
+        on a migrated database (and the central store to close with it; with
+        ``owns_engine`` False, nothing is closed)."""
         self._engine = engine
+        self._owns_engine = owns_engine
         self._kind: StoreKind = kind
         self._where = where
         self._actor = actor
@@ -285,6 +288,19 @@ class ScheduleStore(Closing):
             central=store,
         )
 
+    @classmethod
+    def on_central(cls, store: CentralStore) -> ScheduleStore:
+        """The schedules of an open central store, on its engine, with its actor and
+        clock; closing this leaves the store open (the web page's requests)."""
+        return cls(
+            store.engine,
+            kind="central",
+            where=store.where,
+            actor=store.actor,
+            clock=store.now,
+            owns_engine=False,
+        )
+
     # ----------------------------------------------------------------- lifecycle
     @property
     def kind(self) -> StoreKind:
@@ -303,7 +319,7 @@ class ScheduleStore(Closing):
         """Close the connections (and the central store); closing twice is harmless."""
         if self._central is not None:
             self._central.close()
-        else:
+        elif self._owns_engine:
             self._engine.dispose()
 
     def __repr__(self) -> str:

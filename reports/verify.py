@@ -74,13 +74,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clockface.days import parse_day
 from clockface.errors import ReportError
 from clockface.spreadsheet import neutralise
 from reports.sources import AsOf, EventCounts
 from reports.tables import Cell, Column, ColumnKind, Report, Table, text_of
+
+if TYPE_CHECKING:
+    from reports.central_source import OpenCentral
 
 FORMAT_VERSION = 1
 RECORD_KEY = "verification"
@@ -340,7 +343,7 @@ def check_kiosk_heads(path: str | Path, heads: Sequence[ChainHead]) -> list[str]
     return problems
 
 
-def central_heads(database: str) -> tuple[ChainHead, ...]:
+def central_heads(database: str | OpenCentral) -> tuple[ChainHead, ...]:
     """The chain heads of the central database's kiosk logs, as the service checked them
     on ingest (up to each log's ``chain_seq``: events held past a gap are not covered)."""
     from reports.central_source import read_central_heads

@@ -6,8 +6,9 @@ them: the people and events of the central database
 (:meth:`reports.schedule_store.ScheduleStore.open_central` ``.book()``),
 :func:`reports.compute.compute_attendance` over the range with the same selection,
 :func:`reports.tables.build_report`; downloads are :func:`reports.exporters.render`'s
-bytes. Both sources take the database as text (a SQLite path or a postgresql:// URL):
-the service's own store hands over its engine's URL.
+bytes. Both sources take the service's own open store and read on its pooled
+connections: a request never opens the database again, and its URL (with the password)
+never leaves the store.
 
 Downloads and their verification records. The XLSX carries its record
 (:mod:`reports.verify`); a CSV cannot, so ``csv-verify`` is the record the CLI would
@@ -108,16 +109,11 @@ def report_request(
     return ReportRequest(kind, start, end, _blank(person_id), _blank(team), _blank(site))
 
 
-def database_of(store: CentralStore) -> str:
-    """The store's database as the report sources take it (never shown or logged)."""
-    return store.engine.url.render_as_string(hide_password=False)
-
-
 def schedules(store: CentralStore) -> ScheduleBook:
-    """The schedules stored in the central database."""
+    """The schedules stored in the central database (on the store's own connections)."""
     from reports.schedule_store import ScheduleStore
 
-    with ScheduleStore.open_central(database_of(store), actor="web", clock=store.now) as stored:
+    with ScheduleStore.on_central(store.with_actor("web")) as stored:
         return stored.book()
 
 
@@ -125,7 +121,7 @@ def report_input(store: CentralStore, first: date, last: date) -> ReportInput:
     """The people, and the events a report of shifts ``first``..``last`` can need."""
     from reports.central_source import read_central_database
 
-    return read_central_database(database_of(store), first, last)
+    return read_central_database(store, first, last)
 
 
 def make_report(store: CentralStore, request: ReportRequest) -> Report:
@@ -187,7 +183,7 @@ def verification(
         schedules=None,
         database="central",
         where=store.where,
-        heads=central_heads(database_of(store)) if heads is None else heads,
+        heads=central_heads(store) if heads is None else heads,
         now=store.now(),
     )
 
@@ -207,7 +203,7 @@ def download(
         raise ReportError("choose a download format: csv or xlsx, or csv-verify (the CSV's record)")
     # The heads before the events: an event arriving in between is then outside the
     # heads (verify leaves it out), never inside them and missing from the report.
-    heads = None if fmt == "csv" else central_heads(database_of(store))
+    heads = None if fmt == "csv" else central_heads(store)
     report = make_report(store, request)
     if rows is not None and rows_sha256(report) != rows:
         raise ReportChangedError(report)

@@ -18,7 +18,6 @@ import httpx
 
 from central.config import CentralConfig
 from central.store import CentralStore
-from central.web import data
 from central.web.accounts import Accounts
 from tests.helpers.fakes import CHEAP_PASSWORDS
 from tests.helpers.server import serving
@@ -134,7 +133,7 @@ def fill(site: Site) -> Door:
     door = Door(store.create_kiosk("door-1", "HQ").token)
     for pid, name, team in PEOPLE:
         store.add_person(pid, name, team)
-    with ScheduleStore.open_central(data.database_of(store), actor="tests") as schedules:
+    with ScheduleStore.on_central(store.with_actor("tests")) as schedules:
         schedules.import_book(parse_toml(SCHEDULES), replace=False)
     door.post(site.base, EVENTS)
     return door
