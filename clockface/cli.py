@@ -49,3 +49,19 @@ GROUPS: dict[str, click.Command] = {
 }
 for _name, _group in GROUPS.items():
     main.add_command(_group, _name)
+
+
+def kiosk_file() -> str:
+    """kiosk.toml with every key at its default: the kiosk's ``[kiosk]`` and
+    ``[hardware]`` tables, and the sync agent's ``[sync]`` (joined here, where both
+    parts are known: the kiosk does not import the agent)."""
+    from kiosk.config import default_file
+    from sync.config import default_section
+
+    return default_file(default_section())
+
+
+@kiosk.command("default-config")
+def kiosk_default_config() -> None:
+    """Print a kiosk.toml with every key at its default, each with a comment."""
+    click.echo(kiosk_file(), nl=False)

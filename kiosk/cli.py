@@ -337,14 +337,6 @@ def check_config(config_path: str | None) -> None:
         click.echo(f"  {line}")
 
 
-@kiosk.command("default-config")
-def default_config() -> None:
-    """Print a kiosk.toml with every key at its default, each with a comment."""
-    from kiosk.config import default_file
-
-    click.echo(default_file(), nl=False)
-
-
 @kiosk.command()
 @db_option("The kiosk's SQLite database to read (never created here).")
 @click.option(

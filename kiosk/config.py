@@ -274,8 +274,10 @@ def _read_file(path: Path) -> dict[str, Any]:
     return values
 
 
-def default_file() -> str:
-    """The whole configuration file with every key at its default, each commented."""
+def default_file(*sections: str) -> str:
+    """The whole configuration file with every key at its default, each commented: the
+    ``[kiosk]`` and ``[hardware]`` tables, then ``sections`` (the root command adds the
+    sync agent's ``[sync]``: the kiosk does not import the agent)."""
     config = KioskConfig()
     lines = [
         "# clockface kiosk configuration. Every key has the default shown; delete or",
@@ -288,9 +290,8 @@ def default_file() -> str:
         lines.append(f"# {HELP[name]}")
         lines.append(f"{name} = {to_toml(getattr(owner, name))}")
     from hardware.config import default_section as hardware_section
-    from sync.config import default_section as sync_section
 
-    return "\n".join(lines) + "\n\n" + hardware_section() + "\n" + sync_section()
+    return "\n".join(lines) + "\n\n" + "\n".join((hardware_section(), *sections))
 
 
 def describe(config: KioskConfig) -> list[str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from clockface.cli import main
+from clockface.cli import kiosk_file, main
 from clockface.errors import ConfigError
 from kiosk.config import HELP, KioskConfig, default_file, load_config
 from kiosk.policy import Mode
@@ -119,7 +119,7 @@ def test_bad_environment_values_name_the_variable(tmp_path: Path) -> None:
 def test_check_config_and_default_config_commands(tmp_path: Path) -> None:
     runner = CliRunner()
     default = runner.invoke(main, ["kiosk", "default-config"])
-    assert default.exit_code == 0 and default.output == default_file()
+    assert default.exit_code == 0 and default.output == kiosk_file()
     path = write(tmp_path, '[kiosk]\ntimezone = "America/Chicago"\n')
     ok = runner.invoke(main, ["kiosk", "check-config", "--config", str(path)], env={})
     assert ok.exit_code == 0
