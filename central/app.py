@@ -844,9 +844,10 @@ def create_app(
 
     @app.get("/readyz", response_model=Health, tags=["service"], responses=_problems(503))
     def readyz() -> Response:
-        """200 when the database answers and takes a write (a disk that is full or
-        refuses writes fails it), else 503: what a load balancer should ask before it
-        sends kiosks here. ``/healthz`` asks only that the database answers."""
+        """200 when the template key opens the templates held and the database answers
+        and takes a write (a disk that is full or refuses writes fails it), else 503:
+        what a load balancer should ask before it sends kiosks here. ``/healthz`` asks
+        only that the database answers."""
         try:
             store.check_ready()
         except StoreError as err:

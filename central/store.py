@@ -79,7 +79,7 @@ from central.store_roster import RosterMixin
 from central.store_values import system_clock
 from clockface.closing import Closing
 from clockface.errors import CentralStoreError, CentralValueError
-from clockface.template_key import KeySource, key_source, load_key_file
+from clockface.template_key import KeySource, check_key_id, key_source, load_key_file
 from clockface.values import as_utc, check_text, os_user
 from kiosk.store import Consent
 
@@ -236,10 +236,12 @@ class CentralStore(IngestMixin, RosterMixin, GalleryMixin, AccessMixin, Closing)
             conn.execute(sa.select(1)).scalar_one()
 
     def check_ready(self) -> None:
-        """Raise CentralStoreError unless the database answers and takes a write: a
-        committed write (a count in ``meta``, ``ready_probe``), so a disk that is full or
-        refuses writes fails it. For SQLite, the disk's free space must also be at least
-        :data:`READY_MIN_FREE_BYTES` (a checkpoint needs room to grow the file)."""
+        """Raise StoreError unless the service can do its work: the template key opens
+        the templates held (TemplateKeyError: missing, or another key), the database
+        answers and takes a write (a committed count in ``meta``, ``ready_probe``, so a
+        disk that is full or refuses writes fails it), and for SQLite the disk has at
+        least :data:`READY_MIN_FREE_BYTES` free (a checkpoint needs room to grow the
+        file)."""
         path = self._target.path
         if path is not None:
             try:
@@ -251,7 +253,11 @@ class CentralStore(IngestMixin, RosterMixin, GalleryMixin, AccessMixin, Closing)
                     f"{self.where}: only {free // 1024} KiB free on the database's disk "
                     f"(at least {READY_MIN_FREE_BYTES // 2**20} MiB wanted); free some space"
                 )
-        meta = self._t["meta"]
+        meta, templates = self._t["meta"], self._t["templates"]
+        with self._read("checking the template key") as conn:
+            held = conn.execute(sa.select(templates.c.embedding).limit(1)).scalar()
+        if held is not None:  # the key must open what is sealed (none is made here)
+            check_key_id(self._keys.get(may_create=False), bytes(held)[1:9])
         with self._write("checking that the database takes writes") as conn:
             # A real change: SQLite skips writing a row set to what it holds.
             counted = conn.execute(

@@ -1,6 +1,6 @@
 """Values the stores check and convert: ids, names, numbers, zones, UTC times, templates.
 
-Shared by the kiosk store (``kiosk/store.py``) and the central store
+Shared by the kiosk store (``kiosk/store/``) and the central store
 (``central/store.py``) so both refuse and store the same things the same way. Each
 check raises :class:`~clockface.errors.StoreValueError` with one line naming ``what``.
 """

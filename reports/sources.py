@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -213,7 +214,7 @@ def count_kiosk_events(
     assert bounds is not None
     with KioskStore.open(check_kiosk_file(path), create=False) as store:
         through = as_of.through.get(store.log_id, 0)
-        with _connect(Path(path)) as conn:
+        with read_only(Path(path)) as conn:
             try:
                 total, covered = conn.execute(
                     "SELECT count(*), coalesce(sum(seq <= ?), 0) FROM events"
@@ -247,7 +248,7 @@ def _read_events(
         " group_concat(person_id, ?), group_concat(seq, ',') FROM events"
     )
     clause, params = _filter(bounds, through)
-    with _connect(where) as conn:
+    with read_only(where) as conn:
         try:
             count, utc, flags, people, seqs = conn.execute(
                 sql + clause, [SEPARATOR, *params]
@@ -267,7 +268,7 @@ def _read_rows(
 ) -> EventColumns:
     sql = "SELECT person_id, direction = 'in', utc, coalesce(clock_synced, -1), seq FROM events"
     clause, params = _filter(bounds, through)
-    with _connect(where) as conn:
+    with read_only(where) as conn:
         try:
             rows = conn.execute(sql + clause, params).fetchall()
         except sqlite3.Error as err:
@@ -286,7 +287,7 @@ class _Details:
     def __call__(self, indices: Sequence[int]) -> list[Detail]:
         seqs = [int(self._seqs[i]) for i in indices]
         found: dict[int, Detail] = {}
-        with _connect(self._where) as conn:
+        with read_only(self._where) as conn:
             for a in range(0, len(seqs), _DETAIL_BATCH):
                 batch = seqs[a : a + _DETAIL_BATCH]
                 marks = ", ".join("?" * len(batch))
@@ -310,17 +311,15 @@ class _Details:
         return [found[s] for s in seqs]
 
 
-class _connect:
-    """A read-only connection to an existing database (never creates one)."""
-
-    def __init__(self, where: Path) -> None:
-        try:
-            self._conn = sqlite3.connect(f"{where.resolve().as_uri()}?mode=ro", uri=True)
-        except sqlite3.Error as err:
-            raise StoreError(f"{where}: cannot open: {err}") from err
-
-    def __enter__(self) -> sqlite3.Connection:
-        return self._conn
-
-    def __exit__(self, *exc: object) -> None:
-        self._conn.close()
+@contextmanager
+def read_only(where: Path) -> Iterator[sqlite3.Connection]:
+    """A read-only connection to an existing kiosk database (never creates one), closed
+    after."""
+    try:
+        conn = sqlite3.connect(f"{where.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as err:
+        raise StoreError(f"{where}: cannot open: {err}") from err
+    try:
+        yield conn
+    finally:
+        conn.close()

@@ -79,7 +79,7 @@ from typing import TYPE_CHECKING, Any
 from clockface.days import parse_day
 from clockface.errors import ReportError
 from clockface.spreadsheet import neutralise
-from reports.sources import AsOf, EventCounts
+from reports.sources import AsOf, EventCounts, read_only
 from reports.tables import Cell, Column, ColumnKind, Report, Table, text_of
 
 if TYPE_CHECKING:
@@ -303,7 +303,7 @@ def kiosk_heads(path: str | Path) -> tuple[ChainHead, ...]:
     from kiosk.store import KioskStore
     from reports.sources import check_kiosk_file
 
-    with KioskStore.open(check_kiosk_file(path), create=False), _read_only(Path(path)) as conn:
+    with KioskStore.open(check_kiosk_file(path), create=False), read_only(Path(path)) as conn:
         try:
             log = conn.execute("SELECT value FROM settings WHERE key = 'log_id'").fetchone()
             last = conn.execute(
@@ -334,7 +334,7 @@ def check_kiosk_heads(path: str | Path, heads: Sequence[ChainHead]) -> list[str]
         for problem in walked.problems:
             if problem.seq <= head.seq:
                 problems.append(f"log {head.log_id}: {problem.message}")
-        with _read_only(Path(path)) as conn:
+        with read_only(Path(path)) as conn:
             found = conn.execute("SELECT chain FROM events WHERE seq = ?", (head.seq,)).fetchone()
         if found is None:
             problems.append(f"log {head.log_id}: seq {head.seq} is gone")
@@ -392,22 +392,6 @@ def _rewritten(head: ChainHead) -> str:
         f"log {head.log_id}: the chain at seq {head.seq} is not the one the report "
         "recorded: the events up to it were rewritten since"
     )
-
-
-class _read_only:
-    def __init__(self, where: Path) -> None:
-        if not where.is_file():
-            raise ReportError(f"kiosk database {str(where)!r}: no such file")
-        try:
-            self._conn = sqlite3.connect(f"{where.resolve().as_uri()}?mode=ro", uri=True)
-        except sqlite3.Error as err:
-            raise ReportError(f"{where}: cannot open: {err}") from err
-
-    def __enter__(self) -> sqlite3.Connection:
-        return self._conn
-
-    def __exit__(self, *exc: object) -> None:
-        self._conn.close()
 
 
 # --------------------------------------------------------------------- reading files

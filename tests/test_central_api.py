@@ -480,4 +480,8 @@ def test_a_wrong_template_key_is_a_500_for_the_operator_not_an_outage(tmp_path: 
                 "its operator must check template_key_file"
             )
             assert http.get("/v1/admin/people", headers=auth).status_code == 200
-            assert http.get("/healthz").status_code == 200
+            assert http.get("/healthz").status_code == 200  # alive...
+            # ... but not ready: a load balancer sends no kiosk here.
+            assert http.get("/readyz").status_code == 503
+    with CentralStore.open(database, actor="tests") as store, serving(store) as base:
+        assert httpx.get(f"{base}/readyz", timeout=30).status_code == 200  # its own key
