@@ -37,7 +37,8 @@ import numpy as np
 
 from bench.ingest import _clockface, central_service
 from central.admin_client import AdminClient
-from kiosk.store import Consent, NewPerson
+from clockface.consent import Consent
+from kiosk.store import NewPerson
 from recognition.gallery import EMBEDDING_DIM
 
 

@@ -56,6 +56,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from central.config import MIN_BODY_BYTES
 from clockface.closing import Closing
+from clockface.consent import Consent, LawfulBasis, LegalBasis
 from clockface.errors import (
     AdminApiError,
     AdminUnavailableError,
@@ -67,7 +68,7 @@ from clockface.errors import (
     UnknownPersonError,
 )
 from clockface.values import as_templates, check_text
-from kiosk.store import AuditEntry, Consent, LawfulBasis, LegalBasis, NewPerson, Person
+from kiosk.store import AuditEntry, NewPerson, Person
 from recognition.gallery import EMBEDDING_DIM, Gallery
 from sync.config import check_token
 from sync.protocol import GalleryDelta, decode_template, encode_template

@@ -47,6 +47,7 @@ from central.store import CentralStore, KioskInfo, PersonRecord, Principal
 from central.web.passwords import DEFAULT_COST, ScryptCost
 from central.web.routes import web_router
 from clockface import __version__
+from clockface.consent import Consent, LawfulBasis, basis_for
 from clockface.errors import (
     AuthenticationError,
     CentralConflictError,
@@ -60,8 +61,7 @@ from clockface.errors import (
     TemplateKeyError,
     UnknownPersonError,
 )
-from enrollment.lawful_basis import basis_for
-from kiosk.store import Consent, LawfulBasis, NewPerson, Person
+from kiosk.store import NewPerson, Person
 from sync.protocol import (
     MAX_GALLERY_PAGE,
     EventBatch,

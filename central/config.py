@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from clockface.config_values import from_env, from_toml, to_toml, warn_unknown
+from clockface.consent import DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS
 from clockface.errors import ConfigError
 from kiosk.config import check_legal_basis
-from kiosk.store import DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS
 from sync.protocol import MAX_BODY_BYTES
 
 ENV_PREFIX = "CLOCKFACE_CENTRAL_"

@@ -78,10 +78,10 @@ from central.store_records import (
 from central.store_roster import RosterMixin
 from central.store_values import system_clock
 from clockface.closing import Closing
+from clockface.consent import Consent
 from clockface.errors import CentralStoreError, CentralValueError
 from clockface.template_key import KeySource, check_key_id, key_source, load_key_file
 from clockface.values import as_utc, check_text, os_user
-from kiosk.store import Consent
 
 READY_PROBE = "ready_probe"  # the meta key check_ready counts up
 READY_MIN_FREE_BYTES = 16 * 2**20

@@ -13,7 +13,8 @@ import numpy as np
 import numpy.typing as npt
 
 from central import tokens
-from kiosk.store import LawfulBasis, Person
+from clockface.consent import LawfulBasis
+from kiosk.store import Person
 
 FloatArray = npt.NDArray[np.float32]
 AuditKind = Literal["person", "site", "kiosk", "admin", "ingest"]

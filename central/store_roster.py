@@ -27,7 +27,6 @@ from central.store_records import AuditRecord, Erasure, FloatArray, PersonRecord
 from central.store_values import (
     MAX_TEXT,
     TEMPLATE_DTYPE,
-    _check_consent,
     _check_id,
     _check_label,
     _check_template_count,
@@ -35,6 +34,7 @@ from central.store_values import (
     _person,
     _team,
 )
+from clockface.consent import Consent, LawfulBasis, LegalBasis, check_lawful_basis
 from clockface.errors import (
     CentralValueError,
     DuplicatePersonError,
@@ -42,15 +42,7 @@ from clockface.errors import (
     UnknownPersonError,
 )
 from clockface.values import as_templates, as_utc, from_blobs, iso_utc
-from kiosk.store import (
-    AuditEntry,
-    Consent,
-    Expired,
-    LawfulBasis,
-    LegalBasis,
-    NewPerson,
-    Person,
-)
+from kiosk.store import AuditEntry, Expired, NewPerson, Person
 from recognition.gallery import EMBEDDING_DIM, Gallery
 
 
@@ -238,7 +230,7 @@ class RosterMixin(StoreBase):
         for pid, consent in (consents or {}).items():
             if pid not in ids:
                 raise StoreValueError(f"a consent for {pid!r}, who is not being enrolled")
-            _check_consent(consent)
+            check_lawful_basis(consent)
         templates_t = self._t["templates"]
         now = self._now()
         erased = False
@@ -281,7 +273,7 @@ class RosterMixin(StoreBase):
         """Record a person's consent (the signed form's reference, the notice version),
         or another legal basis, for someone already in the roster."""
         pid = _check_id(person_id)
-        _check_consent(consent)
+        check_lawful_basis(consent)
         now = self._now()
         with self._write("recording consent") as conn:
             self._require(conn, pid)

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 
 from clockface.errors import CentralNotFoundError, CentralValueError, StoreValueError
-from clockface.values import as_utc, check_team, check_text
-from kiosk.store import LEGAL_BASES, Consent, LegalBasis, Person
+from clockface.values import check_team, check_text
+from kiosk.store import Person
 
 MAX_TEMPLATES_PER_PERSON = 100  # sync.protocol.WirePerson carries at most this many
 MAX_TEXT = 200  # sync.protocol's Identifier and names
@@ -86,24 +86,6 @@ def _check_template_count(pid: str, count: int) -> None:
             f"person {pid!r} would have {count} templates; at most "
             f"{MAX_TEMPLATES_PER_PERSON} are kept per person"
         )
-
-
-def _check_consent(consent: object) -> None:
-    if isinstance(consent, LegalBasis):
-        if consent.basis not in LEGAL_BASES or consent.basis == "consent":
-            raise StoreValueError(
-                f"a legal basis must be one of {', '.join(LEGAL_BASES[1:])}, not {consent.basis!r}"
-            )
-        _check_label(consent.note, "a legal basis note", 1000)
-        as_utc(consent.at_utc, "the legal basis's time")
-        return
-    if not isinstance(consent, Consent):
-        raise StoreValueError(
-            f"a consent must be a Consent or LegalBasis, not {type(consent).__name__}"
-        )
-    _check_label(consent.reference, "a consent reference", MAX_TEXT)
-    _check_label(consent.notice_version, "a notice version", 100)
-    as_utc(consent.at_utc, "the consent's time")
 
 
 def _person(row: Any) -> Person:

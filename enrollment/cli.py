@@ -48,10 +48,10 @@ from clockface.options import (
 )
 
 if TYPE_CHECKING:
+    from clockface.consent import BasisFor, LawfulBasis
     from enrollment.enroll import Enroller, Outcome
-    from enrollment.lawful_basis import BasisFor
     from enrollment.target import EnrollmentRoster, RosterTarget
-    from kiosk.store import LawfulBasis, Person
+    from kiosk.store import Person
     from recognition.faces import FaceModels
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -214,7 +214,7 @@ def _consent(
     ConsentRequiredError, before any photo is read."""
     from datetime import UTC, datetime
 
-    from enrollment.lawful_basis import basis_for
+    from clockface.consent import basis_for
 
     if reference is not None or notice_version is not None:
         if reference is None or notice_version is None:
@@ -271,7 +271,7 @@ def _privacy(target: RosterTarget, config_path: str | None) -> _Privacy:
 
 def _declared_basis(target: RosterTarget, config_path: str | None) -> tuple[str, str, str]:
     """The legal basis (and its note) the roster's configuration declares, and where."""
-    from enrollment.lawful_basis import CENTRAL_CONFIG, KIOSK_CONFIG
+    from clockface.consent import CENTRAL_CONFIG, KIOSK_CONFIG
 
     if target.kind != "server":
         privacy = _privacy(target, config_path)
@@ -287,7 +287,7 @@ def _declared_basis(target: RosterTarget, config_path: str | None) -> tuple[str,
 
 def _recorded(record: LawfulBasis) -> str:
     """What was recorded with a person enrolled: their consent or another legal basis."""
-    from kiosk.store import Consent
+    from clockface.consent import Consent
 
     if isinstance(record, Consent):
         return f"consent recorded: {record.reference} (notice {record.notice_version})"
@@ -591,7 +591,7 @@ def import_(
     for note in report.notes:
         click.echo(note)
     if report.enrolled:
-        from kiosk.store import Consent
+        from clockface.consent import Consent
 
         first = report.enrolled[0].person_id
         example = consent_for(first)
@@ -682,8 +682,8 @@ def show(person_id: str, target: RosterTarget) -> None:
     Consent records (or the legal basis recorded instead) are shown for every roster.
     For someone erased, shows the audit trail that remains.
     """
+    from clockface.consent import describe
     from clockface.errors import UnknownPersonError
-    from enrollment.lawful_basis import describe
 
     consents: tuple[LawfulBasis, ...] | None = None
     with _open(target) as store:

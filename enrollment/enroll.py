@@ -41,10 +41,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
+from clockface.consent import LawfulBasis
 from clockface.errors import EnrollmentError, ImageError, InputFileError, PhotoRejectedError
 from enrollment.target import CentralRoster, EnrollmentRoster, whole_roster
 from hardware.frames import FrameSource, frames
-from kiosk.store import LawfulBasis, Person
+from kiosk.store import Person
 from recognition.faces import FaceModels, RGBImage
 from recognition.gallery import DEFAULT_MARGIN, DEFAULT_THRESHOLD, Gallery
 from recognition.identify import enrollment_template

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from clockface.consent import BasisFor
 from clockface.errors import EnrollmentError, ImportFolderError, InputFileError
 from clockface.files import read_bytes
 from enrollment.enroll import (
@@ -25,7 +26,6 @@ from enrollment.enroll import (
     _os_reason,
     check_id,
 )
-from enrollment.lawful_basis import BasisFor
 
 ConsentFor = BasisFor
 """The consent record (or other legal basis) to store with a person, by person id."""

@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from clockface.consent import BasisFor
 from clockface.errors import EnrollmentError, InputFileError, RosterFileError
 from clockface.files import read_bytes
 from enrollment.enroll import _os_reason, _team, check_id
-from enrollment.lawful_basis import BasisFor
 from enrollment.target import EnrollmentRoster, whole_roster
 from kiosk.store import NewPerson
 from recognition.gallery import EMBEDDING_DIM

@@ -35,8 +35,9 @@ import numpy as np
 import numpy.typing as npt
 
 from clockface.closing import Closable
+from clockface.consent import LawfulBasis
 from clockface.errors import CentralStoreError, RosterManagedError, StoreError
-from kiosk.store import LawfulBasis, NewPerson, Person, Roster
+from kiosk.store import NewPerson, Person, Roster
 from recognition.gallery import EMBEDDING_DIM
 
 if TYPE_CHECKING:

@@ -23,10 +23,10 @@ from typing import Any
 from zoneinfo import ZoneInfoNotFoundError
 
 from clockface.config_values import from_env, from_toml, to_toml, warn_unknown
+from clockface.consent import DEFAULT_RETENTION_DAYS, LEGAL_BASES, MAX_RETENTION_DAYS
 from clockface.errors import ConfigError
 from kiosk.policy import Mode
 from kiosk.settings import KioskSettings, LivenessMode
-from kiosk.store import DEFAULT_RETENTION_DAYS, LEGAL_BASES, MAX_RETENTION_DAYS
 
 ENV_PREFIX = "CLOCKFACE_KIOSK_"
 DATABASE_ENV = "CLOCKFACE_DB"

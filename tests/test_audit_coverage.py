@@ -13,8 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from clockface.cli import main
+from clockface.consent import Consent
 from clockface.values import os_user
-from kiosk.store import Consent, KioskStore
+from kiosk.store import KioskStore
 from tests.helpers.cli import succeeds
 from tests.helpers.template_keys import template_key_file  # noqa: F401
 from tests.helpers.templates import vectors

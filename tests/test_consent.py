@@ -15,11 +15,11 @@ from sqlite_utils import Database
 
 import enrollment.cli
 from clockface.cli import main
+from clockface.consent import Consent, LegalBasis, basis_for
 from clockface.errors import ConfigError, ConsentRequiredError, StoreValueError
-from enrollment.lawful_basis import basis_for
 from kiosk import migrations
 from kiosk.config import load_config
-from kiosk.store import Consent, KioskStore, LegalBasis, NewPerson
+from kiosk.store import KioskStore, NewPerson
 from recognition.faces import FaceModels
 from tests.helpers.cli import ok
 from tests.helpers.fakes import T0, FakeClock
@@ -300,3 +300,35 @@ def test_the_config_defaults_to_consent_and_a_year() -> None:
         "",
         365,
     )
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        (Consent("x" * 201, "v1", T0), "a consent reference is at most 200 characters"),
+        (Consent("form\n42", "v1", T0), "a consent reference must not contain control"),
+        (Consent("form-42", "v" * 101, T0), "a notice version is at most 100 characters"),
+        (Consent(" form", "v1", T0), "must not start or end with spaces"),
+        (LegalBasis("because", "HR file", T0), "a legal basis must be one of"),
+        (LegalBasis("consent", "HR file", T0), "consent is a Consent record"),
+        (LegalBasis("public-task", "n" * 1001, T0), "a legal basis note is at most 1000"),
+    ],
+)
+def test_the_kiosk_and_the_central_store_refuse_the_same_lawful_bases(
+    tmp_path: Path, given: Consent | LegalBasis, message: str
+) -> None:
+    """One set of rules (clockface/consent.py): the kiosk store used to take a 10,000
+    character consent reference, a control character or a legal basis nobody declared,
+    where the central store refused them."""
+    from central.store import CentralStore
+
+    with KioskStore.open(tmp_path / "kiosk.db", actor="hr", clock=FakeClock()) as kiosk:
+        with pytest.raises(StoreValueError, match=message):
+            kiosk.enroll_many([NewPerson("ada", "Ada", None, vectors(1))], consents={"ada": given})
+        assert kiosk.people() == []
+    with CentralStore.open(str(tmp_path / "central.db"), actor="hr") as central:
+        with pytest.raises(StoreValueError, match=message):
+            central.enroll_many(
+                [NewPerson("ada", "Ada", None, vectors(1))], consents={"ada": given}
+            )
+        assert central.people() == []

@@ -22,8 +22,9 @@ import pytest
 from central.admin_client import AdminClient, read_admin_token
 from central.config import CentralConfig
 from central.store import CentralStore
+from clockface.consent import Consent, LegalBasis
 from clockface.errors import StoreValueError
-from kiosk.store import Consent, KioskStore, LegalBasis
+from kiosk.store import KioskStore
 from tests.helpers.cli import fails, ok
 from tests.helpers.enroll import (
     Service,

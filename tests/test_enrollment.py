@@ -28,6 +28,7 @@ from click.testing import CliRunner, Result
 import enrollment.cli
 import enrollment.lookalikes
 from clockface.cli import main
+from clockface.consent import Consent
 from clockface.errors import (
     DuplicatePersonError,
     EnrollmentError,
@@ -39,7 +40,7 @@ from enrollment.enroll import Enroller
 from enrollment.folder_import import plan_import
 from enrollment.lookalikes import look_alikes
 from enrollment.roster_file import parse_roster
-from kiosk.store import Consent, KioskStore, NewPerson
+from kiosk.store import KioskStore, NewPerson
 from recognition.gallery import DEFAULT_MARGIN, DEFAULT_THRESHOLD, EMBEDDING_DIM, Gallery
 from tests.helpers.cli import fails, ok
 from tests.helpers.fakes import FakeClock

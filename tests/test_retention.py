@@ -14,8 +14,9 @@ from click.testing import CliRunner, Result
 
 from central.store import CentralStore
 from clockface.cli import main
+from clockface.consent import Consent
 from clockface.errors import StoreValueError
-from kiosk.store import Consent, Expired, KioskStore
+from kiosk.store import Expired, KioskStore
 from tests.helpers.cli import ok
 from tests.helpers.postgres import postgres_cluster, postgres_url  # noqa: F401
 from tests.helpers.template_keys import template_key_file  # noqa: F401

@@ -69,7 +69,8 @@ A store is one connection: use it from one thread; give each process its own.
 Where each part lives (the package keeps today's API: import these names from
 ``kiosk.store``):
 
-- ``records.py``: the records and constants (``Person``, ``Event``, ``Consent`` ...);
+- ``records.py``: the records and constants (``Person``, ``Event``, ``SyncState`` ...;
+  consent and legal bases are :mod:`clockface.consent`'s);
   ``interfaces.py``: the ``Roster`` and ``EventLog`` protocols;
 - ``base.py``: the connection, opening, the transactions and the kiosk's own audit
   entries (``opening.py``: checking, configuring and migrating a file; ``rows.py``: the
@@ -88,13 +89,9 @@ from kiosk.store.kiosk_store import KioskStore
 from kiosk.store.records import (
     CENTRAL_ACTOR,
     DEFAULT_BUSY_TIMEOUT_S,
-    DEFAULT_RETENTION_DAYS,
     KIOSK_SUBJECT,
-    LEGAL_BASES,
-    MAX_RETENTION_DAYS,
     AuditAction,
     AuditEntry,
-    Consent,
     Direction,
     Event,
     Expired,
@@ -103,8 +100,6 @@ from kiosk.store.records import (
     GalleryPlan,
     GalleryPut,
     GalleryUpdate,
-    LawfulBasis,
-    LegalBasis,
     LogCheck,
     LogSegment,
     NewPerson,
@@ -117,13 +112,9 @@ from kiosk.store.records import (
 __all__ = [
     "CENTRAL_ACTOR",
     "DEFAULT_BUSY_TIMEOUT_S",
-    "DEFAULT_RETENTION_DAYS",
     "KIOSK_SUBJECT",
-    "LEGAL_BASES",
-    "MAX_RETENTION_DAYS",
     "AuditAction",
     "AuditEntry",
-    "Consent",
     "Direction",
     "Event",
     "EventLog",
@@ -134,8 +125,6 @@ __all__ = [
     "GalleryPut",
     "GalleryUpdate",
     "KioskStore",
-    "LawfulBasis",
-    "LegalBasis",
     "LogCheck",
     "LogSegment",
     "NewPerson",

@@ -95,41 +95,6 @@ class AuditEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class Consent:
-    """A consent record: the signed form's reference and the privacy notice's version."""
-
-    reference: str
-    notice_version: str
-    at_utc: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class LegalBasis:
-    """A legal basis other than consent the operator declared for keeping templates
-    (``basis``, e.g. ``employment-contract``; ``note``: where it is written down)."""
-
-    basis: str
-    note: str
-    at_utc: datetime
-
-
-LawfulBasis = Consent | LegalBasis  # why a person's templates may be kept
-
-# The legal bases an operator may declare (``legal_basis`` in kiosk.toml and central.toml):
-# "consent" asks each person's consent record at enrollment; the others need a note
-# saying where that basis is written down (GDPR Art. 6(1) and 9(2)).
-LEGAL_BASES = (
-    "consent",
-    "employment-contract",
-    "legal-obligation",
-    "public-task",
-    "vital-interests",
-)
-DEFAULT_RETENTION_DAYS = 365  # templates of deactivated people are purged after this
-MAX_RETENTION_DAYS = 1095  # three years: the longest retention period accepted
-
-
-@dataclass(frozen=True, slots=True)
 class Expired:
     """Someone deactivated longer than the retention period: erased by a purge."""
 

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from clockface.consent import Consent, LawfulBasis, check_lawful_basis
 from clockface.errors import (
     DuplicatePersonError,
     RosterManagedError,
@@ -34,20 +35,10 @@ from clockface.values import (
     parse_utc,
 )
 from kiosk.store.base import StoreBase
-from kiosk.store.records import (
-    AuditAction,
-    AuditEntry,
-    Consent,
-    Expired,
-    FloatArray,
-    LawfulBasis,
-    NewPerson,
-    Person,
-)
+from kiosk.store.records import AuditAction, AuditEntry, Expired, FloatArray, NewPerson, Person
 from kiosk.store.rows import (
     _EXPIRED_SELECT,
     _PERSON_SELECT,
-    _check_lawful_basis,
     _lawful_basis,
     _person,
 )
@@ -209,7 +200,7 @@ class RosterMixin(StoreBase):
         for pid, given in (consents or {}).items():
             if pid not in ids:
                 raise StoreValueError(f"a consent for {pid!r}, who is not being enrolled")
-            _check_lawful_basis(given)
+            check_lawful_basis(given)
         now = self._now()
         erased = False
         with self._roster_writing("enrolling people"):
@@ -349,7 +340,7 @@ class RosterMixin(StoreBase):
         """Record the consent (or another legal basis) of someone already enrolled, such
         as a person enrolled before one was asked; audited."""
         pid = check_text(person_id, "a person id")
-        _check_lawful_basis(consent)
+        check_lawful_basis(consent)
         now = self._now()
         with self._roster_writing("recording consent"):
             self._require(pid)

@@ -5,15 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from clockface import chain
-from clockface.errors import (
-    StoreValueError,
-)
+from clockface.consent import Consent, LawfulBasis, LegalBasis
 from clockface.values import (
-    as_utc,
-    check_text,
     parse_utc,
 )
-from kiosk.store.records import Consent, Event, LawfulBasis, LegalBasis, LogSegment, Person
+from kiosk.store.records import Event, LogSegment, Person
 
 _PERSON_SELECT = """
     SELECT p.person_id, p.name, p.team, p.active,
@@ -41,22 +37,6 @@ _SYNC_STATE_COLUMNS = (
     "central_url, attached_utc, gallery_version, confirmed_version, last_success_utc, "
     "last_error_utc, last_error, clock_skew_seconds, clock_flagged"
 )
-
-
-def _check_lawful_basis(given: object) -> None:
-    if isinstance(given, Consent):
-        check_text(given.reference, "a consent reference")
-        check_text(given.notice_version, "a notice version")
-    elif isinstance(given, LegalBasis):
-        check_text(given.basis, "a legal basis")
-        check_text(given.note, "a legal basis note")
-        if given.basis == "consent":
-            raise StoreValueError("a legal basis of consent is a Consent record")
-    else:
-        raise StoreValueError(
-            f"a consent must be a Consent or LegalBasis, not {type(given).__name__}"
-        )
-    as_utc(given.at_utc, "the consent's time")
 
 
 def _lawful_basis(row: tuple[Any, ...]) -> LawfulBasis:
