@@ -16,13 +16,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from clockface.config_values import from_env, from_toml, to_toml, warn_unknown
+from clockface.config_values import from_env, from_toml, read_table, to_toml, warn_unknown
 from clockface.consent import DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS
 from clockface.errors import ConfigError
 from kiosk.config import check_legal_basis
@@ -184,31 +183,10 @@ def override(config: CentralConfig, **given: Any) -> CentralConfig:
 
 
 def _read_file(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"no config file at {path}: check the path") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"cannot read config file {path}: {err}") from None
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path} is not valid TOML: {err}") from None
-    unknown = sorted(set(document) - {"central"})
-    if unknown:
-        raise ConfigError(f"{path}: unknown table or key {unknown[0]!r}; only [central] is read")
-    table = document.get("central", {})
-    if not isinstance(table, dict):
-        raise ConfigError(f"{path}: central must be a table, [central]")
-    values = {}
-    for name, value in table.items():
-        if name not in HELP:
-            raise ConfigError(
-                f"{path}: unknown key {name!r} in [central] "
-                "(see `clockface central default-config`)"
-            )
-        values[name] = _from_toml(name, value, str(path))
-    return values
+    table = read_table(
+        path, "central", HELP, command="clockface central default-config", tables=("central",)
+    )
+    return {name: _from_toml(name, value, str(path)) for name, value in table.items()}
 
 
 def default_file() -> str:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import difflib
 import logging
-from collections.abc import Iterable, Mapping
+import tomllib
+from collections.abc import Collection, Iterable, Mapping
+from pathlib import Path
 
 from clockface.errors import ConfigError
 
@@ -19,6 +21,50 @@ _warned: set[str] = set()
 _WANTED = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
+
+
+def read_table(
+    path: Path,
+    table: str,
+    keys: Collection[str],
+    *,
+    command: str,
+    tables: Collection[str] | None = None,
+) -> dict[str, object]:
+    """The ``[table]`` of the TOML file at ``path`` as tomllib reads it (no table: empty).
+
+    Refuses in one ConfigError line a missing or unreadable file, text that is not TOML,
+    a top-level name outside ``tables`` (when given: the tables the file may hold), a
+    ``table`` that is not a table, and a key not in ``keys`` (naming ``command``, the
+    one that writes every key)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"no config file at {path}: check the path") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read config file {path}: {err}") from None
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path} is not valid TOML: {err}") from None
+    if tables is not None:
+        unknown = sorted(set(document) - set(tables))
+        if unknown:
+            raise ConfigError(
+                f"{path}: unknown table or key {unknown[0]!r}; "
+                + (
+                    f"only [{table}] is read"
+                    if list(tables) == [table]
+                    else "the tables are " + ", ".join(f"[{t}]" for t in tables)
+                )
+            )
+    found = document.get(table, {})
+    if not isinstance(found, dict):
+        raise ConfigError(f"{path}: {table} must be a table, [{table}]")
+    for name in found:
+        if name not in keys:
+            raise ConfigError(f"{path}: unknown key {name!r} in [{table}] (see `{command}`)")
+    return dict(found)
 
 
 def from_toml(kind: type, name: str, value: object, where: str) -> object:

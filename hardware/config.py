@@ -22,13 +22,12 @@ from __future__ import annotations
 import math
 import os
 import textwrap
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from clockface.config_values import to_toml, warn_unknown
+from clockface.config_values import read_table, to_toml, warn_unknown
 from clockface.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -226,25 +225,7 @@ def describe(config: HardwareConfig) -> list[str]:
 
 
 def _read_table(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"no config file at {path}: check the path") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"cannot read config file {path}: {err}") from None
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path} is not valid TOML: {err}") from None
-    table = document.get(TABLE, {})
-    if not isinstance(table, dict):
-        raise ConfigError(f"{path}: {TABLE} must be a table, [{TABLE}]")
-    for name in table:
-        if name not in HELP:
-            raise ConfigError(
-                f"{path}: unknown key {name!r} in [{TABLE}] (see `clockface kiosk default-config`)"
-            )
-    return dict(table)
+    return read_table(path, TABLE, HELP, command="clockface kiosk default-config")
 
 
 def _kind(name: str) -> str:

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfoNotFoundError
 
-from clockface.config_values import from_env, from_toml, to_toml, warn_unknown
+from clockface.config_values import from_env, from_toml, read_table, to_toml, warn_unknown
 from clockface.consent import DEFAULT_RETENTION_DAYS, LEGAL_BASES, MAX_RETENTION_DAYS
 from clockface.errors import ConfigError
 from kiosk.policy import Mode
@@ -245,33 +244,8 @@ def build(values: Mapping[str, Any], where: str = "the configuration") -> KioskC
 
 
 def _read_file(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"no config file at {path}: check the path") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"cannot read config file {path}: {err}") from None
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path} is not valid TOML: {err}") from None
-    unknown = sorted(set(document) - set(TABLES))
-    if unknown:
-        raise ConfigError(
-            f"{path}: unknown table or key {unknown[0]!r}; the tables are "
-            + ", ".join(f"[{t}]" for t in TABLES)
-        )
-    table = document.get("kiosk", {})
-    if not isinstance(table, dict):
-        raise ConfigError(f"{path}: kiosk must be a table, [kiosk]")
-    values = {}
-    for name, value in table.items():
-        if name not in HELP:
-            raise ConfigError(
-                f"{path}: unknown key {name!r} in [kiosk] (see `clockface kiosk default-config`)"
-            )
-        values[name] = _from_toml(name, value, str(path))
-    return values
+    table = read_table(path, "kiosk", HELP, command="clockface kiosk default-config", tables=TABLES)
+    return {name: _from_toml(name, value, str(path)) for name, value in table.items()}
 
 
 def default_file(*sections: str) -> str:

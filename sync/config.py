@@ -21,14 +21,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from clockface.config_values import from_env, from_toml, to_toml, warn_unknown
+from clockface.config_values import from_env, from_toml, read_table, to_toml, warn_unknown
 from clockface.errors import ConfigError
 from sync.protocol import MAX_BATCH_EVENTS
 
@@ -137,27 +136,8 @@ def _kind(name: str) -> type:
 
 
 def _read_table(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"no config file at {path}: check the path") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"cannot read config file {path}: {err}") from None
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path} is not valid TOML: {err}") from None
-    table = document.get("sync", {})
-    if not isinstance(table, dict):
-        raise ConfigError(f"{path}: sync must be a table, [sync]")
-    values: dict[str, Any] = {}
-    for name, value in table.items():
-        if name not in _FIELDS:
-            raise ConfigError(
-                f"{path}: unknown key {name!r} in [sync] (see `clockface sync default-config`)"
-            )
-        values[name] = _from_toml(name, value, str(path))
-    return values
+    table = read_table(path, "sync", _FIELDS, command="clockface sync default-config")
+    return {name: _from_toml(name, value, str(path)) for name, value in table.items()}
 
 
 def load_sync_config(
