@@ -8,11 +8,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
 
 from clockface.errors import CentralStoreError, CentralValueError
+from clockface.sqlite_engine import sqlite_engine
 
 DEFAULT_BUSY_TIMEOUT_S = 5.0
 DEFAULT_CLOCK_SKEW_SECONDS = 120.0
@@ -79,37 +79,15 @@ def _create_private(path: Path) -> None:
 
 
 def _sqlite_engine(target: DatabaseTarget, busy_timeout_s: float) -> sa.Engine:
-    engine = sa.create_engine(
+    return sqlite_engine(
         target.url,
+        where=target.describe(),
+        busy_timeout_s=busy_timeout_s,
+        error=CentralStoreError,
         connect_args={"timeout": busy_timeout_s, "check_same_thread": False},
         pool_size=8,
         max_overflow=8,
     )
-
-    @sa.event.listens_for(engine, "connect")
-    def _connect(dbapi_connection: Any, _record: Any) -> None:
-        # pysqlite's own transaction handling off: we emit BEGIN ourselves (below).
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-            (mode,) = cursor.execute("PRAGMA journal_mode = WAL").fetchone()
-            if str(mode).lower() != "wal":
-                raise CentralStoreError(
-                    f"{target.describe()}: cannot switch to WAL mode (it stays {mode!r})"
-                )
-            cursor.execute("PRAGMA synchronous = FULL")
-            cursor.execute("PRAGMA foreign_keys = ON")
-            cursor.execute("PRAGMA secure_delete = ON")
-        finally:
-            cursor.close()
-
-    @sa.event.listens_for(engine, "begin")
-    def _begin(conn: sa.Connection) -> None:
-        reading = conn.get_execution_options().get("clockface_read", False)
-        conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
-
-    return engine
 
 
 def _postgres_engine(target: DatabaseTarget) -> sa.Engine:

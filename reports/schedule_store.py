@@ -48,6 +48,7 @@ from clockface import schedule_tables
 from clockface.closing import Closing
 from clockface.days import check_day
 from clockface.errors import CentralStoreError, ScheduleError, StoreError, UnknownPersonError
+from clockface.sqlite_engine import sqlite_engine
 from clockface.values import as_utc, iso_utc, system_clock
 from reports import schedule_files
 from reports.model import PersonInfo
@@ -770,26 +771,13 @@ def _kiosk_engine(where: Path, busy_timeout_s: float) -> sa.Engine:
             uri, uri=True, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
         )
 
-    url = sa.URL.create("sqlite+pysqlite", database=str(where))
-    engine = sa.create_engine(url, creator=connect)
-
-    @sa.event.listens_for(engine, "connect")
-    def _connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None  # we BEGIN ourselves (below)
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-            cursor.execute("PRAGMA foreign_keys = ON")
-            cursor.execute("PRAGMA synchronous = FULL")
-        finally:
-            cursor.close()
-
-    @sa.event.listens_for(engine, "begin")
-    def _begin(conn: sa.Connection) -> None:
-        reading = conn.get_execution_options().get("clockface_read", False)
-        conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
-
-    return engine
+    return sqlite_engine(
+        sa.URL.create("sqlite+pysqlite", database=str(where)),
+        where=str(where),
+        busy_timeout_s=busy_timeout_s,
+        error=StoreError,
+        creator=connect,
+    )
 
 
 # --------------------------------------------------------------------- rows
