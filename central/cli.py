@@ -95,6 +95,7 @@ def serve(
     import uvicorn
 
     from central.app import create_app
+    from central.serving import uvicorn_config
     from central.store import CentralStore
 
     config = _config(config_path, database=database, host=host, port=port)
@@ -108,9 +109,7 @@ def serve(
         bound_port = listener.getsockname()[1]
         shown = f"[{config.host}]" if ":" in config.host else config.host
         app = create_app(store, config)
-        server = uvicorn.Server(
-            uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-        )
+        server = uvicorn.Server(uvicorn_config(app, config))
         logging.getLogger("clockface.central").info(
             "clockface central: serving http://%s:%d (database %s)", shown, bound_port, store.where
         )

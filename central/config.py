@@ -14,6 +14,7 @@ with one line that names the file (or variable) and the key.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import os
 from collections.abc import Mapping
@@ -51,6 +52,11 @@ class CentralConfig:
     legal_basis: str = "consent"
     legal_basis_note: str = ""
     retention_days: int = DEFAULT_RETENTION_DAYS
+    trusted_proxies: str = ""
+
+    def proxies(self) -> list[str]:
+        """``trusted_proxies`` as a list of addresses and networks."""
+        return [part.strip() for part in self.trusted_proxies.split(",") if part.strip()]
 
     def __post_init__(self) -> None:
         check_legal_basis(self.legal_basis, self.legal_basis_note)
@@ -80,6 +86,16 @@ class CentralConfig:
             value = getattr(self, name)
             if not lowest <= value <= highest:
                 raise ValueError(f"{name} must be {lowest} to {highest}, not {value}")
+        if not isinstance(self.trusted_proxies, str):
+            raise ValueError("trusted_proxies must be a string of addresses, comma-separated")
+        for proxy in self.proxies():
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"trusted_proxies: {proxy!r} is not an IP address or network "
+                    "(e.g. 10.0.0.5 or 10.0.0.0/24)"
+                ) from None
         if self.web_idle_minutes > self.web_session_hours * 60:
             raise ValueError(
                 f"web_idle_minutes ({self.web_idle_minutes}) must not exceed "
@@ -125,6 +141,10 @@ HELP: dict[str, str] = {
     "instead, and needs legal_basis_note",
     "legal_basis_note": "with a legal basis other than consent: where it is written down "
     "(the contract clause, the law)",
+    "trusted_proxies": "the TLS proxies or load balancers in front of the service, "
+    "comma-separated addresses or networks (e.g. 10.0.0.5, 10.0.1.0/24): only from them are "
+    "X-Forwarded-For and X-Forwarded-Proto believed (empty: from nobody; every client is "
+    "counted under the address it connects from)",
     "retention_days": "templates of people deactivated longer than this many days are "
     "purged by clockface enroll purge --central-db (1 to 1095); every kiosk erases them too",
 }

@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from central.app import create_app
+from central.config import CentralConfig
 from central.ratelimit import FailureLimiter
 from central.store import CentralStore
 from tests.helpers.api import batch, event, one_line_problem
@@ -74,11 +75,13 @@ class Hostile:
 
 
 @contextmanager
-def hostile_service(tmp_path: Path, limiter: FailureLimiter) -> Iterator[Hostile]:
+def hostile_service(
+    tmp_path: Path, limiter: FailureLimiter, config: CentralConfig | None = None
+) -> Iterator[Hostile]:
     path = tmp_path / "central.db"
     with (
         CentralStore.open(str(path), actor="tests") as store,
-        serving_app(create_app(store, auth_limiter=limiter)) as base,
+        serving_app(create_app(store, config, auth_limiter=limiter), config) as base,
     ):
         svc = Hostile(store, base, path)
         try:
@@ -187,6 +190,42 @@ def test_a_brute_force_run_is_limited_then_the_window_passes(svc: Hostile, clock
     # a clean slate: the next wrong token is an ordinary 401 again
     response = svc.http.get("/v1/gallery", headers={"Authorization": f"Bearer {guesses[0]}"})
     assert response.status_code == 401
+
+
+def test_x_forwarded_for_does_not_pick_the_address_a_client_is_counted_under(
+    svc: Hostile,
+) -> None:
+    """Without trusted_proxies nobody's X-Forwarded-For is believed: a client that names
+    a new address with every guess is still counted under the one it connects from
+    (uvicorn believes the header from 127.0.0.1 by default, so this client on loopback
+    used to get ten guesses per made-up address)."""
+    for i in range(10):
+        guess = {"Authorization": f"Bearer cfk_{i:016x}_{'A' * 43}"}
+        response = svc.http.get(
+            "/v1/gallery", headers={**guess, "X-Forwarded-For": f"203.0.113.{i}"}
+        )
+        assert response.status_code == 401
+    response = svc.http.get("/v1/gallery", headers=svc.kiosk(**{"X-Forwarded-For": "198.51.100.7"}))
+    assert response.status_code == 429, response.text
+
+
+def test_behind_a_trusted_proxy_each_forwarded_client_is_counted_on_its_own(
+    tmp_path: Path, clock: Clock
+) -> None:
+    """With trusted_proxies naming the proxy (here, loopback), X-Forwarded-For is the
+    client: one client's ten bad tokens limit that client, not every kiosk behind the
+    proxy; a header from a peer that is not a trusted proxy is still ignored."""
+    config = CentralConfig(trusted_proxies="127.0.0.1, 10.0.0.0/8")
+    with hostile_service(tmp_path, FailureLimiter(10, 60, clock=clock), config) as svc:
+        attacker = {"X-Forwarded-For": "203.0.113.9"}
+        for i in range(10):
+            guess = {"Authorization": f"Bearer cfk_{i:016x}_{'A' * 43}", **attacker}
+            assert svc.http.get("/v1/gallery", headers=guess).status_code == 401
+        assert svc.http.get("/v1/gallery", headers=svc.kiosk(**attacker)).status_code == 429
+        kiosk = {"X-Forwarded-For": "198.51.100.7"}
+        assert svc.http.get("/v1/gallery", headers=svc.kiosk(**kiosk)).status_code == 200
+    with pytest.raises(ValueError, match="not an IP address or network"):
+        CentralConfig(trusted_proxies="proxy.example.org")
 
 
 def test_admin_token_guesses_count_too_and_a_missing_token_does_not(svc: Hostile) -> None:

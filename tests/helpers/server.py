@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from central.app import create_app
 from central.config import CentralConfig
+from central.serving import uvicorn_config
 from central.store import CentralStore
 from tests.helpers.fakes import CHEAP_PASSWORDS
 
@@ -22,19 +23,20 @@ def serving(store: CentralStore, config: CentralConfig | None = None) -> Iterato
     """The central service over ``store`` on loopback; yields its base URL."""
     # Supervisors' passwords at a cheap scrypt cost (tests/test_web_accounts.py proves
     # the service's default).
-    with serving_app(create_app(store, config, password_cost=CHEAP_PASSWORDS)) as base:
+    app = create_app(store, config, password_cost=CHEAP_PASSWORDS)
+    with serving_app(app, config) as base:
         yield base
 
 
 @contextmanager
-def serving_app(app: FastAPI) -> Iterator[str]:
-    """A uvicorn server in a thread on a free loopback port; yields its base URL."""
+def serving_app(app: FastAPI, config: CentralConfig | None = None) -> Iterator[str]:
+    """A uvicorn server in a thread on a free loopback port, set up as ``clockface
+    central serve`` sets it up (:func:`central.serving.uvicorn_config`); yields its base
+    URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="critical", access_log=False, lifespan="off")
-    )
+    server = uvicorn.Server(uvicorn_config(app, config or CentralConfig(), log_level="critical"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
