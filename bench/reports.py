@@ -32,7 +32,8 @@ The same roster and events go into each database (``--databases``):
 
 Then, for each database, in one process, interleaved, best of ``--rounds``:
 
-- **clockface**: the source's range read (:func:`reports.sources.read_kiosk_database`
+- **clockface**: the source's range read, through the store opened once as the web page
+  holds its own (:func:`reports.sources.read_kiosk_database`
   or :func:`reports.central_source.read_central_database`: one ``utc`` range query of
   aggregated columns), :func:`reports.compute.compute_attendance`, and
   :func:`reports.tables.build_report` (the report and its anomalies table): the late
@@ -77,7 +78,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
-from reports.central_source import read_central_database
 from reports.compute import PersonSummary, ShiftDay, compute_attendance, shift_day
 from reports.model import AttendanceEvent, PersonInfo, from_store_person
 from reports.schedules import DayOff, Occurrence, ScheduleBook, Shift, Site
@@ -266,6 +266,7 @@ class SqliteSource:
         self.path = folder / "kiosk.db"
         self._person_index = person_index
         self._conn: sqlite3.Connection | None = None
+        self._store: Any = None  # the KioskStore a report reads through, opened once
 
     def fill(self, scenario: Scenario) -> None:
         import numpy as np
@@ -301,7 +302,11 @@ class SqliteSource:
             conn.close()
 
     def read(self, first: date, last: date) -> ReportInput:
-        return read_kiosk_database(self.path, first, last)
+        from kiosk.store import KioskStore
+
+        if self._store is None:
+            self._store = KioskStore.open(self.path, create=False)
+        return read_kiosk_database(self._store, first, last)
 
     def people(self) -> tuple[PersonInfo, ...]:
         from kiosk.store import KioskStore
@@ -333,6 +338,9 @@ class SqliteSource:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
 
 class CentralSource:
@@ -348,6 +356,7 @@ class CentralSource:
     def __init__(self, *, person_index: bool) -> None:
         self._person_index = person_index
         self.database = ""
+        self._store: Any = None  # the CentralStore a report reads through, opened once
 
     def fill(self, scenario: Scenario) -> None:
         import numpy as np
@@ -386,7 +395,17 @@ class CentralSource:
         raise NotImplementedError
 
     def read(self, first: date, last: date) -> ReportInput:
-        return read_central_database(self.database, first, last)
+        from central.store import CentralStore
+        from reports.central_source import read_central_database
+
+        if self._store is None:  # as the service's web page holds its own, open
+            self._store = CentralStore.open(self.database)
+        return read_central_database(self._store, first, last)
+
+    def _close_store(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
     def people(self) -> tuple[PersonInfo, ...]:
         from central.store import CentralStore
@@ -467,6 +486,7 @@ class CentralSqliteSource(CentralSource):
         return [(uuid.UUID(r[0]), *r[1:]) for r in rows]
 
     def close(self) -> None:
+        self._close_store()
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -529,6 +549,7 @@ class CentralPostgresSource(CentralSource):
         return rows
 
     def close(self) -> None:
+        self._close_store()
         if self._conn is not None:
             self._conn.close()
             self._conn = None

@@ -57,7 +57,6 @@ from central.store_engine import (
     _create_private,
     _postgres_engine,
     _sqlite_engine,
-    explain,
     resolve_database,
 )
 from central.store_gallery import GalleryMixin
@@ -79,6 +78,7 @@ from central.store_roster import RosterMixin
 from central.store_values import system_clock
 from clockface.closing import Closing
 from clockface.consent import Consent
+from clockface.database import explain
 from clockface.errors import CentralStoreError, CentralValueError
 from clockface.template_key import KeySource, check_key_id, key_source, load_key_file
 from clockface.values import as_utc, check_text, os_user
@@ -324,6 +324,5 @@ __all__ = [
     "Principal",
     "Site",
     "StoredEvent",
-    "explain",
     "resolve_database",
 ]

@@ -22,9 +22,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from central.store_engine import DatabaseTarget, explain
+from central.store_engine import DatabaseTarget
 from central.store_records import AuditKind, Principal
 from central.store_values import _known_name
+from clockface.database import explain
 from clockface.errors import CentralNotFoundError, CentralStoreError, CentralValueError
 from clockface.template_key import KeySource, TemplateKey, check_key_id
 from clockface.values import as_utc, iso_utc

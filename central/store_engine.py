@@ -1,7 +1,7 @@
 """Where the central database is and how to reach it: :func:`resolve_database` reads a
-file path or a URL, the engine builders set SQLite up (WAL, ``synchronous=FULL``, writes
-that take the lock up front) and PostgreSQL, and :func:`explain` turns a database error
-into one line for a person."""
+file path or a URL, and the engine builders set SQLite up (through
+:func:`clockface.database.sqlite_engine`: WAL, ``synchronous=FULL``, writes that take the
+lock up front) and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from clockface.database import sqlite_engine
 from clockface.errors import CentralStoreError, CentralValueError
-from clockface.sqlite_engine import sqlite_engine
 
 DEFAULT_BUSY_TIMEOUT_S = 5.0
 DEFAULT_CLOCK_SKEW_SECONDS = 120.0
@@ -92,21 +92,3 @@ def _sqlite_engine(target: DatabaseTarget, busy_timeout_s: float) -> sa.Engine:
 
 def _postgres_engine(target: DatabaseTarget) -> sa.Engine:
     return sa.create_engine(target.url, pool_size=8, max_overflow=8, pool_pre_ping=True)
-
-
-def explain(err: BaseException) -> str:
-    """One line for a person from a database error (no SQL, no parameters)."""
-    orig = err.orig if isinstance(err, sa.exc.DBAPIError) else err
-    message = " ".join(str(orig).split()) or type(orig).__name__
-    name = getattr(orig, "sqlite_errorname", "")
-    if name in ("SQLITE_NOTADB", "SQLITE_CORRUPT") or name.startswith("SQLITE_CORRUPT_"):
-        return f"not a SQLite database, or corrupt ({message}); restore it or move it aside"
-    if name.startswith("SQLITE_READONLY") or name in ("SQLITE_PERM", "SQLITE_CANTOPEN"):
-        return f"{message}; check that the file and its folder are writable"
-    if name == "SQLITE_FULL":
-        return f"{message}; free some disk space"
-    if name.startswith("SQLITE_BUSY") or name.startswith("SQLITE_LOCKED"):
-        return f"{message}; another process holds the database too long"
-    if isinstance(err, sa.exc.OperationalError) and "connection" in message.lower():
-        return f"{message[:300]}; check that PostgreSQL runs and the URL is right"
-    return message[:300]

@@ -3,11 +3,12 @@
 :func:`read_central_database` gives what :func:`reports.sources.read_kiosk_database`
 gives for one kiosk: everyone in the roster (``people``, active or not, with their team)
 and the events a report of the asked range can need, as
-:class:`~reports.columns.EventColumns`. The database is a SQLite path or a
-``postgresql://`` URL, as :func:`central.store.resolve_database` reads it; the store
-opens it first (:meth:`central.store.CentralStore.open`: it checks that this is a
-central database, of a schema this clockface knows, and brings an older one up to
-date), and a SQLite file is never created by a typo.
+:class:`~reports.columns.EventColumns`. It takes an open central store
+(:class:`OpenCentral`: the web page's own, or the one ``clockface report --central-db``
+opened, which checked that this is a central database of a schema this clockface knows
+and brought an older one up to date; :func:`check_central_file` first refuses a SQLite
+path that holds nothing, so a typo never creates one), and reads on the store's pooled
+connections.
 
 Reading a year of events (half a million) quickly, as the kiosk source does:
 
@@ -43,12 +44,11 @@ alternative when asked. Only verify asks; a normal report's queries are as above
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -75,9 +75,8 @@ if TYPE_CHECKING:
 
 
 class OpenCentral(Protocol):
-    """An open central store (:class:`central.store.CentralStore` is one): the web page
-    hands over its own, so a report reads on the store's pooled connections, never
-    opening the database again from a URL."""
+    """An open central store (:class:`central.store.CentralStore` is one): a report
+    reads on its pooled connections, never opening the database again from a URL."""
 
     @property
     def where(self) -> str: ...
@@ -87,6 +86,11 @@ class OpenCentral(Protocol):
 
     @property
     def sqlite_path(self) -> Path | None: ...
+
+    @property
+    def actor(self) -> str: ...
+
+    def now(self) -> datetime: ...
 
     def people(self) -> Sequence[StoredPerson]: ...
 
@@ -100,7 +104,7 @@ Key = tuple[str, str, bool, int]
 
 
 def read_central_database(
-    database: str | os.PathLike[str] | OpenCentral,
+    database: OpenCentral,
     first: date | None = None,
     last: date | None = None,
     *,
@@ -108,15 +112,13 @@ def read_central_database(
 ) -> ReportInput:
     """Everyone in the central database's roster (active or not) and every kiosk's events.
 
-    ``database``: an open central store (:class:`OpenCentral`), or a SQLite file path
-    (``sqlite:///PATH`` too) or a ``postgresql://`` URL, opened here and closed after.
-    With ``first`` and ``last`` (shift dates), only the events a report of that range can
-    need (:func:`~reports.compute.event_bounds`); without, every event. With ``as_of``
+    ``database``: an open central store (:class:`OpenCentral`). With ``first`` and
+    ``last`` (shift dates), only the events a report of that range can need
+    (:func:`~reports.compute.event_bounds`); without, every event. With ``as_of``
     (``clockface report verify``), only the events it covers. Details (event id, time
-    zone, kiosk name) are read later, for the events a report shows.
-    Raises ReportError for a missing SQLite file or bad dates, CentralStoreError for a
-    database that cannot be opened or read (not a central database, unreachable),
-    CentralValueError for a URL it cannot use.
+    zone, kiosk name) are read later, while the store is open, for the events a report
+    shows. Raises ReportError for bad dates, CentralStoreError for a database that
+    cannot be read.
     """
     bounds = range_bounds(first, last)
     with _opened(database, as_of) as (store, reader):
@@ -134,7 +136,7 @@ LOG_COLUMNS = (
 """The columns of :func:`read_central_log`'s rows: the chained fields, then the chain."""
 
 
-def read_central_heads(database: str | os.PathLike[str] | OpenCentral) -> list[HeadRow]:
+def read_central_heads(database: OpenCentral) -> list[HeadRow]:
     """The chain head of every kiosk log whose chain the service has checked
     (``kiosk_logs.chain_seq`` and ``chain_head``), by log id."""
     with _opened(database) as (_, reader):
@@ -142,7 +144,7 @@ def read_central_heads(database: str | os.PathLike[str] | OpenCentral) -> list[H
 
 
 def count_central_events(
-    database: str | os.PathLike[str] | OpenCentral, first: date, last: date, as_of: AsOf
+    database: OpenCentral, first: date, last: date, as_of: AsOf
 ) -> EventCounts:
     """The events in a report's range now, how many ``as_of`` covers (its ``through``
     only), and how many of the others the service received before
@@ -154,44 +156,26 @@ def count_central_events(
     return EventCounts(total, covered, before if as_of.received_before is not None else None)
 
 
-def read_central_log(
-    database: str | os.PathLike[str] | OpenCentral, log_id: str, through: int
-) -> list[tuple[Any, ...]]:
+def read_central_log(database: OpenCentral, log_id: str, through: int) -> list[tuple[Any, ...]]:
     """The events of one kiosk log up to seq ``through``, in seq order (``LOG_COLUMNS``)."""
     with _opened(database) as (_, reader):
         return reader.log(log_id, through)
 
 
 @contextmanager
-def _opened(
-    database: str | os.PathLike[str] | OpenCentral, as_of: AsOf | None = None
-) -> Iterator[tuple[OpenCentral, _Reader]]:
-    """The store and a reader on it: an open store as given (its pooled connections),
-    else the database opened (and checked) here, and closed after."""
+def _opened(store: OpenCentral, as_of: AsOf | None = None) -> Iterator[tuple[OpenCentral, _Reader]]:
+    """A reader on the store's own pooled connections."""
     reader: _Reader
-    if not isinstance(database, str | os.PathLike):
-        if database.sqlite_path is not None:
-            reader = _SqliteReader(database.where, as_of, database.engine)
-        else:
-            reader = _PostgresReader(database.where, as_of, database.engine)
-        yield database, reader
-        return
-    from central.store import CentralStore, resolve_database
-
-    target = resolve_database(database)
-    if target.path is not None:
-        _check_file(target.path)
-    with CentralStore.open(database) as store:
-        # Connections of the reader's own: a report reads events' details after the
-        # store is closed.
-        if target.path is not None:
-            reader = _SqliteReader(store.where, as_of, target.path)
-        else:
-            reader = _PostgresReader(store.where, as_of, target.url)
-        yield store, reader
+    if store.sqlite_path is not None:
+        reader = _SqliteReader(store.where, as_of, store.engine)
+    else:
+        reader = _PostgresReader(store.where, as_of, store.engine)
+    yield store, reader
 
 
-def _check_file(path: Path) -> None:
+def check_central_file(path: Path) -> None:
+    """Refuse, with ReportError, a SQLite path that holds no central database yet (a
+    report never creates one by a typo)."""
     if path.is_file() and path.stat().st_size > 0:
         return
     if path.is_dir():
@@ -371,40 +355,30 @@ _SQLITE_DETAILS = (
 
 
 class _SqliteReader(_Reader):
-    """sqlite3 connections: an open store's, or read-only ones of its own (never
-    creating a file)."""
+    """The open store's sqlite3 connections."""
 
     _mark, _false = "?", "0"
 
-    def __init__(self, where: str, as_of: AsOf | None, source: Path | sa.Engine) -> None:
+    def __init__(self, where: str, as_of: AsOf | None, engine: sa.Engine) -> None:
         self.where = where
         self._as_of = as_of
-        self._source = source
+        self._engine = engine
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
-        """A store's pooled connection (back to its pool after), or a read-only
-        connection of its own on the file (closed after)."""
-        if isinstance(self._source, Path):
-            try:
-                conn = sqlite3.connect(f"{self._source.resolve().as_uri()}?mode=ro", uri=True)
-            except sqlite3.Error as err:
-                raise CentralStoreError(f"{self.where}: cannot open: {err}") from err
-            close = conn.close
-        else:
-            try:
-                pooled = self._source.raw_connection()
-            except Exception as err:  # sqlalchemy wraps sqlite3's error
-                raise CentralStoreError(f"{self.where}: cannot open: {_line(err)}") from err
-            conn = pooled.driver_connection  # type: ignore[assignment]
-            assert isinstance(conn, sqlite3.Connection)
-            close = pooled.close
+        """One of the store's pooled connections, back to its pool after."""
+        try:
+            pooled = self._engine.raw_connection()
+        except Exception as err:  # sqlalchemy wraps sqlite3's error
+            raise CentralStoreError(f"{self.where}: cannot open: {_line(err)}") from err
+        conn = pooled.driver_connection
+        assert isinstance(conn, sqlite3.Connection)
         try:
             yield conn
         except sqlite3.Error as err:
             raise CentralStoreError(f"{self.where}: reading events failed: {err}") from err
         finally:
-            close()
+            pooled.close()
 
     def aggregates(
         self, bounds: tuple[str, str] | None
@@ -469,38 +443,29 @@ _PG_DETAILS = (
 
 
 class _PostgresReader(_Reader):
-    """psycopg 3 connections (an open store's, or its own), in a read-only transaction
-    for each query."""
+    """The open store's psycopg 3 connections, in a read-only transaction each query."""
 
     _mark, _false = "%s", "false"
 
-    def __init__(self, where: str, as_of: AsOf | None, source: sa.URL | sa.Engine) -> None:
+    def __init__(self, where: str, as_of: AsOf | None, engine: sa.Engine) -> None:
         self.where = where
         self._as_of = as_of
-        self._source = source
+        self._engine = engine
 
     @contextmanager
     def _reading(self) -> Iterator[psycopg.Connection[Any]]:
-        """A store's pooled connection (back to its pool after), or a connection of its
-        own (closed after), in a read-only transaction, rolled back at the end."""
+        """One of the store's pooled connections, in a read-only transaction rolled back
+        before the connection goes back to the pool."""
         import psycopg
-        import sqlalchemy as sa
 
-        close: Callable[[], None]
         try:
-            if isinstance(self._source, sa.URL):
-                url = self._source.set(drivername="postgresql")
-                conn = psycopg.connect(url.render_as_string(hide_password=False))
-                close = conn.close
-            else:
-                pooled = self._source.raw_connection()
-                conn = pooled.driver_connection  # type: ignore[assignment]
-                close = pooled.close
-        except Exception as err:  # psycopg's error, or sqlalchemy's wrapping it
+            pooled = self._engine.raw_connection()
+        except Exception as err:  # sqlalchemy wraps psycopg's error
             raise CentralStoreError(
                 f"{self.where}: cannot connect: {_line(err)}; check that PostgreSQL runs "
                 "and the URL is right"
             ) from err
+        conn = pooled.driver_connection
         assert isinstance(conn, psycopg.Connection)
         try:
             conn.execute("SET TRANSACTION READ ONLY")
@@ -509,7 +474,7 @@ class _PostgresReader(_Reader):
             raise CentralStoreError(f"{self.where}: reading events failed: {_line(err)}") from err
         finally:
             conn.rollback()
-            close()
+            pooled.close()
 
     def aggregates(
         self, bounds: tuple[str, str] | None

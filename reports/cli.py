@@ -10,7 +10,9 @@ Every command but ``schedule check`` works on one database: a kiosk's own SQLite
 option on the command line wins over the environment; both given either way is a usage
 error. Reports read the schedules stored in that database unless given a schedule file
 (``--schedules FILE``). The stores, SQLAlchemy and numpy are imported only when a command
-runs, so ``--help`` stays instant.
+runs, so ``--help`` stays instant. This module is where a report meets a database: it opens the
+store (:func:`_database`, the one place), and the report code reads through the open
+store (``reports`` itself never imports the stores).
 
 Every report written carries a verification record (:mod:`reports.verify`; a CSV written
 with ``--output`` gets it beside it in ``FILE.verify.json``); ``report verify FILE``
@@ -19,9 +21,11 @@ checks a report against it and, given the database, against the event logs.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
@@ -32,6 +36,8 @@ from clockface.days import parse_day
 from clockface.options import CENTRAL_DB_ENV, DB_ENV, central_db_option, db_option, one_of
 
 if TYPE_CHECKING:
+    from central.store import CentralStore
+    from kiosk.store import KioskStore
     from reports.schedule_store import ScheduleStore
     from reports.schedules import ScheduleBook, Shift
     from reports.sources import AsOf
@@ -126,12 +132,42 @@ def _choose_target(db_path: str, central_db: str | None) -> Target:
     return Target(kind, where)
 
 
-def _open(target: Target) -> ScheduleStore:
+@contextmanager
+def open_database(target: Target) -> Iterator[KioskStore | CentralStore]:
+    """The target's store, opened (never created: a missing file is refused first): the
+    one place a report or schedule command opens a database. The store checks what the
+    file is and brings an older schema up to date; the report code reads through it."""
+    if target.kind == "central":
+        from central.store import CentralStore, resolve_database
+        from reports.central_source import check_central_file
+
+        path = resolve_database(target.where).path
+        if path is not None:
+            check_central_file(path)
+        with CentralStore.open(target.where) as central:
+            yield central
+    else:
+        from kiosk.store import KioskStore
+        from reports.sources import check_kiosk_file
+
+        with KioskStore.open(check_kiosk_file(target.where), create=False) as kiosk:
+            yield kiosk
+
+
+def _schedule_store(store: KioskStore | CentralStore) -> ScheduleStore:
+    from kiosk.store import KioskStore
     from reports.schedule_store import ScheduleStore
 
-    if target.kind == "central":
-        return ScheduleStore.open_central(target.where)
-    return ScheduleStore.open_kiosk(target.where)
+    if isinstance(store, KioskStore):
+        return ScheduleStore.on_kiosk(store)
+    return ScheduleStore.on_central(store)
+
+
+@contextmanager
+def _open(target: Target) -> Iterator[ScheduleStore]:
+    """The schedules of the target database."""
+    with open_database(target) as store, _schedule_store(store) as schedules:
+        yield schedules
 
 
 def _no_schedules(where: str) -> str:
@@ -141,17 +177,13 @@ def _no_schedules(where: str) -> str:
     )
 
 
-def _schedules(store: Target | ScheduleStore, schedules_path: str | None) -> ScheduleBook:
-    """The schedule file's book, or else the schedules stored in the database (a target
-    is opened only then)."""
+def _schedules(store: ScheduleStore, schedules_path: str | None) -> ScheduleBook:
+    """The schedule file's book, or else the schedules stored in the database."""
     from clockface.errors import ReportError
     from reports.schedule_files import load_schedules
 
     if schedules_path is not None:
         return load_schedules(schedules_path)
-    if isinstance(store, Target):
-        with _open(store) as opened:
-            return _schedules(opened, None)
     stored = store.stored()
     if stored.empty:
         raise ReportError(_no_schedules(store.where))
@@ -259,32 +291,32 @@ def _make_report(
     arrives while the report reads is in it or not, but never covered by a head it
     lacks). With ``as_of`` (``report verify``), only the events it covers, and no heads.
     """
+    from kiosk.store import KioskStore
+    from reports.central_source import read_central_database
     from reports.compute import Selection, compute_attendance
+    from reports.sources import read_kiosk_database
     from reports.tables import build_report
+    from reports.verify import central_heads, kiosk_heads
 
-    book = _schedules(target, schedules_path)
     heads: tuple[ChainHead, ...] = ()
-    if target.kind == "central":
-        from reports.central_source import read_central_database
-        from reports.verify import central_heads
-
-        if as_of is None:
-            heads = central_heads(target.where)
-        source = read_central_database(target.where, first, last, as_of=as_of)
-    else:
-        from reports.sources import read_kiosk_database
-        from reports.verify import kiosk_heads
-
-        if as_of is None:
-            heads = kiosk_heads(target.where)
-        source = read_kiosk_database(target.where, first, last, as_of=as_of)
-    selection = Selection(person_id=person_id, team=team, site=site)
-    chosen = sum(selection.wants(p) for p in source.people) if progress else 0
-    with _progress(chosen) as step:
-        attendance = compute_attendance(
-            source.events, source.people, book, first, last,
-            selection=selection, progress=step,
-        )  # fmt: skip
+    with open_database(target) as store:
+        with _schedule_store(store) as schedules:
+            book = _schedules(schedules, schedules_path)
+        if isinstance(store, KioskStore):
+            if as_of is None:
+                heads = kiosk_heads(store)
+            source = read_kiosk_database(store, first, last, as_of=as_of)
+        else:
+            if as_of is None:
+                heads = central_heads(store)
+            source = read_central_database(store, first, last, as_of=as_of)
+        selection = Selection(person_id=person_id, team=team, site=site)
+        chosen = sum(selection.wants(p) for p in source.people) if progress else 0
+        with _progress(chosen) as step:  # event details are read here: the store is open
+            attendance = compute_attendance(
+                source.events, source.people, book, first, last,
+                selection=selection, progress=step,
+            )  # fmt: skip
     return build_report(kind, attendance), heads
 
 
@@ -385,12 +417,19 @@ def verify(
         )  # fmt: skip
         return made
 
-    outcome = verify_report(
-        path,
-        database=None if target is None else target.kind,
-        where=None if target is None else target.where,
-        recompute=None if target is None else recompute,
-    )
+    with contextlib.ExitStack() as opened:
+        kiosk = central = None
+        if target is not None:
+            from kiosk.store import KioskStore
+
+            store = opened.enter_context(open_database(target))
+            if isinstance(store, KioskStore):
+                kiosk = store
+            else:
+                central = store
+        outcome = verify_report(
+            path, kiosk=kiosk, central=central, recompute=None if target is None else recompute
+        )
     if outcome.ok:
         what = "; ".join(outcome.checked)
         if target is None:

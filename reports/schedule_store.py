@@ -24,15 +24,15 @@ is ``shift #ID``) and changes them:
   (:func:`to_toml`) that :func:`reports.schedule_files.parse_toml` reads back to the same
   book; holiday names and shift notes travel as comments.
 
-Open one with :meth:`ScheduleStore.open_kiosk` (the file must exist: never a database
-made by a typo) or :meth:`ScheduleStore.open_central` (a path or a ``postgresql://``
-URL); close it, or use it as a context manager.
+Take one on an open store: :meth:`ScheduleStore.on_kiosk` (a kiosk store opened without
+creating a file) or :meth:`ScheduleStore.on_central` (the central store: the schedules
+use its engine); close it, or use it as a context manager. ``clockface schedule`` opens
+the store (:func:`reports.cli.open_database`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -46,16 +46,17 @@ import sqlalchemy as sa
 
 from clockface import schedule_tables
 from clockface.closing import Closing
+from clockface.database import explain, sqlite_engine
 from clockface.days import check_day
 from clockface.errors import CentralStoreError, ScheduleError, StoreError, UnknownPersonError
-from clockface.sqlite_engine import sqlite_engine
 from clockface.values import as_utc, iso_utc, system_clock
 from reports import schedule_files
 from reports.model import PersonInfo
 from reports.schedules import WEEKDAYS, DayOff, ScheduleBook, Shift, Site
 
 if TYPE_CHECKING:
-    from central.store import CentralStore
+    from reports.central_source import OpenCentral
+    from reports.sources import OpenKiosk
 
 StoreKind = Literal["kiosk", "central"]
 
@@ -187,8 +188,8 @@ def day_off_from_fields(fields: Mapping[str, str], where: str = "the new day off
 
 # --------------------------------------------------------------------- the store
 class ScheduleStore(Closing):
-    """The schedule tables of one database, kiosk or central. Use ``open_kiosk`` or
-    ``open_central``; close it, or use it as a context manager."""
+    """The schedule tables of one database, kiosk or central, opened already by its own
+    store: ``on_kiosk`` or ``on_central``; close it, or use it as a context manager."""
 
     def __init__(
         self,
@@ -198,19 +199,16 @@ class ScheduleStore(Closing):
         where: str,
         actor: str,
         clock: Callable[[], datetime],
-        central: CentralStore | None = None,
-        owns_engine: bool = True,
+        owns_engine: bool,
     ) -> None:
-        """Use ``open_kiosk``, ``open_central`` or ``on_central``: this takes an engine
-        on a migrated database (and the central store to close with it; with
-        ``owns_engine`` False, nothing is closed)."""
+        """Use ``on_kiosk`` or ``on_central``: this takes an engine on a migrated
+        database (``owns_engine``: closing this store disposes of it)."""
         self._engine = engine
         self._owns_engine = owns_engine
         self._kind: StoreKind = kind
         self._where = where
         self._actor = actor
         self._clock = clock
-        self._central = central
         self._t = schedule_tables.tables().tables
         self._audit_table = sa.table(
             "audit",
@@ -228,71 +226,30 @@ class ScheduleStore(Closing):
         self._central_sites = sa.table("sites", sa.column("name"), sa.column("timezone"))
 
     @classmethod
-    def open_kiosk(
+    def on_kiosk(
         cls,
-        path: str | os.PathLike[str],
+        store: OpenKiosk,
         *,
-        actor: str | None = None,
         clock: Callable[[], datetime] | None = None,
         busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
     ) -> ScheduleStore:
-        """The schedules of the kiosk database at ``path``, which must exist.
-
-        The file is checked and brought up to date by ``KioskStore.open`` once; the
-        schedules are then read and written on connections of their own (busy timeout,
-        foreign keys on), which never create a file.
-        """
-        from kiosk.store import KioskStore
-
-        where = Path(path)
-        if not where.is_file():
-            what = "a folder" if where.is_dir() else "no such file"
-            raise StoreError(
-                f"kiosk database {str(where)!r}: {what}; give the kiosk's database with --db"
-            )
-        now = clock or system_clock
-        with KioskStore.open(
-            where, actor=actor, clock=now, busy_timeout_s=busy_timeout_s, create=False
-        ) as k:
-            actor = k.actor
-        engine = _kiosk_engine(where, busy_timeout_s)
-        return cls(engine, kind="kiosk", where=str(where), actor=actor, clock=now)
-
-    @classmethod
-    def open_central(
-        cls,
-        database: str | os.PathLike[str],
-        *,
-        actor: str | None = None,
-        clock: Callable[[], datetime] | None = None,
-    ) -> ScheduleStore:
-        """The schedules of the central database: a SQLite file that must exist, or a
-        ``postgresql://`` URL. The central store stays open (its engine serves both)
-        until this one is closed."""
-        from central.store import CentralStore, resolve_database
-
-        path = resolve_database(database).path
-        if path is not None and not path.is_file():
-            what = "a folder" if path.is_dir() else "no such file"
-            raise CentralStoreError(
-                f"central database {str(path)!r}: {what}; point --central-db / "
-                "CLOCKFACE_CENTRAL_DATABASE at the central service's database (a SQLite "
-                "file or a postgresql:// URL)"
-            )
-        store = CentralStore.open(database, actor=actor, clock=clock)
+        """The schedules of an open kiosk store (which checked the file and brought it up
+        to date), read and written on connections of their own (busy timeout, foreign
+        keys on) that never create a file; audited as the store's actor."""
+        engine = _kiosk_engine(store.path, busy_timeout_s)
         return cls(
-            store.engine,
-            kind="central",
-            where=store.where,
+            engine,
+            kind="kiosk",
+            where=str(store.path),
             actor=store.actor,
-            clock=store.now,
-            central=store,
+            clock=clock or system_clock,
+            owns_engine=True,
         )
 
     @classmethod
-    def on_central(cls, store: CentralStore) -> ScheduleStore:
+    def on_central(cls, store: OpenCentral) -> ScheduleStore:
         """The schedules of an open central store, on its engine, with its actor and
-        clock; closing this leaves the store open (the web page's requests)."""
+        clock; closing this leaves the store open."""
         return cls(
             store.engine,
             kind="central",
@@ -318,9 +275,7 @@ class ScheduleStore(Closing):
 
     def close(self) -> None:
         """Close the connections (and the central store); closing twice is harmless."""
-        if self._central is not None:
-            self._central.close()
-        elif self._owns_engine:
+        if self._owns_engine:
             self._engine.dispose()
 
     def __repr__(self) -> str:
@@ -718,8 +673,6 @@ class ScheduleStore(Closing):
         return iso_utc(as_utc(self._clock(), "the clock's time"))
 
     def _fail(self, doing: str, err: sa.exc.SQLAlchemyError) -> StoreError:
-        from central.store import explain
-
         message = f"{self._where}: {doing} failed: {explain(err)}"
         return CentralStoreError(message) if self._kind == "central" else StoreError(message)
 

@@ -33,15 +33,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
+from clockface.chain import ChainCheck
 from clockface.errors import ReportError, StoreError
 from clockface.values import iso_utc
 from reports.columns import BoolArray, Detail, EventColumns, EventDetails, IntArray, parse_utc
 from reports.compute import event_bounds
-from reports.model import PersonInfo, from_store_person, zone
+from reports.model import PersonInfo, StoredPerson, from_store_person, zone
 
 SEPARATOR = "\x1f"
 """ASCII unit separator: between the values of an aggregated text column."""
@@ -163,33 +165,50 @@ def arrays_from_rows(rows: Iterable[tuple[str, object, str, object]]) -> EventAr
 
 
 # --------------------------------------------------------------------- the kiosk
+class CheckedChain(Protocol):
+    @property
+    def chain(self) -> ChainCheck: ...
+
+
+class OpenKiosk(Protocol):
+    """An open kiosk store (:class:`kiosk.store.KioskStore` is one, opened without
+    creating a file): it has checked that the file is a kiosk database and brought its
+    schema up to date. The report code reads its events on read-only connections of its
+    own (the file's ``path``), so they can be read after the store is closed."""
+
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def log_id(self) -> str: ...
+
+    @property
+    def actor(self) -> str: ...
+
+    def people(self) -> Sequence[StoredPerson]: ...
+
+    def verify_chain(self) -> CheckedChain: ...
+
+
 def read_kiosk_database(
-    path: str | os.PathLike[str],
+    store: OpenKiosk,
     first: date | None = None,
     last: date | None = None,
     *,
     as_of: AsOf | None = None,
 ) -> ReportInput:
-    """Everyone in a kiosk database's roster (active or not) and its events.
+    """Everyone in an open kiosk store's roster (active or not) and its events.
 
     With ``first`` and ``last`` (shift dates), only the events a report of that range
     can need (:func:`~reports.compute.event_bounds`); without, every event. With
     ``as_of`` (``clockface report verify``), only the events of this database's log up
-    to the seq it gives that log (none if it names another log). The file must exist:
-    a report never creates an empty database by a typo. Raises ReportError for a
-    missing file, StoreError for one that cannot be read.
+    to the seq it gives that log (none if it names another log). Raises StoreError for
+    a file that cannot be read.
     """
-    from kiosk.store import KioskStore
-
-    where = check_kiosk_file(path)
     bounds = range_bounds(first, last)
-    # The store checks the file is a kiosk database and brings its schema up to date;
-    # the events are then read on a second, read-only connection while it is open.
-    with KioskStore.open(where, create=False) as store:
-        people = tuple(from_store_person(p) for p in store.people())
-        through = None if as_of is None else as_of.through.get(store.log_id, 0)
-        events = _read_events(where, bounds, through)
-    return ReportInput(people, events)
+    people = tuple(from_store_person(p) for p in store.people())
+    through = None if as_of is None else as_of.through.get(store.log_id, 0)
+    return ReportInput(people, _read_events(store.path, bounds, through))
 
 
 def check_kiosk_file(path: str | os.PathLike[str]) -> Path:
@@ -203,26 +222,21 @@ def check_kiosk_file(path: str | os.PathLike[str]) -> Path:
     return where
 
 
-def count_kiosk_events(
-    path: str | os.PathLike[str], first: date, last: date, as_of: AsOf
-) -> EventCounts:
+def count_kiosk_events(store: OpenKiosk, first: date, last: date, as_of: AsOf) -> EventCounts:
     """The events of a kiosk database in a report's range now, and how many ``as_of``
     covers (this database's log up to the seq it gives; a kiosk records no receipt)."""
-    from kiosk.store import KioskStore
-
     bounds = range_bounds(first, last)
     assert bounds is not None
-    with KioskStore.open(check_kiosk_file(path), create=False) as store:
-        through = as_of.through.get(store.log_id, 0)
-        with read_only(Path(path)) as conn:
-            try:
-                total, covered = conn.execute(
-                    "SELECT count(*), coalesce(sum(seq <= ?), 0) FROM events"
-                    " WHERE utc >= ? AND utc < ?",
-                    (through, *bounds),
-                ).fetchone()
-            except sqlite3.Error as err:
-                raise StoreError(f"{path}: reading events failed: {err}") from err
+    through = as_of.through.get(store.log_id, 0)
+    with read_only(store.path) as conn:
+        try:
+            total, covered = conn.execute(
+                "SELECT count(*), coalesce(sum(seq <= ?), 0) FROM events"
+                " WHERE utc >= ? AND utc < ?",
+                (through, *bounds),
+            ).fetchone()
+        except sqlite3.Error as err:
+            raise StoreError(f"{store.path}: reading events failed: {err}") from err
     return EventCounts(int(total), int(covered))
 
 

@@ -84,6 +84,7 @@ from reports.tables import Cell, Column, ColumnKind, Report, Table, text_of
 
 if TYPE_CHECKING:
     from reports.central_source import OpenCentral
+    from reports.sources import OpenKiosk
 
 FORMAT_VERSION = 1
 RECORD_KEY = "verification"
@@ -296,37 +297,29 @@ def html_block(record: Verification) -> str:
 
 
 # --------------------------------------------------------------------- chain heads
-def kiosk_heads(path: str | Path) -> tuple[ChainHead, ...]:
+def kiosk_heads(store: OpenKiosk) -> tuple[ChainHead, ...]:
     """The chain head of a kiosk database's log (none while it holds no event). The
-    store opens the file first: a database older than the chain is brought up to date
-    (its events chained) before the head is read."""
-    from kiosk.store import KioskStore
-    from reports.sources import check_kiosk_file
-
-    with KioskStore.open(check_kiosk_file(path), create=False), read_only(Path(path)) as conn:
+    store, opened first, brought a database older than the chain up to date (its events
+    chained) before the head is read."""
+    with read_only(store.path) as conn:
         try:
-            log = conn.execute("SELECT value FROM settings WHERE key = 'log_id'").fetchone()
             last = conn.execute(
                 "SELECT seq, chain FROM events ORDER BY seq DESC LIMIT 1"
             ).fetchone()
         except sqlite3.Error as err:
-            raise ReportError(f"{path}: reading the event log failed: {err}") from err
-    if log is None or last is None or last[1] is None:
+            raise ReportError(f"{store.path}: reading the event log failed: {err}") from err
+    if last is None or last[1] is None:
         return ()
-    return (ChainHead(str(log[0]), int(last[0]), str(last[1])),)
+    return (ChainHead(store.log_id, int(last[0]), str(last[1])),)
 
 
-def check_kiosk_heads(path: str | Path, heads: Sequence[ChainHead]) -> list[str]:
+def check_kiosk_heads(store: OpenKiosk, heads: Sequence[ChainHead]) -> list[str]:
     """Problems with the recorded heads in a kiosk database now: its log is another one,
     its chain no longer walks up to a head, or the chain stored there differs (the events
     up to it were rewritten and their chains recomputed)."""
-    from kiosk.store import KioskStore
-    from reports.sources import check_kiosk_file
-
     problems: list[str] = []
-    with KioskStore.open(check_kiosk_file(path), create=False) as store:
-        log_id = store.log_id
-        walked = store.verify_chain().chain
+    log_id, path = store.log_id, store.path
+    walked = store.verify_chain().chain
     for head in heads:
         if head.log_id != log_id:
             problems.append(f"log {head.log_id}: not the log of {path} ({log_id})")
@@ -334,7 +327,7 @@ def check_kiosk_heads(path: str | Path, heads: Sequence[ChainHead]) -> list[str]
         for problem in walked.problems:
             if problem.seq <= head.seq:
                 problems.append(f"log {head.log_id}: {problem.message}")
-        with read_only(Path(path)) as conn:
+        with read_only(path) as conn:
             found = conn.execute("SELECT chain FROM events WHERE seq = ?", (head.seq,)).fetchone()
         if found is None:
             problems.append(f"log {head.log_id}: seq {head.seq} is gone")
@@ -343,15 +336,15 @@ def check_kiosk_heads(path: str | Path, heads: Sequence[ChainHead]) -> list[str]
     return problems
 
 
-def central_heads(database: str | OpenCentral) -> tuple[ChainHead, ...]:
+def central_heads(store: OpenCentral) -> tuple[ChainHead, ...]:
     """The chain heads of the central database's kiosk logs, as the service checked them
     on ingest (up to each log's ``chain_seq``: events held past a gap are not covered)."""
     from reports.central_source import read_central_heads
 
-    return tuple(ChainHead(*row) for row in read_central_heads(database))
+    return tuple(ChainHead(*row) for row in read_central_heads(store))
 
 
-def check_central_heads(database: str, heads: Sequence[ChainHead]) -> list[str]:
+def check_central_heads(store: OpenCentral, heads: Sequence[ChainHead]) -> list[str]:
     """Problems with the recorded heads in the central database now: each log's events up
     to its head are read back and their chain recomputed from the log's genesis."""
     from clockface import chain
@@ -359,9 +352,9 @@ def check_central_heads(database: str, heads: Sequence[ChainHead]) -> list[str]:
 
     problems: list[str] = []
     for head in heads:
-        rows = read_central_log(database, head.log_id, head.seq)
+        rows = read_central_log(store, head.log_id, head.seq)
         if not rows:
-            problems.append(f"log {head.log_id}: no events in {database}")
+            problems.append(f"log {head.log_id}: no events in {store.where}")
             continue
         walk: list[tuple[chain.EventFields, str | None]] = []
         for row in rows:
@@ -662,26 +655,30 @@ class Outcome:
 def verify_report(
     path: str | Path,
     *,
-    database: str | None = None,
-    where: str | None = None,
+    kiosk: OpenKiosk | None = None,
+    central: OpenCentral | None = None,
     recompute: Recompute | None = None,
 ) -> Outcome:
-    """Check a report file: its rows against its record; with a database (``database``
-    "kiosk" or "central" at ``where``), the chain heads and the report recomputed as of
-    them (the policy is in the module docstring)."""
+    """Check a report file: its rows against its record; with the open database it came
+    from (``kiosk`` or ``central``), the chain heads and the report recomputed as of them
+    (the policy is in the module docstring)."""
     found = read_report_file(path)
     record = found.record
     problems = check_rows(found)
     checked = [f"{record.rows} row{'' if record.rows == 1 else 's'} match the recorded digest"]
-    if database is None or where is None:
+    if kiosk is None and central is None:
         return Outcome(tuple(problems), tuple(checked))
+    database = "kiosk" if kiosk is not None else "central"
     if database != record.database:
         problems.append(
             f"the report came from the {record.database} database, not the {database} one"
         )
         return Outcome(tuple(problems), tuple(checked))
-    check = check_kiosk_heads if database == "kiosk" else check_central_heads
-    chain_problems = check(where, record.heads)
+    if kiosk is not None:
+        chain_problems = check_kiosk_heads(kiosk, record.heads)
+    else:
+        assert central is not None
+        chain_problems = check_central_heads(central, record.heads)
     problems += chain_problems
     if not chain_problems:
         logs = len(record.heads)
@@ -691,7 +688,7 @@ def verify_report(
             checked.append("the chain head still holds" if logs == 1 else "the chain heads hold")
     notes: list[str] = []
     if recompute is not None:
-        problems += _recompute(record, database, where, recompute, checked, notes)
+        problems += _recompute(record, kiosk, central, recompute, checked, notes)
     return Outcome(tuple(problems), tuple(checked), tuple(notes))
 
 
@@ -700,15 +697,18 @@ def as_of_heads(record: Verification, received_before: str | None = None) -> AsO
     return AsOf({h.log_id: h.seq for h in record.heads}, received_before)
 
 
-def count_events(database: str, where: str, record: Verification, as_of: AsOf) -> EventCounts:
+def count_events(
+    kiosk: OpenKiosk | None, central: OpenCentral | None, record: Verification, as_of: AsOf
+) -> EventCounts:
     """The events in a record's range in the database now, and how many ``as_of`` covers."""
-    if database == "kiosk":
+    if kiosk is not None:
         from reports.sources import count_kiosk_events
 
-        return count_kiosk_events(where, record.first, record.last, as_of)
+        return count_kiosk_events(kiosk, record.first, record.last, as_of)
     from reports.central_source import count_central_events
 
-    return count_central_events(where, record.first, record.last, as_of)
+    assert central is not None
+    return count_central_events(central, record.first, record.last, as_of)
 
 
 def received_before(record: Verification) -> str | None:
@@ -735,17 +735,18 @@ def _digests(made: Report) -> tuple[str, list[str]]:
 
 def _recompute(
     record: Verification,
-    database: str,
-    where: str,
+    kiosk: OpenKiosk | None,
+    central: OpenCentral | None,
     recompute: Recompute,
     checked: list[str],
     notes: list[str],
 ) -> list[str]:
     """The report computed again as of its chain heads (module docstring: the policy);
     appends to ``checked`` and ``notes``, returns the problems."""
+    database = "kiosk" if kiosk is not None else "central"
     heads = as_of_heads(record)
-    before = received_before(record) if database == "central" else None
-    counts = count_events(database, where, record, as_of_heads(record, before))
+    before = received_before(record) if central is not None else None
+    counts = count_events(kiosk, central, record, as_of_heads(record, before))
     digest, rows = _digests(recompute(record, heads))
     if counts.uncovered == 0:  # the heads cover every event in the range: as it is now
         if digest == record.rows_sha256:

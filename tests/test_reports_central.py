@@ -26,7 +26,7 @@ from reports.columns import micros
 from reports.compute import compute_attendance, event_bounds
 from reports.exporters import render
 from reports.model import AttendanceEvent
-from reports.sources import ReportInput, read_kiosk_database
+from reports.sources import ReportInput
 from reports.tables import REPORTS, build_report
 from sync.protocol import WireEvent
 from tests.helpers.central_reports import (
@@ -37,6 +37,7 @@ from tests.helpers.central_reports import (
     push,
 )
 from tests.helpers.postgres import PostgresCluster, postgres_cluster, postgres_url  # noqa: F401
+from tests.helpers.report_stores import central_store, read_central, read_kiosk
 from tests.helpers.scenario import FIRST, LAST, scenario_book, scenario_people, write_scenario
 
 ODD_ID = "sep\x1farated"  # holds the separator the fast read puts between person ids
@@ -105,8 +106,8 @@ def _stored(database: str) -> list[AttendanceEvent]:
 def test_every_report_from_the_central_database_is_the_kiosks(
     kiosk_db: Path, central_db: str
 ) -> None:
-    kiosk = read_kiosk_database(kiosk_db, FIRST, LAST)
-    central = read_central_database(central_db, FIRST, LAST)
+    kiosk = read_kiosk(kiosk_db, FIRST, LAST)
+    central = read_central(central_db, FIRST, LAST)
     assert sorted(central.people, key=lambda p: p.person_id) == sorted(
         kiosk.people, key=lambda p: p.person_id
     )
@@ -123,7 +124,7 @@ def test_every_report_from_the_central_database_is_the_kiosks(
 
 def test_events_and_their_details_are_the_stored_ones(central_db: str) -> None:
     stored = _stored(central_db)
-    read = read_central_database(central_db)
+    read = read_central(central_db)
     assert len(read.events) == len(stored)
     by_id = {e.event_id: e for e in stored}
     assert sorted(e.event_id for e in read.events) == sorted(by_id)
@@ -136,11 +137,11 @@ def test_events_and_their_details_are_the_stored_ones(central_db: str) -> None:
 def test_a_range_reads_the_events_its_reports_can_need(central_db: str) -> None:
     first, last = date(2024, 3, 30), date(2024, 4, 2)
     lo, hi = event_bounds(first, last)
-    read = read_central_database(central_db, first, last)
+    read = read_central(central_db, first, last)
     expected = sorted(micros(e.utc) for e in _stored(central_db) if lo <= e.utc < hi)
     assert 0 < len(expected) < len(_stored(central_db))
     assert sorted(read.events.utc_us.tolist()) == expected
-    empty = read_central_database(central_db, date(1999, 1, 1), date(1999, 1, 31))
+    empty = read_central(central_db, date(1999, 1, 1), date(1999, 1, 31))
     assert len(empty.events) == 0
     assert len(empty.people) == len(scenario_people())
 
@@ -154,7 +155,7 @@ def test_person_ids_holding_the_separator_are_read_row_by_row(empty_central: str
             _wire("plain", "out", at + timedelta(minutes=1), 2, True),
             _wire(ODD_ID, "in", at + timedelta(minutes=2), 3, False),
         ])  # fmt: skip
-    read = read_central_database(empty_central, date(2024, 5, 6), date(2024, 5, 6))
+    read = read_central(empty_central, date(2024, 5, 6), date(2024, 5, 6))
     order = sorted(range(len(read.events)), key=lambda i: int(read.events.utc_us[i]))
     events = [read.events.event(i) for i in order]
     assert [e.person_id for e in events] == [ODD_ID, "plain", ODD_ID]
@@ -173,22 +174,23 @@ def test_twins_get_their_own_details_and_a_late_twin_is_refused(empty_central: s
     with open_central(empty_central) as central:
         push(central, "k1", [one, _wire("ada", "out", at + timedelta(hours=8), 2, True)])
         push(central, "k2", [two])
-    first = read_central_database(empty_central)
-    second = read_central_database(empty_central)
-    twins = [i for i in range(len(first.events)) if first.events.inward[i]]
-    assert len(twins) == 2
-    # Asked one at a time, in either order, the twins get the same, distinct details.
-    forward = [first.events.detail(i) for i in twins]
-    backward = [second.events.detail(i) for i in reversed(twins)][::-1]
-    assert forward == backward
-    assert {d[0] for d in forward} == {str(one.event_id), str(two.event_id)}
-    assert {d[2] for d in forward} == {"k1", "k2"}
-    third = read_central_database(empty_central)
-    with open_central(empty_central) as central:
-        push(central, "k1", [late])  # a third twin, after the read
-    with pytest.raises(CentralStoreError, match="arrived while the report read them"):
-        third.events.detail(twins[0])
-    assert len(read_central_database(empty_central).events) == 4
+    with central_store(empty_central) as store:  # details are read while it is open
+        first = read_central_database(store)
+        second = read_central_database(store)
+        twins = [i for i in range(len(first.events)) if first.events.inward[i]]
+        assert len(twins) == 2
+        # Asked one at a time, in either order, the twins get the same, distinct details.
+        forward = [first.events.detail(i) for i in twins]
+        backward = [second.events.detail(i) for i in reversed(twins)][::-1]
+        assert forward == backward
+        assert {d[0] for d in forward} == {str(one.event_id), str(two.event_id)}
+        assert {d[2] for d in forward} == {"k1", "k2"}
+        third = read_central_database(store)
+        with open_central(empty_central) as central:
+            push(central, "k1", [late])  # a third twin, after the read
+        with pytest.raises(CentralStoreError, match="arrived while the report read them"):
+            third.events.detail(twins[0])
+    assert len(read_central(empty_central).events) == 4
 
 
 def test_an_unknown_time_zone_in_the_database_is_a_report_error(tmp_path: Path) -> None:
@@ -200,9 +202,10 @@ def test_an_unknown_time_zone_in_the_database_is_a_report_error(tmp_path: Path) 
     with sqlite3.connect(database) as conn:  # written behind the service's back
         conn.execute("UPDATE events SET tz = 'Mars/Olympus_Mons'")
     conn.close()
-    read = read_central_database(database)
-    with pytest.raises(ReportError, match="unknown time zone 'Mars/Olympus_Mons'"):
-        read.events.event(0)
+    with central_store(database) as store:
+        read = read_central_database(store)  # the details, time zone included, come later
+        with pytest.raises(ReportError, match="unknown time zone 'Mars/Olympus_Mons'"):
+            read.events.event(0)
 
 
 def test_the_web_pages_url_of_a_sqlite_database_is_read(kiosk_db: Path, tmp_path: Path) -> None:
@@ -211,9 +214,7 @@ def test_the_web_pages_url_of_a_sqlite_database_is_read(kiosk_db: Path, tmp_path
     with open_central(str(path)) as central:
         url = central.engine.url.render_as_string(hide_password=False)
     assert url.startswith("sqlite+pysqlite:///")
-    assert len(read_central_database(url, FIRST, LAST).events) == len(
-        read_central_database(path, FIRST, LAST).events
-    )
+    assert len(read_central(url, FIRST, LAST).events) == len(read_central(path, FIRST, LAST).events)
 
 
 # --------------------------------------------------------------------- refusals
@@ -228,28 +229,28 @@ def test_a_missing_file_a_folder_or_an_empty_file_is_refused_and_never_created(
 ) -> None:
     missing = tmp_path / "nope" / "central.db"
     with pytest.raises(ReportError, match="no such file") as err:
-        read_central_database(missing, FIRST, LAST)
+        read_central(missing, FIRST, LAST)
     assert "--central-db" in _one_line(err)
     assert not missing.exists() and not missing.parent.exists()
     with pytest.raises(ReportError, match="a folder"):
-        read_central_database(tmp_path, FIRST, LAST)
+        read_central(tmp_path, FIRST, LAST)
     empty = tmp_path / "empty.db"
     empty.touch()
     with pytest.raises(ReportError, match="an empty file"):
-        read_central_database(empty, FIRST, LAST)
+        read_central(empty, FIRST, LAST)
     assert empty.stat().st_size == 0
 
 
 def test_a_file_that_is_not_a_central_database_is_refused(kiosk_db: Path, tmp_path: Path) -> None:
     size = kiosk_db.stat().st_size
     with pytest.raises(CentralStoreError, match="not a clockface central database") as err:
-        read_central_database(kiosk_db, FIRST, LAST)
+        read_central(kiosk_db, FIRST, LAST)
     _one_line(err)
     assert kiosk_db.stat().st_size == size
     garbage = tmp_path / "garbage.db"
     garbage.write_bytes(b"these are not the tables you are looking for" * 100)
     with pytest.raises(CentralStoreError, match="not a SQLite database") as err:
-        read_central_database(garbage)
+        read_central(garbage)
     _one_line(err)
 
 
@@ -259,14 +260,14 @@ def test_an_unreachable_postgresql_or_an_unknown_url_is_one_line() -> None:
         port = sock.getsockname()[1]
     url = f"postgresql://clockface:s3cret@127.0.0.1:{port}/central"
     with pytest.raises(CentralStoreError, match="check that PostgreSQL runs") as err:
-        read_central_database(url, FIRST, LAST)
+        read_central(url, FIRST, LAST)
     assert "s3cret" not in _one_line(err)
     with pytest.raises(CentralValueError, match="unsupported database") as refused:
-        read_central_database("mysql://db/central")
+        read_central("mysql://db/central")
     _one_line(refused)
 
 
 def test_dates_are_both_given_or_neither(tmp_path: Path) -> None:
     with pytest.raises(ReportError, match="both"):
-        read_central_database(tmp_path / "central.db", FIRST, None)
+        read_central(tmp_path / "central.db", FIRST, None)
     assert not (tmp_path / "central.db").exists()

@@ -16,8 +16,8 @@ from reports.columns import EventColumns, micros, parse_utc
 from reports.compute import compute_attendance, event_bounds
 from reports.model import AttendanceEvent, PersonInfo, from_store_event
 from reports.schedules import ScheduleBook
-from reports.sources import read_kiosk_database
 from reports.tables import REPORTS, build_report
+from tests.helpers.report_stores import read_kiosk
 from tests.helpers.scenario import (
     FIRST,
     LAST,
@@ -82,7 +82,7 @@ def _objects(path: Path) -> tuple[list[PersonInfo], list[AttendanceEvent]]:
 def test_range_read_gives_the_reports_of_every_event(kiosk_db: Path) -> None:
     people, objects = _objects(kiosk_db)
     book = scenario_book()
-    source = read_kiosk_database(kiosk_db, FIRST, LAST)
+    source = read_kiosk(kiosk_db, FIRST, LAST)
     assert sorted(p.person_id for p in source.people) == sorted(p.person_id for p in people)
     lo, hi = event_bounds(FIRST, LAST)
     assert len(source.events) == sum(lo <= e.utc < hi for e in objects)
@@ -103,7 +103,7 @@ def test_range_read_gives_the_reports_of_every_event(kiosk_db: Path) -> None:
 
 def test_whole_log_read_and_the_row_by_row_fallback(kiosk_db: Path, tmp_path: Path) -> None:
     _, objects = _objects(kiosk_db)
-    whole = read_kiosk_database(kiosk_db)
+    whole = read_kiosk(kiosk_db)
     assert sorted(e.event_id for e in whole.events) == sorted(e.event_id for e in objects)
     odd = tmp_path / "odd.db"
     moment = datetime(2024, 5, 6, 7, 0, tzinfo=UTC)
@@ -115,7 +115,7 @@ def test_whole_log_read_and_the_row_by_row_fallback(kiosk_db: Path, tmp_path: Pa
                 tz="Europe/Berlin", distance=0.3, margin=0.2, frames=3, software_version="t",
                 clock_synced=[None, True, False][n],
             )  # fmt: skip
-    read = read_kiosk_database(odd, date(2024, 5, 6), date(2024, 5, 6))
+    read = read_kiosk(odd, date(2024, 5, 6), date(2024, 5, 6))
     assert list(read.events.person_id) == [ODD_ID, "plain", ODD_ID]
     assert [e.direction for e in read.events] == ["in", "out", "in"]
     assert [e.clock_synced for e in read.events] == [None, True, False]
@@ -123,14 +123,14 @@ def test_whole_log_read_and_the_row_by_row_fallback(kiosk_db: Path, tmp_path: Pa
 
 
 def test_an_empty_range_and_bad_arguments(kiosk_db: Path, tmp_path: Path) -> None:
-    empty = read_kiosk_database(kiosk_db, date(1999, 1, 1), date(1999, 1, 31))
+    empty = read_kiosk(kiosk_db, date(1999, 1, 1), date(1999, 1, 31))
     assert len(empty.events) == 0
     result = compute_attendance(empty.events, empty.people, scenario_book(), FIRST, FIRST)
     assert all(d.absent for d in result.days)
     with pytest.raises(ReportError, match="both"):
-        read_kiosk_database(kiosk_db, FIRST, None)
+        read_kiosk(kiosk_db, FIRST, None)
     with pytest.raises(ReportError, match="no such file"):
-        read_kiosk_database(tmp_path / "missing.db", FIRST, LAST)
+        read_kiosk(tmp_path / "missing.db", FIRST, LAST)
     assert not (tmp_path / "missing.db").exists()
 
 

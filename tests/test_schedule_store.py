@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from datetime import date, time
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from sqlite_utils import Database
 from central.store import CentralStore
 from clockface.days import FIRST_DAY, LAST_DAY
 from clockface.errors import (
-    CentralStoreError,
+    ReportError,
     ScheduleError,
     StoreError,
     UnknownPersonError,
@@ -44,6 +45,7 @@ from reports.schedule_store import (
 from reports.schedules import DayOff, ScheduleBook, Shift
 from tests.helpers.fakes import FakeClock
 from tests.helpers.postgres import postgres_cluster, postgres_url  # noqa: F401
+from tests.helpers.report_stores import schedules_of
 
 FIXTURE = Path(__file__).parent / "fixtures" / "reports" / "schedules.toml"
 PEOPLE = (("ada", "Ada Lovelace", "nights"), ("bob", "Bob Marley", "days"))
@@ -56,10 +58,8 @@ class Target:
     where: str  # a path or a URL
     url: str  # SQLAlchemy URL, for looking at the tables directly
 
-    def open(self) -> ScheduleStore:
-        if self.kind == "kiosk":
-            return ScheduleStore.open_kiosk(self.where, actor="hr", clock=FakeClock())
-        return ScheduleStore.open_central(self.where, actor="hr", clock=FakeClock())
+    def open(self) -> AbstractContextManager[ScheduleStore]:
+        return schedules_of(self.kind, self.where, actor="hr", clock=FakeClock())
 
     def rows(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every row of the schedule tables and the audit log."""
@@ -366,19 +366,25 @@ def test_a_central_site_lends_its_zone_and_keeps_it(central_target: Target) -> N
 
 # --------------------------------------------------------------------- opening
 def test_opening_never_creates_a_database(tmp_path: Path) -> None:
-    with pytest.raises(StoreError, match=r"kiosk database '.*missing.db': no such file"):
-        ScheduleStore.open_kiosk(tmp_path / "missing.db")
-    with pytest.raises(StoreError, match="a folder"):
-        ScheduleStore.open_kiosk(tmp_path)
-    with pytest.raises(CentralStoreError, match=r"central database '.*nope.db': no such file"):
-        ScheduleStore.open_central(tmp_path / "nope.db")
+    with (
+        pytest.raises(ReportError, match=r"kiosk database '.*missing.db': no such file"),
+        schedules_of("kiosk", tmp_path / "missing.db"),
+    ):
+        pass
+    with pytest.raises(ReportError, match="a folder"), schedules_of("kiosk", tmp_path):
+        pass
+    with (
+        pytest.raises(ReportError, match=r"central database '.*nope.db': no such file"),
+        schedules_of("central", tmp_path / "nope.db"),
+    ):
+        pass
     assert list(tmp_path.iterdir()) == []
     other = tmp_path / "other.db"
     with sqlite3.connect(other) as conn:
         conn.execute("CREATE TABLE notes (x)")
     conn.close()
-    with pytest.raises(StoreError, match="some other application"):
-        ScheduleStore.open_kiosk(other)
+    with pytest.raises(StoreError, match="some other application"), schedules_of("kiosk", other):
+        pass
 
 
 def test_a_kiosk_database_is_migrated_on_open(tmp_path: Path) -> None:
@@ -393,7 +399,7 @@ def test_a_kiosk_database_is_migrated_on_open(tmp_path: Path) -> None:
     )
     conn.execute("INSERT INTO settings (key, value) VALUES ('kiosk_id', 'k1')")
     conn.close()
-    with ScheduleStore.open_kiosk(path, actor="hr") as store:
+    with schedules_of("kiosk", path, actor="hr") as store:
         store.add_site("berlin", "Europe/Berlin")
         assert [s.name for s in store.stored().sites] == ["berlin"]
 
@@ -401,7 +407,7 @@ def test_a_kiosk_database_is_migrated_on_open(tmp_path: Path) -> None:
 def test_a_locked_kiosk_database_is_one_line_and_reads_go_on(tmp_path: Path) -> None:
     path = tmp_path / "kiosk.db"
     KioskStore.open(path).close()
-    with ScheduleStore.open_kiosk(path, busy_timeout_s=0.1) as store:
+    with schedules_of("kiosk", path, busy_timeout_s=0.1) as store:
         store.add_site("berlin", "Europe/Berlin")
         holder = sqlite3.connect(path, isolation_level=None)
         holder.execute("BEGIN IMMEDIATE")  # another process writing, too long

@@ -231,11 +231,17 @@ def test_a_disabled_account_is_signed_out_at_once(site: Site) -> None:
 
 
 def test_the_cookie_is_secure_over_https_or_when_configured(tmp_path: Path) -> None:
-    with running(str(tmp_path / "a.db")) as plain, plain.client() as client:
-        # uvicorn believes X-Forwarded-Proto from a proxy on 127.0.0.1 (its default).
+    proxied = CentralConfig(database=str(tmp_path / "a.db"), trusted_proxies="127.0.0.1")
+    with running(proxied.database, proxied) as plain, plain.client() as client:
+        # X-Forwarded-Proto from the TLS proxy named in trusted_proxies (here loopback).
         client.headers["X-Forwarded-Proto"] = "https"
         page = client.get("/login")
         assert "secure" in cookie_header(page, "clockface_login").lower()
+    with running(str(tmp_path / "c.db")) as plain, plain.client() as client:
+        # From anyone else the header is not believed: plain http, no Secure.
+        client.headers["X-Forwarded-Proto"] = "https"
+        page = client.get("/login")
+        assert "secure" not in cookie_header(page, "clockface_login").lower()
     config = CentralConfig(database=str(tmp_path / "b.db"), web_secure_cookies=True)
     with running(config.database, config) as strict, strict.client() as client:
         page = client.get("/login")

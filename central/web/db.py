@@ -16,7 +16,8 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from central import migrations
-from central.store import CentralStore, explain
+from central.store import CentralStore
+from clockface.database import explain
 from clockface.errors import CentralStoreError
 from clockface.values import iso_utc
 

@@ -14,6 +14,7 @@ from typing import Any, Self
 from sqlite_utils import Database
 
 from clockface.closing import Closing
+from clockface.database import explain
 from clockface.errors import (
     StoreError,
     StoreValueError,
@@ -30,7 +31,7 @@ from clockface.values import (
     system_clock,
 )
 from hardware.clock import clock_synced as _clock_synced
-from kiosk.store.opening import _check_existing, _create_private, _explain, _prepare
+from kiosk.store.opening import _check_existing, _create_private, _prepare
 from kiosk.store.records import DEFAULT_BUSY_TIMEOUT_S, KIOSK_SUBJECT
 
 
@@ -124,14 +125,14 @@ class StoreBase(Closing):
         try:
             conn = sqlite3.connect(where, timeout=busy_timeout_s, isolation_level=None)
         except sqlite3.Error as err:
-            raise StoreError(f"{where}: cannot open: {_explain(err)}") from err
+            raise StoreError(f"{where}: cannot open: {explain(err)}") from err
         try:
             db = Database(conn, execute_plugins=False)
             kid, log_id = _prepare(db, where, kiosk_id, busy_timeout_s, iso_utc(now()), keys)
         except BaseException as err:
             conn.close()
             if isinstance(err, sqlite3.Error):
-                raise StoreError(f"{where}: cannot open: {_explain(err)}") from err
+                raise StoreError(f"{where}: cannot open: {explain(err)}") from err
             raise
         store = cls(
             db,
@@ -216,7 +217,7 @@ class StoreBase(Closing):
         try:
             yield
         except sqlite3.Error as err:
-            raise StoreError(f"{self._path}: {doing} failed: {_explain(err)}") from err
+            raise StoreError(f"{self._path}: {doing} failed: {explain(err)}") from err
 
     @contextmanager
     def _writing(self, doing: str) -> Iterator[None]:
@@ -234,4 +235,4 @@ class StoreBase(Closing):
                         conn.execute("ROLLBACK")
                 raise
         except sqlite3.Error as err:
-            raise StoreError(f"{self._path}: {doing} failed: {_explain(err)}") from err
+            raise StoreError(f"{self._path}: {doing} failed: {explain(err)}") from err

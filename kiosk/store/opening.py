@@ -4,7 +4,6 @@ one line."""
 from __future__ import annotations
 
 import os
-import sqlite3
 import uuid
 from pathlib import Path
 
@@ -104,18 +103,3 @@ def _create_private(path: Path) -> None:
         raise StoreError(
             f"{path}: cannot create: {err.strerror or err}; check the path and its permissions"
         ) from err
-
-
-def _explain(err: sqlite3.Error) -> str:
-    """One line for a person: what SQLite said, and what to do about the common cases."""
-    name = getattr(err, "sqlite_errorname", "")
-    message = " ".join(str(err).split()) or type(err).__name__
-    if name in ("SQLITE_NOTADB", "SQLITE_CORRUPT") or name.startswith("SQLITE_CORRUPT_"):
-        return f"not a SQLite database, or corrupt ({message}); restore it or move it aside"
-    if name.startswith("SQLITE_READONLY") or name in ("SQLITE_PERM", "SQLITE_CANTOPEN"):
-        return f"{message}; check that the file and its folder are writable"
-    if name == "SQLITE_FULL":
-        return f"{message}; free some disk space"
-    if name.startswith("SQLITE_BUSY") or name.startswith("SQLITE_LOCKED"):
-        return f"{message}; another process holds the database too long"
-    return message

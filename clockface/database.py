@@ -1,5 +1,7 @@
-"""One way to put SQLAlchemy on a SQLite file: the central store's database and the
-schedule tables of a kiosk database both go through :func:`sqlite_engine`.
+"""Our databases, the parts every store shares: a database error as one line for a
+person (:func:`explain`: the kiosk store, the central store, the schedule tables), and
+one way to put SQLAlchemy on a SQLite file (:func:`sqlite_engine`: the central store's
+database and the schedule tables of a kiosk database).
 
 Every connection gets the busy timeout, WAL mode (refused in one line if the file
 cannot switch), ``synchronous = FULL`` (a committed change survives a power cut),
@@ -18,6 +20,25 @@ from typing import Any
 import sqlalchemy as sa
 
 from clockface.errors import ClockfaceError
+
+
+def explain(err: BaseException) -> str:
+    """One line for a person from a database error (no SQL, no parameters): what the
+    database said, and what to do about the common cases."""
+    orig = err.orig if isinstance(err, sa.exc.DBAPIError) else err
+    message = " ".join(str(orig).split()) or type(orig).__name__
+    name = getattr(orig, "sqlite_errorname", "")
+    if name in ("SQLITE_NOTADB", "SQLITE_CORRUPT") or name.startswith("SQLITE_CORRUPT_"):
+        return f"not a SQLite database, or corrupt ({message}); restore it or move it aside"
+    if name.startswith("SQLITE_READONLY") or name in ("SQLITE_PERM", "SQLITE_CANTOPEN"):
+        return f"{message}; check that the file and its folder are writable"
+    if name == "SQLITE_FULL":
+        return f"{message}; free some disk space"
+    if name.startswith("SQLITE_BUSY") or name.startswith("SQLITE_LOCKED"):
+        return f"{message}; another process holds the database too long"
+    if isinstance(err, sa.exc.OperationalError) and "connection" in message.lower():
+        return f"{message[:300]}; check that PostgreSQL runs and the URL is right"
+    return message[:300]
 
 
 def sqlite_engine(
