@@ -78,7 +78,6 @@ from central.store_roster import RosterMixin
 from central.store_values import system_clock
 from clockface.closing import Closing
 from clockface.consent import Consent
-from clockface.database import explain
 from clockface.errors import CentralStoreError, CentralValueError
 from clockface.template_key import KeySource, check_key_id, key_source, load_key_file
 from clockface.values import as_utc, check_text, os_user
