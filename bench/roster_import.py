@@ -37,7 +37,8 @@ import numpy as np
 
 from bench.ingest import _clockface, central_service
 from central.admin_client import AdminClient
-from kiosk.store import Consent, NewPerson
+from clockface.roster import NewPerson
+from kiosk.store import Consent
 from recognition.gallery import EMBEDDING_DIM
 
 

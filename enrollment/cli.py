@@ -500,11 +500,11 @@ def add_photos(
     --force).
     """
     from clockface.errors import EnrollmentError
-    from enrollment.enroll import check_id
+    from clockface.roster import check_known_id
 
     with _open(target, writing=True) as store:
         enroller = _enroller(store)
-        pid = check_id(person_id)
+        pid = check_known_id(person_id)
         store.get_person(pid)
         if not store.lawful_bases(pid):
             raise EnrollmentError(
@@ -726,10 +726,10 @@ def update(person_id: str, name: str | None, team: str | None, target: RosterTar
     """Change ID's name or team (the face templates stay)."""
     if name is None and team is None:
         raise click.UsageError("nothing to change: give --name, --team or both")
-    from enrollment.enroll import check_id
+    from enrollment.enroll import check_name
 
     if name is not None:
-        name = check_id(name.strip(), "the name")
+        name = check_name(name.strip(), "the name")
     if team is not None:
         team = team.strip()
     with _open(target, writing=True) as store:
@@ -811,9 +811,9 @@ def record(
     default), the command refuses. Records are kept, never changed: a second one is
     added beside the first.
     """
-    from enrollment.enroll import check_id
+    from clockface.roster import check_known_id
 
-    pid = check_id(person_id)
+    pid = check_known_id(person_id)
     given = _consent(target, consent_ref, notice_version, config_path)(pid)
     with _open(target, writing=True) as store:
         store.record_consent(pid, given)

@@ -36,7 +36,8 @@ import numpy.typing as npt
 
 from clockface.closing import Closable
 from clockface.errors import CentralStoreError, RosterManagedError, StoreError
-from kiosk.store import LawfulBasis, NewPerson, Person, Roster
+from clockface.roster import NewPerson
+from kiosk.store import LawfulBasis, Person, Roster
 from recognition.gallery import EMBEDDING_DIM
 
 if TYPE_CHECKING:

@@ -95,6 +95,16 @@ from clockface.errors import (
     StoreValueError,
     UnknownPersonError,
 )
+from clockface.roster import (
+    NewPerson,
+    check_known_id,
+    check_label,
+    check_new_people,
+    check_person_id,
+    check_team,
+    check_template_count,
+    check_templates,
+)
 from clockface.template_key import (
     KeySource,
     TemplateKey,
@@ -103,12 +113,9 @@ from clockface.template_key import (
     load_key_file,
 )
 from clockface.values import (
-    TEMPLATE_DTYPE,
-    as_templates,
     as_utc,
     check_number,
     check_signed,
-    check_team,
     check_text,
     day_window,
     from_blobs,
@@ -121,7 +128,7 @@ from clockface.values import (
 )
 from hardware.clock import clock_synced as _clock_synced
 from kiosk import migrations
-from recognition.gallery import EMBEDDING_DIM, Gallery
+from recognition.gallery import Gallery
 
 Direction = Literal["in", "out"]
 AuditAction = Literal[
@@ -148,21 +155,6 @@ class Person:
     template_count: int
     created_utc: datetime
     updated_utc: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class NewPerson:
-    """Someone to add together with their face templates (:meth:`KioskStore.enroll_many`).
-
-    ``embeddings``: shape (k, 128) (or (128,) for one); k may be 0 only in a roster
-    import of someone who had no templates.
-    """
-
-    person_id: str
-    name: str
-    team: str | None
-    embeddings: npt.ArrayLike
-    active: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -563,8 +555,8 @@ class KioskStore(Closing):
 
     def add_person(self, person_id: str, name: str, team: str | None = None) -> Person:
         """Add someone to the roster, active, with no templates yet."""
-        pid = check_text(person_id, "a person id")
-        name = check_text(name, "a name")
+        pid = check_person_id(person_id)
+        name = check_label(name, "a name")
         team = check_team(team)
         now = self._now()
         with self._roster_writing("adding a person"):
@@ -585,10 +577,10 @@ class KioskStore(Closing):
         self, person_id: str, *, name: str | None = None, team: str | None = None
     ) -> Person:
         """Change a name or team; None leaves a field as it is, ``team=""`` clears the team."""
-        pid = check_text(person_id, "a person id")
+        pid = check_known_id(person_id)
         if name is None and team is None:
             raise StoreValueError("nothing to update: give name= or team=")
-        new_name = None if name is None else check_text(name, "a name")
+        new_name = None if name is None else check_label(name, "a name")
         new_team = None if team is None else check_team(team)
         now = self._now()
         with self._roster_writing("updating a person"):
@@ -612,7 +604,7 @@ class KioskStore(Closing):
 
     def set_active(self, person_id: str, active: bool) -> Person:
         """Deactivate (out of the gallery, kept in the roster) or reactivate someone."""
-        pid = check_text(person_id, "a person id")
+        pid = check_known_id(person_id)
         if not isinstance(active, bool):
             raise StoreValueError(f"active must be True or False, not {active!r}")
         now = self._now()
@@ -631,11 +623,11 @@ class KioskStore(Closing):
 
     def add_templates(self, person_id: str, embeddings: npt.ArrayLike) -> int:
         """Store face templates (shape (128,) or (k, 128)) as float32; returns how many."""
-        pid = check_text(person_id, "a person id")
-        rows = as_templates(embeddings)
+        pid = check_known_id(person_id)
+        rows = check_templates(embeddings)
         now = self._now()
         with self._roster_writing("adding templates"):
-            self._require(pid)
+            check_template_count(pid, self._require(pid).template_count + len(rows))
             key = self._template_key()
             self._conn.executemany(
                 "INSERT INTO templates (person_id, embedding, created_utc) VALUES (?, ?, ?)",
@@ -682,24 +674,8 @@ class KioskStore(Closing):
         ``consents``: each person's consent record or other legal basis, by person id,
         stored with them (audited as ``consent`` or ``legal_basis``).
         """
-        checked: list[tuple[str, str, str | None, npt.NDArray[Any], bool]] = []
-        for new in people:
-            pid = check_text(new.person_id, "a person id")
-            name = check_text(new.name, "a name")
-            team = check_team(new.team)
-            if not isinstance(new.active, bool):
-                raise StoreValueError(f"active must be True or False, not {new.active!r}")
-            shape = np.shape(new.embeddings)
-            rows = (
-                np.empty((0, EMBEDDING_DIM), dtype=TEMPLATE_DTYPE)
-                if shape == (0, EMBEDDING_DIM)
-                else as_templates(new.embeddings)
-            )
-            checked.append((pid, name, team, rows, new.active))
-        ids = [pid for pid, *_ in checked]
-        if len(set(ids)) != len(ids):
-            twice = next(pid for pid in ids if ids.count(pid) > 1)
-            raise StoreValueError(f"person {twice!r} is given twice; nothing was written")
+        checked = check_new_people(people)
+        ids = [person.person_id for person in checked]
         for pid, given in (consents or {}).items():
             if pid not in ids:
                 raise StoreValueError(f"a consent for {pid!r}, who is not being enrolled")
@@ -707,7 +683,9 @@ class KioskStore(Closing):
         now = self._now()
         erased = False
         with self._roster_writing("enrolling people"):
-            for pid, name, team, rows, active in checked:
+            for pid, name, team, rows, active in (
+                (p.person_id, p.name, p.team, p.templates, p.active) for p in checked
+            ):
                 old = self._find(pid)
                 if old is not None:
                     if not replace:
@@ -749,7 +727,7 @@ class KioskStore(Closing):
 
         Returns how many templates were erased. Their attendance events stay.
         """
-        pid = check_text(person_id, "a person id")
+        pid = check_known_id(person_id)
         now = self._now()
         with self._roster_writing("erasing a person"):
             count = self._require(pid).template_count
@@ -801,7 +779,7 @@ class KioskStore(Closing):
         return at - timedelta(days=retention_days)
 
     def get_person(self, person_id: str) -> Person:
-        pid = check_text(person_id, "a person id")
+        pid = check_known_id(person_id)
         with self._reading("reading a person"):
             return self._require(pid)
 
@@ -814,7 +792,7 @@ class KioskStore(Closing):
 
     def templates(self, person_id: str) -> FloatArray:
         """One person's templates, shape (k, 128) float32, in the order they were added."""
-        pid = check_text(person_id, "a person id")
+        pid = check_known_id(person_id)
         with self._reading("reading templates"):
             self._require(pid)
             rows = self._all(
@@ -842,7 +820,7 @@ class KioskStore(Closing):
     def record_consent(self, person_id: str, consent: LawfulBasis) -> None:
         """Record the consent (or another legal basis) of someone already enrolled, such
         as a person enrolled before one was asked; audited."""
-        pid = check_text(person_id, "a person id")
+        pid = check_known_id(person_id)
         _check_lawful_basis(consent)
         now = self._now()
         with self._roster_writing("recording consent"):
@@ -852,7 +830,7 @@ class KioskStore(Closing):
     def lawful_bases(self, person_id: str) -> tuple[LawfulBasis, ...]:
         """A person id's consent records and other legal bases, oldest first (kept after
         an erasure)."""
-        pid = check_text(person_id, "a person id")
+        pid = check_known_id(person_id)
         with self._reading("reading consent records"):
             rows = self._all(
                 "SELECT basis, reference, notice_version, note, at_utc FROM lawful_bases"

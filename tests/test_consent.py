@@ -16,10 +16,11 @@ from sqlite_utils import Database
 import enrollment.cli
 from clockface.cli import main
 from clockface.errors import ConfigError, ConsentRequiredError, StoreValueError
+from clockface.roster import NewPerson
 from enrollment.lawful_basis import basis_for
 from kiosk import migrations
 from kiosk.config import load_config
-from kiosk.store import Consent, KioskStore, LegalBasis, NewPerson
+from kiosk.store import Consent, KioskStore, LegalBasis
 from recognition.faces import FaceModels
 from tests.helpers.cli import ok
 from tests.helpers.fakes import T0, FakeClock

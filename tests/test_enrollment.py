@@ -35,11 +35,12 @@ from clockface.errors import (
     RosterFileError,
     StoreValueError,
 )
+from clockface.roster import NewPerson
 from enrollment.enroll import Enroller
 from enrollment.folder_import import plan_import
 from enrollment.lookalikes import look_alikes
 from enrollment.roster_file import parse_roster
-from kiosk.store import Consent, KioskStore, NewPerson
+from kiosk.store import Consent, KioskStore
 from recognition.gallery import DEFAULT_MARGIN, DEFAULT_THRESHOLD, EMBEDDING_DIM, Gallery
 from tests.helpers.cli import fails, ok
 from tests.helpers.fakes import FakeClock
