@@ -98,8 +98,10 @@ def check_known_id(value: object) -> str:
 def check_label(value: object, what: str, longest: int = MAX_LABEL) -> str:
     """A name, team or other label: 1 to ``longest`` printable characters, no spaces at
     either end."""
-    if not isinstance(value, str) or not value.strip():
-        raise RosterRuleError(f"{what} must be a non-empty string, not {_shown(value)}")
+    if not isinstance(value, str):
+        raise RosterRuleError(f"{what} must be text, not {_shown(value)}")
+    if not value.strip():
+        raise RosterRuleError(f"{what} must not be empty")
     if len(value) > longest:
         raise RosterRuleError(f"{what} is at most {longest} characters, not {len(value):,}")
     if value != value.strip():

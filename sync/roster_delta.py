@@ -72,19 +72,16 @@ def plan_gallery(pages: Sequence[GalleryDelta]) -> GalleryPlan:
             steps.append(GalleryErase(pid, erasure.version))
         for person in page.people:
             try:
+                templates = _templates(person.templates)
+            except ValueError as err:  # a template decode_template refused
+                raise invalid(f"person {person.person_id!r}: {err}") from None
+            try:
                 new = check_new_person(
-                    NewPerson(
-                        person.person_id,
-                        person.name,
-                        person.team,
-                        _templates(person.templates),
-                        person.active,
-                    )
+                    NewPerson(person.person_id, person.name, person.team, templates, person.active)
                 )
-            except ValueError as err:  # StoreValueError, or a template decode_template refused
+            except StoreValueError as err:  # names the person
                 raise invalid(
-                    f"person {person.person_id!r}: {err} (fix it on the service: clockface "
-                    "enroll check-roster)"
+                    f"{err} (fix it on the service: clockface enroll check-roster)"
                 ) from None
             steps.append(
                 GalleryPut(
