@@ -244,7 +244,8 @@ def _stored_problem(
         check_person_id(pid)
         check_label(name, "the name")
         check_team(team)
-        check_template_count(pid, len(templates))
     except RosterRuleError as err:
         return str(err)
+    if len(templates) > MAX_TEMPLATES_PER_PERSON:
+        return f"holds {len(templates)} templates; at most {MAX_TEMPLATES_PER_PERSON} are kept"
     return template_problem(np.asarray(templates, dtype=np.float64))

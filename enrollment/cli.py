@@ -987,6 +987,36 @@ def import_roster(
     )
 
 
+@enroll.command("check-roster")
+@_roster_options(_EXISTING_DB)
+def check_roster_rules(target: RosterTarget) -> None:
+    """List the people stored under older, looser rules, one line each.
+
+    Today's rules (clockface.roster): an id is 1 to 64 letters, digits, '.', '_' or '-',
+    starting with a letter or digit; a name or team at most 200 printable characters; at
+    most 100 templates per person, each a face template (finite, not zero, of a face
+    descriptor's norm). People enrolled before these rules may break them (an id holding
+    '/' or spaces, a zero template): they are listed, not changed, and can still be shown,
+    deactivated and erased (enroll remove). Erase each and enroll them again under a
+    valid id. Exit status 1 if anyone is listed.
+    """
+    from enrollment.target import roster_offenders
+
+    with _open(target) as store:
+        found = roster_offenders(store)
+        everyone = len(store.people())
+    for offender in found:
+        click.echo(f"{offender.person_id}: {offender.problem}")
+    if not found:
+        click.echo(f"{_plural(everyone, 'person', 'people')}: all follow the roster's rules")
+        return
+    click.echo(
+        f"{_plural(len(found), 'person', 'people')} of {everyone} stored under older rules: "
+        "erase each (clockface enroll remove ID) and enroll them again under a valid id"
+    )
+    raise SystemExit(1)
+
+
 @enroll.command()
 @click.option(
     "--within",

@@ -36,7 +36,8 @@ import numpy.typing as npt
 
 from clockface.closing import Closable
 from clockface.errors import CentralStoreError, RosterManagedError, StoreError
-from clockface.roster import NewPerson
+from clockface.roster import NewPerson, Offender
+from clockface.roster import roster_offenders as check_stored
 from kiosk.store import LawfulBasis, Person, Roster
 from recognition.gallery import EMBEDDING_DIM
 
@@ -142,6 +143,15 @@ def whole_roster(roster: EnrollmentRoster) -> list[RosterEntry]:
         RosterEntry(p.person_id, p.name, p.team, p.active, roster.templates(p.person_id))
         for p in roster.people()
     ]
+
+
+def roster_offenders(roster: EnrollmentRoster) -> list[Offender]:
+    """The people a roster holds under older, looser rules (an id with ``/`` or spaces,
+    a zero template, more than 100 templates): one :class:`~clockface.roster.Offender`
+    each, by id. Nothing is changed; they stay readable and erasable."""
+    return check_stored(
+        (entry.person_id, entry.name, entry.team, entry.templates) for entry in whole_roster(roster)
+    )
 
 
 # --------------------------------------------------------------------- opening one
