@@ -686,6 +686,7 @@ def test_help_documents_the_policies(cli: Invoke) -> None:
         "add",
         "add-photos",
         "check",
+        "check-roster",
         "consent record",
         "consent withdraw",
         "deactivate",

@@ -185,6 +185,38 @@ def test_bad_or_unknown_names_and_ids_are_one_line_and_change_nothing(
     assert sha256(kiosk_db) == before
 
 
+GRAMMAR = [
+    "hr/007",
+    "a b",
+    "-p1",
+    ".p1",
+    "..",
+    "x" * 65,
+    "p\x00",
+    "é1",
+    "p#1",
+    "p%2F1",
+    *INJECTIONS,
+]
+
+
+@pytest.mark.parametrize("pid", GRAMMAR)
+def test_ids_outside_the_grammar_are_refused_by_enroll_in_one_line(
+    kiosk_db: Path, tmp_path: Path, pid: str
+) -> None:
+    before = sha256(kiosk_db)
+    consent = ["--consent-ref", "r", "--notice-version", "1", "--db", str(kiosk_db)]
+    line = one_error_line(run("enroll", "add", "--name", "X", *consent, "--", pid, "x.jpg"))
+    assert "a person id is 1 to 64 letters, digits, '.', '_' or '-'" in line, line
+    folder = tmp_path / "staff"
+    (folder / "ok1").mkdir(parents=True)
+    if "/" not in pid and "\x00" not in pid and not pid.startswith("."):  # hidden: skipped
+        (folder / pid).mkdir()
+        line = one_error_line(run("enroll", "import", str(folder), *consent))
+        assert "a person id (folder name) is 1 to 64 letters" in line, line
+    assert sha256(kiosk_db) == before
+
+
 @pytest.mark.parametrize("text", [*INJECTIONS, "a\x00b", "x" * 10_000])
 @pytest.mark.parametrize("option", ["--person", "--team", "--site"])
 def test_injection_strings_as_report_filters_match_nothing(
