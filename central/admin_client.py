@@ -71,6 +71,7 @@ from clockface.errors import (
     UnknownPersonError,
 )
 from clockface.roster import (
+    EnrollsOne,
     NewPerson,
     check_known_id,
     check_new_people,
@@ -277,7 +278,7 @@ def _path_id(person_id: str) -> str:
 
 
 # --------------------------------------------------------------------- the client
-class AdminClient(Closing):
+class AdminClient(Closing, EnrollsOne[Person, LawfulBasis]):
     """The central service at ``server`` as an HR admin (bearer ``token``) sees it."""
 
     def __init__(self, http: httpx.Client, server: str, token: str, *, owns: bool = False) -> None:
@@ -455,25 +456,6 @@ class AdminClient(Closing):
         check_template_count(person_id, len(rows))
         response = self._request("POST", path, body={"templates": _encode(rows)})
         return self._model(response, _TemplatesAdded).added
-
-    def enroll(
-        self,
-        person_id: str,
-        name: str,
-        team: str | None,
-        embeddings: npt.ArrayLike,
-        *,
-        consent: LawfulBasis | None = None,
-    ) -> Person:
-        """Add someone with their face templates (at least one), and their consent record
-        (or the service's legal basis) in one request: both or neither."""
-        if np.size(embeddings) == 0:
-            raise StoreValueError(f"enroll needs at least one template for {person_id!r}")
-        consents = None if consent is None else {person_id: consent}
-        (person,) = self.enroll_many(
-            [NewPerson(person_id, name, team, embeddings)], consents=consents
-        )
-        return person
 
     def enroll_many(
         self,

@@ -143,10 +143,11 @@ def _warn_offenders(store: CentralStore) -> None:
         log.warning("roster: %s", offender)
     if found:
         log.warning(
-            "roster: %d people stored under older rules (clockface enroll check-roster "
+            "roster: %d %s stored under older rules (clockface enroll check-roster "
             "--central-db lists them): a kiosk refuses roster changes that carry them; "
             "erase them and enroll them again under a valid id",
             len(found),
+            "person" if len(found) == 1 else "people",
         )
 
 

@@ -18,35 +18,25 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-import numpy as np
 import numpy.typing as npt
 import sqlalchemy as sa
 
 from central.store_base import StoreBase
 from central.store_records import AuditRecord, Erasure, FloatArray, PersonRecord
 from central.store_values import _check_consent, _parse, _person
+from clockface import roster as rules
 from clockface.errors import (
     CentralValueError,
     DuplicatePersonError,
     StoreValueError,
     UnknownPersonError,
 )
-from clockface.roster import (
-    NewPerson,
-    check_known_id,
-    check_label,
-    check_new_people,
-    check_person_id,
-    check_team,
-    check_template_count,
-    check_templates,
-)
 from clockface.values import as_utc, from_blobs, iso_utc
 from kiosk.store import AuditEntry, Consent, Expired, LawfulBasis, LegalBasis, Person
 from recognition.gallery import Gallery
 
 
-class RosterMixin(StoreBase):
+class RosterMixin(StoreBase, rules.EnrollsOne[Person, LawfulBasis]):
     """The roster, its templates and consent records, erasure and retention."""
 
     def roster_version(self) -> int:
@@ -56,9 +46,9 @@ class RosterMixin(StoreBase):
 
     def add_person(self, person_id: str, name: str, team: str | None = None) -> Person:
         """Add someone to the roster, active, with no templates yet."""
-        pid = check_person_id(person_id)
-        name = check_label(name, "a name")
-        team = check_team(team)
+        pid = rules.check_person_id(person_id)
+        name = rules.check_label(name, "a name")
+        team = rules.check_team(team)
         now = self._now()
         with self._write("adding a person") as conn:
             if self._find(conn, pid) is not None:
@@ -91,11 +81,11 @@ class RosterMixin(StoreBase):
         self, person_id: str, *, name: str | None = None, team: str | None = None
     ) -> Person:
         """Change a name or team; None leaves a field as it is, ``team=""`` clears the team."""
-        pid = check_known_id(person_id)
+        pid = rules.check_known_id(person_id)
         if name is None and team is None:
             raise StoreValueError("nothing to update: give name= or team=")
-        new_name = None if name is None else check_label(name, "a name")
-        new_team = None if team is None else check_team(team)
+        new_name = None if name is None else rules.check_label(name, "a name")
+        new_team = None if team is None else rules.check_team(team)
         people = self._t["people"]
         now = self._now()
         with self._write("updating a person") as conn:
@@ -119,7 +109,7 @@ class RosterMixin(StoreBase):
 
     def set_active(self, person_id: str, active: bool) -> Person:
         """Deactivate (out of every kiosk's gallery, kept in the roster) or reactivate."""
-        pid = check_known_id(person_id)
+        pid = rules.check_known_id(person_id)
         if not isinstance(active, bool):
             raise StoreValueError(f"active must be True or False, not {active!r}")
         people = self._t["people"]
@@ -144,13 +134,13 @@ class RosterMixin(StoreBase):
 
     def add_templates(self, person_id: str, embeddings: npt.ArrayLike) -> int:
         """Store face templates (shape (128,) or (k, 128)) as float32; returns how many."""
-        pid = check_known_id(person_id)
-        rows = check_templates(embeddings)
+        pid = rules.check_known_id(person_id)
+        rows = rules.check_templates(embeddings)
         people, templates = self._t["people"], self._t["templates"]
         now = self._now()
         with self._write("adding templates") as conn:
             old = self._require(conn, pid)
-            check_template_count(pid, old.template_count + len(rows))
+            rules.check_template_count(pid, old.template_count + len(rows))
             version = self._bump(conn)
             key = self._template_key(conn)
             conn.execute(
@@ -172,28 +162,9 @@ class RosterMixin(StoreBase):
             self._audit(conn, "person", "add_templates", pid, f"{len(rows)} added", now)
         return len(rows)
 
-    def enroll(
-        self,
-        person_id: str,
-        name: str,
-        team: str | None,
-        embeddings: npt.ArrayLike,
-        *,
-        consent: LawfulBasis | None = None,
-    ) -> Person:
-        """Add someone with their face templates (at least one) in one transaction, and
-        their consent record (or other legal basis) if given. Both or neither."""
-        if np.size(embeddings) == 0:
-            raise StoreValueError(f"enroll needs at least one template for {person_id!r}")
-        consents = None if consent is None else {person_id: consent}
-        (person,) = self.enroll_many(
-            [NewPerson(person_id, name, team, embeddings)], consents=consents
-        )
-        return person
-
     def enroll_many(
         self,
-        people: Iterable[NewPerson],
+        people: Iterable[rules.NewPerson],
         *,
         replace: bool = False,
         consents: Mapping[str, LawfulBasis] | None = None,
@@ -208,7 +179,7 @@ class RosterMixin(StoreBase):
         enroll``), which know the configured legal basis; the store records what it is
         given.
         """
-        checked = check_new_people(people)
+        checked = rules.check_new_people(people)
         ids = [person.person_id for person in checked]
         for pid, consent in (consents or {}).items():
             if pid not in ids:
@@ -257,7 +228,7 @@ class RosterMixin(StoreBase):
     def record_consent(self, person_id: str, consent: LawfulBasis) -> None:
         """Record a person's consent (the signed form's reference, the notice version),
         or another legal basis, for someone already in the roster."""
-        pid = check_known_id(person_id)
+        pid = rules.check_known_id(person_id)
         _check_consent(consent)
         now = self._now()
         with self._write("recording consent") as conn:
@@ -272,7 +243,7 @@ class RosterMixin(StoreBase):
 
     def erase_person(self, person_id: str) -> Erasure:
         """As :meth:`remove_person`; returns the erasure's roster version too."""
-        pid = check_known_id(person_id)
+        pid = rules.check_known_id(person_id)
         now = self._now()
         with self._write("erasing a person") as conn:
             count = self._require(conn, pid).template_count
@@ -338,13 +309,13 @@ class RosterMixin(StoreBase):
         return [Expired(pid, _parse(at), int(n)) for pid, at, n in rows]
 
     def get_person(self, person_id: str) -> Person:
-        pid = check_known_id(person_id)
+        pid = rules.check_known_id(person_id)
         with self._read("reading a person") as conn:
             return self._require(conn, pid)
 
     def person_record(self, person_id: str) -> PersonRecord:
         """A person with the version of their last change and their consent records."""
-        pid = check_known_id(person_id)
+        pid = rules.check_known_id(person_id)
         people = self._t["people"]
         with self._read("reading a person", snapshot=True) as conn:
             person = self._require(conn, pid)
@@ -357,7 +328,7 @@ class RosterMixin(StoreBase):
     def lawful_bases(self, person_id: str) -> tuple[LawfulBasis, ...]:
         """A person id's consent records and other legal bases, oldest first; kept after
         an erasure, so an erased id still shows why its templates were held."""
-        pid = check_known_id(person_id)
+        pid = rules.check_known_id(person_id)
         with self._read("reading consent records", snapshot=True) as conn:
             return self._lawful_bases(conn, pid)
 
@@ -391,7 +362,7 @@ class RosterMixin(StoreBase):
 
     def templates(self, person_id: str) -> FloatArray:
         """One person's templates, shape (k, 128) float32, in the order they were added."""
-        pid = check_known_id(person_id)
+        pid = rules.check_known_id(person_id)
         templates = self._t["templates"]
         with self._read("reading templates") as conn:
             self._require(conn, pid)

@@ -33,9 +33,9 @@ stay readable and erasable: reads, changes and erasure look people up with
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -208,6 +208,44 @@ def check_new_people(people: Iterable[NewPerson]) -> list[CheckedPerson]:
             )
         seen.add(person.person_id)
     return checked
+
+
+# --------------------------------------------------------------------- one person
+P = TypeVar("P")  # a roster's person record
+B = TypeVar("B")  # a roster's consent record (or other legal basis)
+
+
+class EnrollsOne(Generic[P, B]):
+    """``enroll`` (one person, at least one template) for every roster, written once over
+    its own ``enroll_many``: the kiosk store, the central store and the admin client."""
+
+    def enroll_many(
+        self,
+        people: Iterable[NewPerson],
+        *,
+        replace: bool = False,
+        consents: Mapping[str, B] | None = None,
+    ) -> list[P]:
+        raise NotImplementedError
+
+    def enroll(
+        self,
+        person_id: str,
+        name: str,
+        team: str | None,
+        embeddings: npt.ArrayLike,
+        *,
+        consent: B | None = None,
+    ) -> P:
+        """Add someone with their face templates (at least one), with their ``consent``
+        record (or other legal basis) if given: both or neither, as ``enroll_many``."""
+        if np.size(embeddings) == 0:
+            raise RosterRuleError(f"enroll needs at least one template for {person_id!r}")
+        consents = None if consent is None else {person_id: consent}
+        (person,) = self.enroll_many(
+            [NewPerson(person_id, name, team, embeddings)], consents=consents
+        )
+        return person
 
 
 # --------------------------------------------------------------------- stored rows

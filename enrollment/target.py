@@ -82,24 +82,6 @@ class CentralRoster(EnrollmentRoster, Protocol):
     """The central roster, in its database or through the admin API: enrollments carry
     consent records, and the whole roster is read at once."""
 
-    def enroll(
-        self,
-        person_id: str,
-        name: str,
-        team: str | None,
-        embeddings: npt.ArrayLike,
-        *,
-        consent: LawfulBasis | None = None,
-    ) -> Person: ...
-
-    def enroll_many(
-        self,
-        people: Iterable[NewPerson],
-        *,
-        replace: bool = False,
-        consents: Mapping[str, LawfulBasis] | None = None,
-    ) -> list[Person]: ...
-
     def full_gallery(self) -> GalleryDelta: ...
 
     def person_record(self, person_id: str) -> PersonRecord: ...

@@ -96,6 +96,7 @@ from clockface.errors import (
     UnknownPersonError,
 )
 from clockface.roster import (
+    EnrollsOne,
     NewPerson,
     check_known_id,
     check_label,
@@ -399,7 +400,7 @@ _SYNC_STATE_COLUMNS = (
 )
 
 
-class KioskStore(Closing):
+class KioskStore(Closing, EnrollsOne[Person, LawfulBasis]):
     """The roster replica and the event log of one kiosk, in one SQLite file.
 
     Open it with ``KioskStore.open(path)``; close it, or use it as a context manager.
@@ -635,28 +636,6 @@ class KioskStore(Closing):
             )
             self._changed("add_templates", pid, f"{len(rows)} added", now)
         return len(rows)
-
-    def enroll(
-        self,
-        person_id: str,
-        name: str,
-        team: str | None,
-        embeddings: npt.ArrayLike,
-        *,
-        consent: LawfulBasis | None = None,
-    ) -> Person:
-        """Add someone with their face templates (at least one) in one transaction, with
-        their ``consent`` record (or other legal basis) if given.
-
-        Both or neither: a refused template or a failed write leaves no person behind.
-        """
-        if np.size(embeddings) == 0:
-            raise StoreValueError(f"enroll needs at least one template for {person_id!r}")
-        consents = None if consent is None else {person_id: consent}
-        (person,) = self.enroll_many(
-            [NewPerson(person_id, name, team, embeddings)], consents=consents
-        )
-        return person
 
     def enroll_many(
         self,
