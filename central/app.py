@@ -15,6 +15,11 @@ sessions of its own and is left out of the spec.
   token (:mod:`central.ratelimit`).
 - A body larger than ``max_body_bytes`` is refused with 413 before it is parsed (by its
   Content-Length, or by counting a chunked body as it arrives).
+- People follow the roster's rules (:mod:`clockface.roster`): a person id, name, team or
+  template a request model refuses is 422 with the rule's own line. A person's routes
+  (``/v1/admin/people/{person_id}...``) take any id a store holds, one stored under older
+  rules with a ``/`` in it too (sent as ``%2F``), so every person can be shown, changed
+  and erased.
 - Every error answer is ``{"detail": "one line"}``: 422 names the first fields that are
   wrong; a database that fails is 503 (details in the server's log only); no traceback
   ever reaches a client.

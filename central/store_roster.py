@@ -8,7 +8,8 @@ records and other legal bases, erasure, the retention purge, the audit log read 
   its own; :meth:`central.store_gallery.GalleryMixin.gallery_delta` merges both in
   version order.
 - **Roster methods** as :class:`kiosk.store.Roster` (same signatures, errors and return
-  types), so enrollment can run against the central database; ``remove_person`` is an
+  types, the same rules: :mod:`clockface.roster`), so enrollment can run against the
+  central database; ``remove_person`` is an
   erasure that reaches every kiosk.
 """
 
