@@ -271,7 +271,8 @@ class SqliteSource:
     def fill(self, scenario: Scenario) -> None:
         import numpy as np
 
-        from kiosk.store import KioskStore, NewPerson
+        from clockface.roster import NewPerson
+        from kiosk.store import KioskStore
 
         fixed = datetime(2024, 1, 1, tzinfo=UTC)
         with KioskStore.open(
@@ -362,7 +363,7 @@ class CentralSource:
         import numpy as np
 
         from central.store import CentralStore
-        from kiosk.store import NewPerson
+        from clockface.roster import NewPerson
 
         fixed = datetime(2024, 1, 1, tzinfo=UTC)
         with CentralStore.open(self.database, actor="bench", clock=lambda: fixed) as store:

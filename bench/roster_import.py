@@ -38,7 +38,7 @@ import numpy as np
 from bench.ingest import _clockface, central_service
 from central.admin_client import AdminClient
 from clockface.consent import Consent
-from kiosk.store import NewPerson
+from clockface.roster import NewPerson
 from recognition.gallery import EMBEDDING_DIM
 
 

@@ -29,8 +29,12 @@ Where it differs from a database:
   people they held.
 - ``roster_version``, ``templates`` and ``load_gallery`` read the whole roster
   (``GET /v1/admin/gallery``); ``audit_log`` pages through ``GET /v1/admin/audit``.
-- A person id holding ``/`` cannot be addressed in a URL path: such people can be
-  enrolled and listed, not changed.
+- Every person is addressed in a URL path: a person id (:func:`clockface.roster.check_person_id`)
+  is one path segment as it stands; an id stored under older rules (a ``/`` in it) is
+  sent percent-encoded, and the service's person routes take it whole, so it can still
+  be shown, changed and erased.
+- A 404 for a person says there is no such person on that service, never that the
+  service might be of another version.
 
 The token is sent in the ``Authorization`` header only: never logged, never in a
 message or a ``repr``. :func:`read_admin_token` reads it from a file or the
@@ -67,8 +71,15 @@ from clockface.errors import (
     StoreValueError,
     UnknownPersonError,
 )
-from clockface.values import as_templates, check_text
-from kiosk.store import AuditEntry, NewPerson, Person
+from clockface.roster import (
+    EnrollsOne,
+    NewPerson,
+    check_known_id,
+    check_new_people,
+    check_template_count,
+    check_templates,
+)
+from kiosk.store import AuditEntry, Person
 from recognition.gallery import EMBEDDING_DIM, Gallery
 from sync.config import check_token
 from sync.protocol import GalleryDelta, decode_template, encode_template
@@ -79,7 +90,6 @@ if TYPE_CHECKING:
 TOKEN_ENV = "CLOCKFACE_ADMIN_TOKEN"
 """The environment variable that may hold the admin token itself."""
 DEFAULT_TIMEOUT_S = 30.0
-MAX_TEMPLATES_PER_REQUEST = 100  # the admin API's PersonIn and TemplatesIn take at most this
 _AUDIT_PAGE = 10_000
 _MAX_DETAIL = 300
 _MAX_TOKEN_BYTES = 4096
@@ -263,13 +273,13 @@ def _network_reason(err: httpx.HTTPError) -> str:
 
 def _path_id(person_id: str) -> str:
     """A person id as one URL path segment (``.`` and ``..`` too)."""
-    pid = check_text(person_id, "a person id")
+    pid = check_known_id(person_id)
     segment = quote(pid, safe="")
     return segment.replace(".", "%2E") if set(pid) == {"."} else segment
 
 
 # --------------------------------------------------------------------- the client
-class AdminClient(Closing):
+class AdminClient(Closing, EnrollsOne[Person, LawfulBasis]):
     """The central service at ``server`` as an HR admin (bearer ``token``) sees it."""
 
     def __init__(self, http: httpx.Client, server: str, token: str, *, owns: bool = False) -> None:
@@ -371,7 +381,7 @@ class AdminClient(Closing):
 
     def templates(self, person_id: str) -> npt.NDArray[np.float32]:
         """One person's templates, shape (k, 128) float32, in the order they were added."""
-        pid = check_text(person_id, "a person id")
+        pid = check_known_id(person_id)
         for p in self.full_gallery().people:
             if p.person_id == pid:
                 return _decode(p.templates)
@@ -443,29 +453,10 @@ class AdminClient(Closing):
     def add_templates(self, person_id: str, embeddings: npt.ArrayLike) -> int:
         """Store face templates (shape (128,) or (k, 128)); returns how many."""
         path = f"/v1/admin/people/{_path_id(person_id)}/templates"
-        rows = as_templates(embeddings)
-        _check_count(person_id, len(rows))
+        rows = check_templates(embeddings)
+        check_template_count(person_id, len(rows))
         response = self._request("POST", path, body={"templates": _encode(rows)})
         return self._model(response, _TemplatesAdded).added
-
-    def enroll(
-        self,
-        person_id: str,
-        name: str,
-        team: str | None,
-        embeddings: npt.ArrayLike,
-        *,
-        consent: LawfulBasis | None = None,
-    ) -> Person:
-        """Add someone with their face templates (at least one), and their consent record
-        (or the service's legal basis) in one request: both or neither."""
-        if np.size(embeddings) == 0:
-            raise StoreValueError(f"enroll needs at least one template for {person_id!r}")
-        consents = None if consent is None else {person_id: consent}
-        (person,) = self.enroll_many(
-            [NewPerson(person_id, name, team, embeddings)], consents=consents
-        )
-        return person
 
     def enroll_many(
         self,
@@ -484,29 +475,17 @@ class AdminClient(Closing):
         central.toml), which the service records itself. The service refuses a person
         with neither (422).
         """
-        bodies = []
-        for new in people:
-            pid = check_text(new.person_id, "a person id")
-            if not isinstance(new.active, bool):
-                raise StoreValueError(f"active must be True or False, not {new.active!r}")
-            rows = (
-                _no_templates()
-                if np.shape(new.embeddings) == (0, EMBEDDING_DIM)
-                else as_templates(new.embeddings)
-            )
-            _check_count(pid, len(rows))
-            body: dict[str, Any] = {
-                "person_id": pid,
+        bodies: list[dict[str, Any]] = [
+            {
+                "person_id": new.person_id,
                 "name": new.name,
-                "team": new.team or None,
+                "team": new.team,
                 "active": new.active,
-                "templates": _encode(rows),
+                "templates": _encode(new.templates),
             }
-            bodies.append(body)
+            for new in check_new_people(people)
+        ]
         ids = [body["person_id"] for body in bodies]
-        if len(set(ids)) != len(ids):
-            twice = next(pid for pid in ids if ids.count(pid) > 1)
-            raise StoreValueError(f"person {twice!r} is given twice; nothing was written")
         declared: ServicePolicy | None = None
         for pid, consent in (consents or {}).items():
             if pid not in ids:
@@ -603,7 +582,9 @@ class AdminClient(Closing):
                 f"the central service at {self._server} refused the token ({detail}): use an "
                 "admin token (clockface central admin add NAME), not a kiosk's"
             )
-        if status == 404 and path.startswith("/v1/admin/people/") and detail != "Not Found":
+        if status == 404 and path.startswith("/v1/admin/people/"):
+            if detail == "Not Found":  # no route: say so, not that it is of another version
+                detail = f"the central service at {self._server} has no such person ({what})"
             raise UnknownPersonError(detail)
         if status == 409:
             raise DuplicatePersonError(detail)
@@ -666,11 +647,3 @@ def _decode(templates: list[str]) -> npt.NDArray[np.float32]:
     if not templates:
         return _no_templates()
     return np.stack([decode_template(t) for t in templates])
-
-
-def _check_count(person_id: str, count: int) -> None:
-    if count > MAX_TEMPLATES_PER_REQUEST:
-        raise StoreValueError(
-            f"{count} templates for {person_id!r}: the central service takes at most "
-            f"{MAX_TEMPLATES_PER_REQUEST} per person"
-        )

@@ -17,6 +17,11 @@ sessions of its own and is left out of the spec.
   token (:mod:`central.ratelimit`).
 - A body larger than ``max_body_bytes`` is refused with 413 before it is parsed (by its
   Content-Length, or by counting a chunked body as it arrives).
+- People follow the roster's rules (:mod:`clockface.roster`): a person id, name, team or
+  template a request model refuses is 422 with the rule's own line. A person's routes
+  (``/v1/admin/people/{person_id}...``) take any id a store holds, one stored under older
+  rules with a ``/`` in it too (sent as ``%2F``), so every person can be shown, changed
+  and erased.
 - Every error answer is ``{"detail": "one line"}``: 422 names the first fields that are
   wrong; a database that fails is 503 (details in the server's log only); no traceback
   ever reaches a client.
@@ -37,7 +42,7 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from central.config import CentralConfig
@@ -61,13 +66,22 @@ from clockface.errors import (
     TemplateKeyError,
     UnknownPersonError,
 )
-from kiosk.store import NewPerson, Person
+from clockface.roster import (
+    MAX_LABEL,
+    MAX_TEMPLATES_PER_PERSON,
+    PERSON_ID_RULE,
+    NewPerson,
+    check_label,
+    check_person_id,
+    check_templates,
+)
+from clockface.values import ID_PATTERN
+from kiosk.store import Person
 from sync.protocol import (
     MAX_GALLERY_PAGE,
     EventBatch,
     GalleryApplied,
     GalleryDelta,
-    Identifier,
     IngestResponse,
     LogState,
     Problem,
@@ -85,7 +99,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _LARGEST = 2**62  # versions and seqs fit a signed 64-bit column
-_KIOSK_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_KIOSK_NAME = f"^{ID_PATTERN}$"
 
 
 # ------------------------------------------------------------------------- admin models
@@ -167,14 +181,37 @@ class PolicyOut(_Model):
     max_body_bytes: int = Field(description="the largest request body the service takes")
 
 
+# The roster's rules (clockface.roster), as every store applies them: a request that
+# breaks one is refused whole (422) with the rule's own line.
+def _face_template(text: str) -> str:
+    check_templates(decode_template(text))
+    return text
+
+
+PersonId = Annotated[
+    str, AfterValidator(check_person_id), Field(description=PERSON_ID_RULE, examples=["E1042"])
+]
+Name = Annotated[
+    str,
+    AfterValidator(lambda v: check_label(v, "a name")),
+    Field(description=f"1 to {MAX_LABEL} printable characters"),
+]
+Team = Annotated[
+    str,
+    AfterValidator(lambda v: check_label(v, "a team")),
+    Field(description=f"1 to {MAX_LABEL} printable characters"),
+]
+FaceTemplate = Annotated[Template, AfterValidator(_face_template)]
+
+
 class PersonIn(_Model):
     """A person to enroll with their templates (and consent): all of it or nothing."""
 
-    person_id: Identifier
-    name: Annotated[str, Field(min_length=1, max_length=200)]
-    team: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    person_id: PersonId
+    name: Name
+    team: Team | None = None
     active: bool = True
-    templates: list[Template] = Field(default_factory=list, max_length=100)
+    templates: list[FaceTemplate] = Field(default_factory=list, max_length=MAX_TEMPLATES_PER_PERSON)
     consent: ConsentIn | None = Field(
         default=None,
         description="required with templates, unless the service declares another legal "
@@ -200,8 +237,8 @@ class RosterOut(_Model):
 class PersonPatch(_Model):
     """Fields to change; ``team: null`` clears the team, an absent field stays."""
 
-    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    team: Annotated[str, Field(max_length=200)] | None = None
+    name: Name | None = None
+    team: Annotated[str, Field(max_length=MAX_LABEL)] | None = None
     active: bool | None = None
 
 
@@ -225,7 +262,7 @@ class PersonDetail(PersonOut):
 
 
 class TemplatesIn(_Model):
-    templates: list[Template] = Field(min_length=1, max_length=100)
+    templates: list[FaceTemplate] = Field(min_length=1, max_length=MAX_TEMPLATES_PER_PERSON)
 
 
 class TemplatesAdded(_Model):
@@ -375,7 +412,7 @@ def _validation_detail(err: RequestValidationError) -> str:
             kind, loc = loc[0], loc[1:]
             where = "" if kind == "body" else f"{kind} parameter "
         path = "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in loc).lstrip(".")
-        message = " ".join(str(item.get("msg", "invalid")).split())
+        message = " ".join(str(item.get("msg", "invalid")).split()).removeprefix("Value error, ")
         if item.get("type") == "json_invalid":  # loc holds the character position
             reason = (item.get("ctx") or {}).get("error", "")
             at = f" at character {path.strip('[]')}" if path else ""
@@ -652,7 +689,7 @@ def create_app(
             for p in db.people(active_only=active_only)
         ]
 
-    @admin.get("/people/{person_id}", response_model=PersonDetail, responses=_problems(404))
+    @admin.get("/people/{person_id:path}", response_model=PersonDetail, responses=_problems(404))
     def get_person(person_id: str, db: Admin) -> PersonDetail:
         return _person_detail(db.person_record(person_id))
 
@@ -685,7 +722,7 @@ def create_app(
         )
 
     @admin.post(
-        "/people/{person_id}/consents",
+        "/people/{person_id:path}/consents",
         response_model=PersonDetail,
         status_code=201,
         responses=_problems(404),
@@ -706,7 +743,7 @@ def create_app(
             max_body_bytes=config.max_body_bytes,
         )
 
-    @admin.patch("/people/{person_id}", response_model=PersonDetail, responses=_problems(404))
+    @admin.patch("/people/{person_id:path}", response_model=PersonDetail, responses=_problems(404))
     def patch_person(person_id: str, patch: PersonPatch, db: Admin) -> PersonDetail:
         """Change a name, a team (null clears it) or whether the person is active."""
         given = patch.model_fields_set
@@ -725,7 +762,9 @@ def create_app(
         return _person_detail(db.person_record(person_id))
 
     @admin.post(
-        "/people/{person_id}/templates", response_model=TemplatesAdded, responses=_problems(404)
+        "/people/{person_id:path}/templates",
+        response_model=TemplatesAdded,
+        responses=_problems(404),
     )
     def add_templates(person_id: str, body: TemplatesIn, db: Admin) -> TemplatesAdded:
         """More templates for someone enrolled, who must have a consent record (or
@@ -743,7 +782,7 @@ def create_app(
             added=added, person=_person_out(record.person, record.version, bool(record.consents))
         )
 
-    @admin.delete("/people/{person_id}", response_model=ErasureOut, responses=_problems(404))
+    @admin.delete("/people/{person_id:path}", response_model=ErasureOut, responses=_problems(404))
     def erase_person(person_id: str, db: Admin) -> ErasureOut:
         """Erase a person and their templates; every kiosk receives the erasure."""
         erased = db.erase_person(person_id)

@@ -113,6 +113,7 @@ def serve(
         logging.getLogger("clockface.central").info(
             "clockface central: serving http://%s:%d (database %s)", shown, bound_port, store.where
         )
+        _warn_offenders(store)
         # uvicorn shuts down gracefully on SIGTERM / SIGINT, then raises the signal again
         # for the handlers that were there before it: these, which only note it.
         stopped_by: list[int] = []
@@ -128,6 +129,25 @@ def serve(
             listener.close()
     why = f" ({signal.Signals(stopped_by[0]).name})" if stopped_by else ""
     logging.getLogger("clockface.central").info("clockface central: stopped%s", why)
+
+
+def _warn_offenders(store: CentralStore) -> None:
+    """Log the people stored under older roster rules, one line each: kiosks refuse a
+    gallery delta that carries them until they are erased."""
+    from enrollment.target import roster_offenders
+
+    log = logging.getLogger("clockface.central")
+    found = roster_offenders(store)
+    for offender in found:
+        log.warning("roster: %s", offender)
+    if found:
+        log.warning(
+            "roster: %d %s stored under older rules (clockface enroll check-roster "
+            "--central-db lists them): a kiosk refuses roster changes that carry them; "
+            "erase them and enroll them again under a valid id",
+            len(found),
+            "person" if len(found) == 1 else "people",
+        )
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -11,7 +11,6 @@ from central import tokens
 from central.store_base import StoreBase
 from central.store_records import AdminInfo, IssuedKiosk, KioskInfo, Principal, Site, _chain_state
 from central.store_values import (
-    _check_label,
     _check_name,
     _check_zone,
     _known_name,
@@ -25,6 +24,7 @@ from clockface.errors import (
     CentralNotFoundError,
     CentralValueError,
 )
+from clockface.roster import check_label
 
 
 class AccessMixin(StoreBase):
@@ -34,7 +34,7 @@ class AccessMixin(StoreBase):
     def add_site(self, name: str, timezone: str) -> Site:
         """Add a site (where kiosks stand) with its IANA time zone: the zone of the
         schedule site of that name, if there is one (CentralConflictError otherwise)."""
-        name = _check_label(name, "a site name", 100)
+        name = check_label(name, "a site name", 100)
         timezone = _check_zone(timezone)
         sites = self._t["sites"]
         now = self._now()
@@ -68,7 +68,7 @@ class AccessMixin(StoreBase):
     def create_kiosk(self, name: str, site: str) -> IssuedKiosk:
         """Add a kiosk at ``site`` and make its token (returned once, stored hashed)."""
         name = _check_name(name, "a kiosk name")
-        site = _check_label(site, "a site name", 100)
+        site = check_label(site, "a site name", 100)
         sites, kiosks = self._t["sites"], self._t["kiosks"]
         now = self._now()
         token = tokens.new_token("kiosk")

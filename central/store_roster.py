@@ -8,7 +8,8 @@ records and other legal bases, erasure, the retention purge, the audit log read 
   its own; :meth:`central.store_gallery.GalleryMixin.gallery_delta` merges both in
   version order.
 - **Roster methods** as :class:`kiosk.store.Roster` (same signatures, errors and return
-  types), so enrollment can run against the central database; ``remove_person`` is an
+  types, the same rules: :mod:`clockface.roster`), so enrollment can run against the
+  central database; ``remove_person`` is an
   erasure that reaches every kiosk.
 """
 
@@ -18,22 +19,13 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-import numpy as np
 import numpy.typing as npt
 import sqlalchemy as sa
 
 from central.store_base import StoreBase
 from central.store_records import AuditRecord, Erasure, FloatArray, PersonRecord
-from central.store_values import (
-    MAX_TEXT,
-    TEMPLATE_DTYPE,
-    _check_id,
-    _check_label,
-    _check_template_count,
-    _parse,
-    _person,
-    _team,
-)
+from central.store_values import _parse, _person
+from clockface import roster as rules
 from clockface.consent import Consent, LawfulBasis, LegalBasis, check_lawful_basis
 from clockface.errors import (
     CentralValueError,
@@ -41,12 +33,12 @@ from clockface.errors import (
     StoreValueError,
     UnknownPersonError,
 )
-from clockface.values import as_templates, as_utc, from_blobs, iso_utc
-from kiosk.store import AuditEntry, Expired, NewPerson, Person
-from recognition.gallery import EMBEDDING_DIM, Gallery
+from clockface.values import as_utc, from_blobs, iso_utc
+from kiosk.store import AuditEntry, Expired, Person
+from recognition.gallery import Gallery
 
 
-class RosterMixin(StoreBase):
+class RosterMixin(StoreBase, rules.EnrollsOne[Person, LawfulBasis]):
     """The roster, its templates and consent records, erasure and retention."""
 
     def roster_version(self) -> int:
@@ -56,9 +48,9 @@ class RosterMixin(StoreBase):
 
     def add_person(self, person_id: str, name: str, team: str | None = None) -> Person:
         """Add someone to the roster, active, with no templates yet."""
-        pid = _check_id(person_id)
-        name = _check_label(name, "a name", MAX_TEXT)
-        team = _team(team)
+        pid = rules.check_person_id(person_id)
+        name = rules.check_label(name, "a name")
+        team = rules.check_team(team)
         now = self._now()
         with self._write("adding a person") as conn:
             if self._find(conn, pid) is not None:
@@ -91,11 +83,11 @@ class RosterMixin(StoreBase):
         self, person_id: str, *, name: str | None = None, team: str | None = None
     ) -> Person:
         """Change a name or team; None leaves a field as it is, ``team=""`` clears the team."""
-        pid = _check_id(person_id)
+        pid = rules.check_known_id(person_id)
         if name is None and team is None:
             raise StoreValueError("nothing to update: give name= or team=")
-        new_name = None if name is None else _check_label(name, "a name", MAX_TEXT)
-        new_team = None if team is None else _team(team)
+        new_name = None if name is None else rules.check_label(name, "a name")
+        new_team = None if team is None else rules.check_team(team)
         people = self._t["people"]
         now = self._now()
         with self._write("updating a person") as conn:
@@ -119,7 +111,7 @@ class RosterMixin(StoreBase):
 
     def set_active(self, person_id: str, active: bool) -> Person:
         """Deactivate (out of every kiosk's gallery, kept in the roster) or reactivate."""
-        pid = _check_id(person_id)
+        pid = rules.check_known_id(person_id)
         if not isinstance(active, bool):
             raise StoreValueError(f"active must be True or False, not {active!r}")
         people = self._t["people"]
@@ -144,13 +136,13 @@ class RosterMixin(StoreBase):
 
     def add_templates(self, person_id: str, embeddings: npt.ArrayLike) -> int:
         """Store face templates (shape (128,) or (k, 128)) as float32; returns how many."""
-        pid = _check_id(person_id)
-        rows = as_templates(embeddings)
+        pid = rules.check_known_id(person_id)
+        rows = rules.check_templates(embeddings)
         people, templates = self._t["people"], self._t["templates"]
         now = self._now()
         with self._write("adding templates") as conn:
             old = self._require(conn, pid)
-            _check_template_count(pid, old.template_count + len(rows))
+            rules.check_template_count(pid, old.template_count + len(rows))
             version = self._bump(conn)
             key = self._template_key(conn)
             conn.execute(
@@ -172,28 +164,9 @@ class RosterMixin(StoreBase):
             self._audit(conn, "person", "add_templates", pid, f"{len(rows)} added", now)
         return len(rows)
 
-    def enroll(
-        self,
-        person_id: str,
-        name: str,
-        team: str | None,
-        embeddings: npt.ArrayLike,
-        *,
-        consent: LawfulBasis | None = None,
-    ) -> Person:
-        """Add someone with their face templates (at least one) in one transaction, and
-        their consent record (or other legal basis) if given. Both or neither."""
-        if np.size(embeddings) == 0:
-            raise StoreValueError(f"enroll needs at least one template for {person_id!r}")
-        consents = None if consent is None else {person_id: consent}
-        (person,) = self.enroll_many(
-            [NewPerson(person_id, name, team, embeddings)], consents=consents
-        )
-        return person
-
     def enroll_many(
         self,
-        people: Iterable[NewPerson],
+        people: Iterable[rules.NewPerson],
         *,
         replace: bool = False,
         consents: Mapping[str, LawfulBasis] | None = None,
@@ -208,25 +181,8 @@ class RosterMixin(StoreBase):
         enroll``), which know the configured legal basis; the store records what it is
         given.
         """
-        checked: list[tuple[str, str, str | None, npt.NDArray[Any], bool]] = []
-        for new in people:
-            pid = _check_id(new.person_id)
-            name = _check_label(new.name, "a name", MAX_TEXT)
-            team = _team(new.team)
-            if not isinstance(new.active, bool):
-                raise StoreValueError(f"active must be True or False, not {new.active!r}")
-            shape = np.shape(new.embeddings)
-            rows = (
-                np.empty((0, EMBEDDING_DIM), dtype=TEMPLATE_DTYPE)
-                if shape == (0, EMBEDDING_DIM)
-                else as_templates(new.embeddings)
-            )
-            _check_template_count(pid, len(rows))
-            checked.append((pid, name, team, rows, new.active))
-        ids = [pid for pid, *_ in checked]
-        if len(set(ids)) != len(ids):
-            twice = next(pid for pid in ids if ids.count(pid) > 1)
-            raise StoreValueError(f"person {twice!r} is given twice; nothing was written")
+        checked = rules.check_new_people(people)
+        ids = [person.person_id for person in checked]
         for pid, consent in (consents or {}).items():
             if pid not in ids:
                 raise StoreValueError(f"a consent for {pid!r}, who is not being enrolled")
@@ -235,7 +191,9 @@ class RosterMixin(StoreBase):
         now = self._now()
         erased = False
         with self._write("enrolling people") as conn:
-            for pid, name, team, rows, active in checked:
+            for pid, name, team, rows, active in (
+                (p.person_id, p.name, p.team, p.templates, p.active) for p in checked
+            ):
                 old = self._find(conn, pid)
                 if old is not None:
                     if not replace:
@@ -272,7 +230,7 @@ class RosterMixin(StoreBase):
     def record_consent(self, person_id: str, consent: LawfulBasis) -> None:
         """Record a person's consent (the signed form's reference, the notice version),
         or another legal basis, for someone already in the roster."""
-        pid = _check_id(person_id)
+        pid = rules.check_known_id(person_id)
         check_lawful_basis(consent)
         now = self._now()
         with self._write("recording consent") as conn:
@@ -287,7 +245,7 @@ class RosterMixin(StoreBase):
 
     def erase_person(self, person_id: str) -> Erasure:
         """As :meth:`remove_person`; returns the erasure's roster version too."""
-        pid = _check_id(person_id)
+        pid = rules.check_known_id(person_id)
         now = self._now()
         with self._write("erasing a person") as conn:
             count = self._require(conn, pid).template_count
@@ -353,13 +311,13 @@ class RosterMixin(StoreBase):
         return [Expired(pid, _parse(at), int(n)) for pid, at, n in rows]
 
     def get_person(self, person_id: str) -> Person:
-        pid = _check_id(person_id)
+        pid = rules.check_known_id(person_id)
         with self._read("reading a person") as conn:
             return self._require(conn, pid)
 
     def person_record(self, person_id: str) -> PersonRecord:
         """A person with the version of their last change and their consent records."""
-        pid = _check_id(person_id)
+        pid = rules.check_known_id(person_id)
         people = self._t["people"]
         with self._read("reading a person", snapshot=True) as conn:
             person = self._require(conn, pid)
@@ -372,7 +330,7 @@ class RosterMixin(StoreBase):
     def lawful_bases(self, person_id: str) -> tuple[LawfulBasis, ...]:
         """A person id's consent records and other legal bases, oldest first; kept after
         an erasure, so an erased id still shows why its templates were held."""
-        pid = _check_id(person_id)
+        pid = rules.check_known_id(person_id)
         with self._read("reading consent records", snapshot=True) as conn:
             return self._lawful_bases(conn, pid)
 
@@ -406,7 +364,7 @@ class RosterMixin(StoreBase):
 
     def templates(self, person_id: str) -> FloatArray:
         """One person's templates, shape (k, 128) float32, in the order they were added."""
-        pid = _check_id(person_id)
+        pid = rules.check_known_id(person_id)
         templates = self._t["templates"]
         with self._read("reading templates") as conn:
             self._require(conn, pid)

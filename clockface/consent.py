@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from clockface.errors import ConsentRequiredError, EnrollmentError, StoreValueError
-from clockface.values import as_utc, check_text
+from clockface.roster import check_label
+from clockface.values import as_utc
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,15 +70,6 @@ MAX_NOTICE_VERSION = 100  # ... of a privacy notice's version
 MAX_NOTE = 1000  # ... of a legal basis's note
 
 
-def _label(value: object, what: str, longest: int) -> str:
-    text = check_text(value, what)
-    if len(text) > longest:
-        raise StoreValueError(f"{what} is at most {longest} characters, not {len(text)}")
-    if any(ord(c) < 32 or ord(c) == 127 for c in text):
-        raise StoreValueError(f"{what} must not contain control characters: {text!r}")
-    return text
-
-
 def check_lawful_basis(given: object) -> None:
     """Raise StoreValueError, in one line, unless ``given`` is a consent record (with a
     reference and a notice version) or one of :data:`LEGAL_BASES` other than consent
@@ -88,15 +80,15 @@ def check_lawful_basis(given: object) -> None:
                 f"a legal basis must be one of {', '.join(LEGAL_BASES[1:])}, not {given.basis!r}"
                 + (" (consent is a Consent record)" if given.basis == "consent" else "")
             )
-        _label(given.note, "a legal basis note", MAX_NOTE)
+        check_label(given.note, "a legal basis note", MAX_NOTE)
         as_utc(given.at_utc, "the legal basis's time")
         return
     if not isinstance(given, Consent):
         raise StoreValueError(
             f"a consent must be a Consent or LegalBasis, not {type(given).__name__}"
         )
-    _label(given.reference, "a consent reference", MAX_REFERENCE)
-    _label(given.notice_version, "a notice version", MAX_NOTICE_VERSION)
+    check_label(given.reference, "a consent reference", MAX_REFERENCE)
+    check_label(given.notice_version, "a notice version", MAX_NOTICE_VERSION)
     as_utc(given.at_utc, "the consent's time")
 
 

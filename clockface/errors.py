@@ -17,6 +17,7 @@ these at the boundary, ``from err``.
     ├── StoreError (RuntimeError)          a database cannot be opened, read or written
     │   ├── StoreValueError (ValueError)   a value the store refuses: an empty id, a bad template
     │   │   ├── DuplicatePersonError       a person id the roster already holds
+    │   │   ├── RosterRuleError            an id, name, team or template the roster's rules refuse
     │   │   └── CentralValueError          unknown site or kiosk, a name taken, a bad zone
     │   │       ├── CentralNotFoundError (LookupError)  no such site, kiosk or admin
     │   │       └── CentralConflictError   a name or id already taken on the service
@@ -100,6 +101,12 @@ class StoreValueError(StoreError, ValueError):
 
 class DuplicatePersonError(StoreValueError):
     """A person id the roster already holds."""
+
+
+class RosterRuleError(StoreValueError):
+    """An id, name, team or face template that breaks the roster's rules
+    (:mod:`clockface.roster`), wherever it was given: a store, the admin API, a roster
+    file, a folder import, the command line, a gallery delta."""
 
 
 class UnknownPersonError(StoreError, LookupError):

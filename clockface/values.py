@@ -10,7 +10,6 @@ from __future__ import annotations
 import getpass
 import math
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -23,6 +22,9 @@ EMBEDDING_DIM = 128
 FloatArray = npt.NDArray[np.float32]
 TEMPLATE_BYTES = EMBEDDING_DIM * 4  # float32
 TEMPLATE_DTYPE = np.dtype("<f4")  # little-endian on disk, whatever the machine
+ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+"""The grammar of person ids, kiosk names and admin names (match it whole)."""
+ID_RULE = "1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
 
 
 def system_clock() -> datetime:
@@ -42,13 +44,6 @@ def check_text(value: object, what: str) -> str:
     if value != value.strip():
         raise StoreValueError(f"{what} must not start or end with spaces: {value!r}")
     return value
-
-
-def check_team(team: object) -> str | None:
-    """A team name, or None; "" clears the team."""
-    if team is None or team == "":
-        return None
-    return check_text(team, "a team")
 
 
 def check_number(value: object, what: str, *, allow_inf: bool) -> float:
@@ -116,24 +111,6 @@ def day_window(day: date) -> tuple[str, str]:
     except OverflowError:
         hi = "A"  # after every digit
     return lo, hi
-
-
-def as_templates(values: npt.ArrayLike) -> npt.NDArray[Any]:
-    array = np.asarray(values)
-    if array.ndim == 1:
-        array = array[None, :]
-    if array.ndim != 2 or array.shape[1] != EMBEDDING_DIM or array.shape[0] == 0:
-        raise StoreValueError(
-            f"templates must have shape (k, {EMBEDDING_DIM}) with k >= 1, "
-            f"not {tuple(np.shape(values))}"
-        )
-    if array.dtype.kind not in "fiu":
-        raise StoreValueError(f"templates must be numbers, not {array.dtype}")
-    with np.errstate(over="ignore"):  # too large for float32 becomes inf, refused below
-        out = np.ascontiguousarray(array, dtype=TEMPLATE_DTYPE)
-    if not np.isfinite(out).all():
-        raise StoreValueError("templates contain NaN or infinite values")
-    return out
 
 
 def from_blobs(blobs: list[bytes]) -> FloatArray:

@@ -500,11 +500,11 @@ def add_photos(
     --force).
     """
     from clockface.errors import EnrollmentError
-    from enrollment.enroll import check_id
+    from clockface.roster import check_known_id
 
     with _open(target, writing=True) as store:
         enroller = _enroller(store)
-        pid = check_id(person_id)
+        pid = check_known_id(person_id)
         store.get_person(pid)
         if not store.lawful_bases(pid):
             raise EnrollmentError(
@@ -726,10 +726,10 @@ def update(person_id: str, name: str | None, team: str | None, target: RosterTar
     """Change ID's name or team (the face templates stay)."""
     if name is None and team is None:
         raise click.UsageError("nothing to change: give --name, --team or both")
-    from enrollment.enroll import check_id
+    from enrollment.enroll import check_name
 
     if name is not None:
-        name = check_id(name.strip(), "the name")
+        name = check_name(name.strip(), "the name")
     if team is not None:
         team = team.strip()
     with _open(target, writing=True) as store:
@@ -811,9 +811,9 @@ def record(
     default), the command refuses. Records are kept, never changed: a second one is
     added beside the first.
     """
-    from enrollment.enroll import check_id
+    from clockface.roster import check_known_id
 
-    pid = check_id(person_id)
+    pid = check_known_id(person_id)
     given = _consent(target, consent_ref, notice_version, config_path)(pid)
     with _open(target, writing=True) as store:
         store.record_consent(pid, given)
@@ -985,6 +985,36 @@ def import_roster(
         f"imported {_plural(len(done.added) + len(done.replaced), 'person', 'people')} "
         f"({_plural(done.templates, 'template')}) from {file}; {len(done.skipped)} skipped"
     )
+
+
+@enroll.command("check-roster")
+@_roster_options(_EXISTING_DB)
+def check_roster_rules(target: RosterTarget) -> None:
+    """List the people stored under older, looser rules, one line each.
+
+    Today's rules (clockface.roster): an id is 1 to 64 letters, digits, '.', '_' or '-',
+    starting with a letter or digit; a name or team at most 200 printable characters; at
+    most 100 templates per person, each a face template (finite, not zero, of a face
+    descriptor's norm). People enrolled before these rules may break them (an id holding
+    '/' or spaces, a zero template): they are listed, not changed, and can still be shown,
+    deactivated and erased (enroll remove). Erase each and enroll them again under a
+    valid id. Exit status 1 if anyone is listed.
+    """
+    from enrollment.target import roster_offenders
+
+    with _open(target) as store:
+        found = roster_offenders(store)
+        everyone = len(store.people())
+    for offender in found:
+        click.echo(f"{offender.person_id}: {offender.problem}")
+    if not found:
+        click.echo(f"{_plural(everyone, 'person', 'people')}: all follow the roster's rules")
+        return
+    click.echo(
+        f"{_plural(len(found), 'person', 'people')} of {everyone} stored under older rules: "
+        "erase each (clockface enroll remove ID) and enroll them again under a valid id"
+    )
+    raise SystemExit(1)
 
 
 @enroll.command()

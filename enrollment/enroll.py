@@ -42,7 +42,14 @@ import numpy as np
 import numpy.typing as npt
 
 from clockface.consent import LawfulBasis
-from clockface.errors import EnrollmentError, ImageError, InputFileError, PhotoRejectedError
+from clockface.errors import (
+    EnrollmentError,
+    ImageError,
+    InputFileError,
+    PhotoRejectedError,
+    RosterRuleError,
+)
+from clockface.roster import check_known_id, check_label, check_person_id
 from enrollment.target import CentralRoster, EnrollmentRoster, whole_roster
 from hardware.frames import FrameSource, frames
 from kiosk.store import Person
@@ -155,25 +162,24 @@ class Outcome:
 
 
 # --------------------------------------------------------------------- checks
-MAX_LABEL = 200
-"""The longest id, name or team: the central service's limit, so a kiosk roster syncs."""
-
-
 def check_id(value: object, what: str = "a person id") -> str:
-    """An id (or name, or team) as the roster takes it: printable, no spaces around."""
-    if not isinstance(value, str) or not value.strip():
-        raise EnrollmentError(f"{what} must not be empty")
-    if value != value.strip():
-        raise EnrollmentError(f"{what} must not start or end with spaces: {value!r}")
-    if not value.isprintable():
-        raise EnrollmentError(f"{what} must hold printable characters only: {value!r}")
-    if len(value) > MAX_LABEL:
-        raise EnrollmentError(f"{what} must be at most {MAX_LABEL} characters, not {len(value):,}")
-    return value
+    """A new person's id, as the roster's grammar takes it (:mod:`clockface.roster`)."""
+    try:
+        return check_person_id(value, what)
+    except RosterRuleError as err:
+        raise EnrollmentError(str(err)) from None
+
+
+def check_name(value: object, what: str = "a name") -> str:
+    """A name or team as the roster takes it (:func:`clockface.roster.check_label`)."""
+    try:
+        return check_label(value, what)
+    except RosterRuleError as err:
+        raise EnrollmentError(str(err)) from None
 
 
 def _team(value: object) -> str | None:
-    return None if value is None or value == "" else check_id(value, "a team")
+    return None if value is None or value == "" else check_name(value, "a team")
 
 
 def _distances(a: FloatArray, b: FloatArray) -> npt.NDArray[np.float64]:
@@ -315,7 +321,7 @@ class Enroller:
     ) -> None:
         """Refuse a bad id, name or team, or an id the roster already holds."""
         pid = check_id(person_id)
-        check_id(name, "a name")
+        check_name(name, "a name")
         _team(team)
         if pid in self.known_ids():
             person = self.store.get_person(pid)
@@ -358,7 +364,7 @@ class Enroller:
         progress: Progress | None = None,
     ) -> Outcome:
         """Add templates to someone already enrolled; the photos must look like them."""
-        person = self.store.get_person(check_id(person_id))
+        person = self.store.get_person(check_known_id(person_id))
         if not photos:
             raise EnrollmentError(f"no photos given for {person_id}")
         accepted, rejected = self.read_photos(photos, progress)

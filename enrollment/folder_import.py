@@ -25,6 +25,7 @@ from enrollment.enroll import (
     Progress,
     _os_reason,
     check_id,
+    check_name,
 )
 
 ConsentFor = BasisFor
@@ -210,9 +211,9 @@ def _read_manifest(path: Path) -> list[tuple[str, str, str, str]]:
                 pid = check_id(values.get("id", ""), "the id")
                 name, team = values.get("name", ""), values.get("team", "")
                 if name:
-                    check_id(name, "the name")
+                    check_name(name, "the name")
                 if team:
-                    check_id(team, "the team")
+                    check_name(team, "the team")
             except EnrollmentError as err:
                 raise ImportFolderError(f"{MANIFEST} line {line}: {err}") from None
             rows.append((pid, name, team, values.get("photo", "")))
@@ -238,7 +239,7 @@ def _read_person_file(path: Path) -> tuple[str | None, str | None]:
         if value is not None and not isinstance(value, str):
             raise ImportFolderError(f"{where}: {key} must be text in quotes, not {value!r}")
         try:
-            found.append(None if value is None else check_id(value, f"the {key}"))
+            found.append(None if value is None else check_name(value, f"the {key}"))
         except EnrollmentError as err:
             raise ImportFolderError(f"{where}: {err}") from None
     return found[0], found[1]

@@ -24,11 +24,11 @@ from typing import Any
 import numpy as np
 
 from clockface.consent import BasisFor
-from clockface.errors import EnrollmentError, InputFileError, RosterFileError
+from clockface.errors import EnrollmentError, InputFileError, RosterFileError, RosterRuleError
 from clockface.files import read_bytes
-from enrollment.enroll import _os_reason, _team, check_id
+from clockface.roster import NewPerson, check_template_count, check_templates
+from enrollment.enroll import _os_reason, _team, check_id, check_name
 from enrollment.target import EnrollmentRoster, whole_roster
-from kiosk.store import NewPerson
 from recognition.gallery import EMBEDDING_DIM
 
 ROSTER_FORMAT = "clockface-roster"
@@ -193,7 +193,7 @@ def parse_roster(data: bytes, label: str = "the roster file") -> list[NewPerson]
         try:
             pid = check_id(record["id"], "its id")
             where = f"person {pid!r}"
-            name = check_id(record["name"], "its name")
+            name = check_name(record["name"], "its name")
             team = _team(record["team"])
         except EnrollmentError as err:
             raise bad(f"{where}: {err}") from None
@@ -214,8 +214,11 @@ def parse_roster(data: bytes, label: str = "the roster file") -> list[NewPerson]
             if len(raw) != _TEMPLATE_BYTES:
                 raise bad(f"{where}: template {j + 1} is not base64 of {_TEMPLATE_BYTES} bytes")
             rows[j] = np.frombuffer(raw, dtype="<f4")
-        if not np.isfinite(rows).all():
-            raise bad(f"{where}: a template holds NaN or infinite values")
+        try:
+            rows = check_templates(rows, allow_none=True)
+            check_template_count(pid, len(rows))
+        except RosterRuleError as err:
+            raise bad(f"{where}: {err}") from None
         people.append(NewPerson(pid, name, team, rows, active=record["active"]))
     return people
 

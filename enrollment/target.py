@@ -37,7 +37,9 @@ import numpy.typing as npt
 from clockface.closing import Closable
 from clockface.consent import LawfulBasis
 from clockface.errors import CentralStoreError, RosterManagedError, StoreError
-from kiosk.store import NewPerson, Person, Roster
+from clockface.roster import NewPerson, Offender
+from clockface.roster import roster_offenders as check_stored
+from kiosk.store import Person, Roster
 from recognition.gallery import EMBEDDING_DIM
 
 if TYPE_CHECKING:
@@ -80,24 +82,6 @@ class EnrollmentRoster(Roster, Closable, Protocol):
 class CentralRoster(EnrollmentRoster, Protocol):
     """The central roster, in its database or through the admin API: enrollments carry
     consent records, and the whole roster is read at once."""
-
-    def enroll(
-        self,
-        person_id: str,
-        name: str,
-        team: str | None,
-        embeddings: npt.ArrayLike,
-        *,
-        consent: LawfulBasis | None = None,
-    ) -> Person: ...
-
-    def enroll_many(
-        self,
-        people: Iterable[NewPerson],
-        *,
-        replace: bool = False,
-        consents: Mapping[str, LawfulBasis] | None = None,
-    ) -> list[Person]: ...
 
     def full_gallery(self) -> GalleryDelta: ...
 
@@ -142,6 +126,15 @@ def whole_roster(roster: EnrollmentRoster) -> list[RosterEntry]:
         RosterEntry(p.person_id, p.name, p.team, p.active, roster.templates(p.person_id))
         for p in roster.people()
     ]
+
+
+def roster_offenders(roster: EnrollmentRoster) -> list[Offender]:
+    """The people a roster holds under older, looser rules (an id with ``/`` or spaces,
+    a zero template, more than 100 templates): one :class:`~clockface.roster.Offender`
+    each, by id. Nothing is changed; they stay readable and erasable."""
+    return check_stored(
+        (entry.person_id, entry.name, entry.team, entry.templates) for entry in whole_roster(roster)
+    )
 
 
 # --------------------------------------------------------------------- opening one

@@ -208,7 +208,12 @@ class LogState(_Model):
 
 # ------------------------------------------------------------------------- gallery down
 class WirePerson(_Model):
-    """A person's whole current state (not a diff): replace what the kiosk holds."""
+    """A person's whole current state (not a diff): replace what the kiosk holds.
+
+    ``person_id`` and the templates are taken here as any store may hold them (people
+    stored under older rules too), so that the service can always answer; the kiosk
+    applies the roster's rules (:mod:`clockface.roster`) to each person it puts in its
+    roster (:mod:`sync.roster_delta`)."""
 
     person_id: Identifier
     name: Annotated[str, Field(min_length=1, max_length=200)]

@@ -4,6 +4,13 @@
 format). :func:`plan_gallery` checks the pages (consecutive, the last one last, every
 version inside its page, each id, name, team and template valid) and turns them into the
 kiosk store's :class:`~kiosk.store.GalleryPlan`, so the store never reads the wire format.
+
+A person put on the kiosk follows the roster's rules (:mod:`clockface.roster`) as any
+enrollment does: a delta carrying an id, name or template that breaks them (someone
+stored on the service under older rules) is refused whole, naming the person, and
+nothing is applied; ``clockface enroll check-roster --central-db`` lists such people on
+the service. An erasure is taken for any id a store may hold, so that erasing such a
+person on the service reaches every kiosk.
 """
 
 from __future__ import annotations
@@ -11,9 +18,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from clockface.errors import StoreValueError
-from clockface.values import EMBEDDING_DIM, TEMPLATE_DTYPE, as_templates, check_team, check_text
+from clockface.roster import NewPerson, check_known_id, check_new_person
+from clockface.values import EMBEDDING_DIM
 from kiosk.store import GalleryErase, GalleryPlan, GalleryPut
 from sync.protocol import GalleryDelta, decode_template
 
@@ -57,25 +66,28 @@ def plan_gallery(pages: Sequence[GalleryDelta]) -> GalleryPlan:
                 )
         for erasure in page.erasures:
             try:
-                pid = check_text(erasure.person_id, "a person id")
+                pid = check_known_id(erasure.person_id)
             except StoreValueError as err:
                 raise invalid(str(err)) from None
             steps.append(GalleryErase(pid, erasure.version))
         for person in page.people:
             try:
-                pid = check_text(person.person_id, "a person id")
-                name = check_text(person.name, "a name")
-                team = check_team(person.team)
-                if not isinstance(person.active, bool):
-                    raise StoreValueError(f"active must be true or false, not {person.active!r}")
-                rows = (
-                    as_templates(np.stack([decode_template(t) for t in person.templates]))
-                    if person.templates
-                    else np.empty((0, EMBEDDING_DIM), dtype=TEMPLATE_DTYPE)
-                )
-            except ValueError as err:  # StoreValueError, or a template decode_template refused
+                templates = _templates(person.templates)
+            except ValueError as err:  # a template decode_template refused
                 raise invalid(f"person {person.person_id!r}: {err}") from None
-            steps.append(GalleryPut(pid, name, team, person.active, rows, person.version))
+            try:
+                new = check_new_person(
+                    NewPerson(person.person_id, person.name, person.team, templates, person.active)
+                )
+            except StoreValueError as err:  # names the person
+                raise invalid(
+                    f"{err} (fix it on the service: clockface enroll check-roster)"
+                ) from None
+            steps.append(
+                GalleryPut(
+                    new.person_id, new.name, new.team, new.active, new.templates, person.version
+                )
+            )
         expected = page.version
     seen: set[tuple[str, int]] = set()
     for step in steps:
@@ -91,3 +103,9 @@ def plan_gallery(pages: Sequence[GalleryDelta]) -> GalleryPlan:
         else:
             kept.add(step.person_id)
     return GalleryPlan(pages[0].since, pages[-1].version, steps, frozenset(kept))
+
+
+def _templates(templates: Sequence[str]) -> npt.NDArray[np.float32]:
+    if not templates:
+        return np.empty((0, EMBEDDING_DIM), dtype=np.float32)
+    return np.stack([decode_template(t) for t in templates])

@@ -232,7 +232,7 @@ def test_gallery_delta_and_applied_over_http(svc: Service) -> None:
 # --------------------------------------------------------------------- health and metrics
 def test_healthz_and_metrics(lite: Service) -> None:
     assert lite.http.get("/healthz").json() == {"status": "ok"}
-    lite.store.enroll("p-secret", "Ada Secretname", None, np.ones((1, EMBEDDING_DIM)))
+    lite.store.enroll("p-secret", "Ada Secretname", None, np.full((1, EMBEDDING_DIM), 0.125))
     first = event(1, person_id="p-secret")
     lite.http.post("/v1/events", json=batch(first, event(3)), headers=lite.kiosk())
     lite.http.post("/v1/events", json=batch(first), headers=lite.kiosk())

@@ -35,7 +35,8 @@ from clockface.errors import (
     StoreValueError,
     UnknownPersonError,
 )
-from kiosk.store import NewPerson, Person, Roster
+from clockface.roster import NewPerson
+from kiosk.store import Person, Roster
 from recognition.gallery import EMBEDDING_DIM
 from sync.protocol import EventBatch, GalleryDelta, WireEvent, decode_template
 from tests.helpers.fakes import T0, FakeClock
@@ -190,7 +191,7 @@ def test_sqlite_file_is_private_in_wal_mode_and_keys_are_enforced(tmp_path: Path
 
 def test_an_erasure_leaves_no_template_in_the_sqlite_files(tmp_path: Path) -> None:
     path = tmp_path / "central.db"
-    marker = np.full((1, EMBEDDING_DIM), 0.0123456789, dtype=np.float32)
+    marker = np.full((1, EMBEDDING_DIM), 0.123456789, dtype=np.float32)
     with CentralStore.open(path, actor="a") as store:
         store.enroll("p1", "Ada", None, marker)
         with sqlite3.connect(path) as conn:

@@ -17,9 +17,10 @@ import enrollment.cli
 from clockface.cli import main
 from clockface.consent import Consent, LegalBasis, basis_for
 from clockface.errors import ConfigError, ConsentRequiredError, StoreValueError
+from clockface.roster import NewPerson
 from kiosk import migrations
 from kiosk.config import load_config
-from kiosk.store import KioskStore, NewPerson
+from kiosk.store import KioskStore
 from recognition.faces import FaceModels
 from tests.helpers.cli import ok
 from tests.helpers.fakes import T0, FakeClock
@@ -306,7 +307,7 @@ def test_the_config_defaults_to_consent_and_a_year() -> None:
     ("given", "message"),
     [
         (Consent("x" * 201, "v1", T0), "a consent reference is at most 200 characters"),
-        (Consent("form\n42", "v1", T0), "a consent reference must not contain control"),
+        (Consent("form\n42", "v1", T0), "a consent reference must hold printable characters only"),
         (Consent("form-42", "v" * 101, T0), "a notice version is at most 100 characters"),
         (Consent(" form", "v1", T0), "must not start or end with spaces"),
         (LegalBasis("because", "HR file", T0), "a legal basis must be one of"),

@@ -28,8 +28,9 @@ from clockface.errors import (
     DuplicatePersonError,
     UnknownPersonError,
 )
+from clockface.roster import NewPerson
 from enrollment.target import CentralRoster, EnrollmentRoster, RosterTarget
-from kiosk.store import KioskStore, NewPerson, Person
+from kiosk.store import KioskStore, Person
 from recognition.faces import FaceModels
 from sync.roster_delta import plan_gallery
 from tests.helpers.cli import fails, ok

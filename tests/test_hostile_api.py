@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +26,8 @@ from central.app import create_app
 from central.config import CentralConfig
 from central.ratelimit import FailureLimiter
 from central.store import CentralStore
-from tests.helpers.api import batch, event, one_line_problem
+from clockface.values import ID_PATTERN
+from tests.helpers.api import batch, event, one_line_problem, template
 from tests.helpers.server import serving_app
 
 Dump = dict[str, list[tuple[Any, ...]]]
@@ -243,28 +245,90 @@ def test_admin_token_guesses_count_too_and_a_missing_token_does_not(svc: Hostile
 INJECTIONS = ["'; DROP TABLE events; --", '" OR 1=1 --', "%", "_", "p%", "x_y", "a'b\"c"]
 
 
-def test_sql_injection_strings_are_stored_as_text_and_match_only_themselves(
+def test_sql_injection_strings_are_refused_as_ids_and_stored_as_names_as_text(
     lax: Hostile,
 ) -> None:
     lax.http.post("/v1/events", json=batch(event(1)), headers=lax.kiosk()).raise_for_status()
     events_before = dump(lax.path)["events"]
-    for i, text in enumerate(INJECTIONS):
+    refused = [text for text in INJECTIONS if not re.fullmatch(ID_PATTERN, text)]
+    assert refused == INJECTIONS[:-2] + INJECTIONS[-1:]  # "x_y" is an id
+    for text in refused:  # not a person id (clockface.roster's grammar): nothing stored
+        before = dump(lax.path)
+        response = lax.http.post(
+            "/v1/admin/people", json={"person_id": text, "name": "Ann"}, headers=lax.admin()
+        )
+        assert response.status_code == 422, response.text
+        assert one_line_problem(response).startswith("person_id: a person id is 1 to 64")
+        assert dump(lax.path) == before
+    for i, text in enumerate(INJECTIONS):  # as names and teams: plain text
         response = lax.http.post(
             "/v1/admin/people",
-            json={"person_id": text, "name": text, "team": text},
+            json={"person_id": f"p{i}", "name": text, "team": text},
             headers=lax.admin(),
         )
         assert response.status_code == 201, response.text
-        assert (response.json()["person_id"], response.json()["name"]) == (text, text), i
-    people = lax.http.get("/v1/admin/people", headers=lax.admin()).json()
-    assert sorted(p["person_id"] for p in people) == sorted(INJECTIONS)
-    for text in INJECTIONS:  # looked up by id: exactly that person, no wildcard
-        response = lax.http.get("/v1/admin/people/" + _quote(text), headers=lax.admin())
-        assert response.status_code == 200 and response.json()["person_id"] == text
+        assert (response.json()["name"], response.json()["team"]) == (text, text), i
+    for pid in ("x_y", "p.1"):  # an id holding a LIKE wildcard or a dot matches itself only
+        body = {"person_id": pid, "name": pid}
+        assert lax.http.post("/v1/admin/people", json=body, headers=lax.admin()).status_code == 201
+    for pid, status in (("x_y", 200), ("xay", 404), ("p.1", 200), ("px1", 404)):
+        response = lax.http.get("/v1/admin/people/" + pid, headers=lax.admin())
+        assert response.status_code == status, (pid, response.text)
     response = lax.http.get("/v1/admin/people/" + _quote("' OR '1'='1"), headers=lax.admin())
     assert response.status_code == 404 and "no person" in one_line_problem(response)
     after = dump(lax.path)
     assert after["events"] == events_before  # the table is there, its rows untouched
+
+
+# --------------------------------------------------------------------- the id grammar
+GRAMMAR = [
+    "hr/007", "hr%2F007", "a b", " p1", "p1 ", "-p1", ".p1", "..", "_p", "p1\t", "é1", "p#1",
+    "p?1", "x" * 65, "", "\uff411",  # a fullwidth a
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("pid", GRAMMAR)
+def test_ids_outside_the_grammar_are_refused_at_every_entry_and_change_nothing(
+    lax: Hostile, pid: str
+) -> None:
+    before = dump(lax.path)
+    one = {"person_id": pid, "name": "Ann", "templates": [template(1)]}
+    for path, body in (("/v1/admin/people", one), ("/v1/admin/roster", {"people": [one]})):
+        response = lax.http.post(path, json=body, headers=lax.admin())
+        assert response.status_code == 422, response.text
+        assert "a person id is 1 to 64 letters, digits, '.', '_' or '-'" in one_line_problem(
+            response
+        )
+    assert dump(lax.path) == before
+
+
+@pytest.mark.parametrize(
+    ("values", "words"),
+    [
+        ([0.0] * 128, "all zeros"),
+        ([1e38] * 128, "outside 0.7 to 2.8"),
+        ([1.0] * 128, "norm 11.3, outside 0.7 to 2.8"),
+        ([float("nan")] * 128, "finite"),
+    ],
+)
+def test_templates_that_are_no_face_are_refused_and_change_nothing(
+    lax: Hostile, values: list[float], words: str
+) -> None:
+    import numpy as np
+
+    from sync.protocol import encode_template
+
+    lax.store.enroll("p1", "Ann", None, np.full((1, 128), 0.125), consent=None)
+    before = dump(lax.path)
+    bad = encode_template(np.array(values, dtype=np.float32))
+    for path, body in (
+        ("/v1/admin/people", {"person_id": "p2", "name": "Bob", "templates": [bad]}),
+        ("/v1/admin/people/p1/templates", {"templates": [template(2), bad]}),
+    ):
+        response = lax.http.post(path, json=body, headers=lax.admin())
+        assert response.status_code == 422, response.text
+        assert words in one_line_problem(response), response.text
+    assert dump(lax.path) == before
 
 
 def _quote(text: str) -> str:
@@ -274,9 +338,10 @@ def _quote(text: str) -> str:
 @pytest.mark.parametrize(
     ("field", "value", "words"),
     [
-        ("person_id", "a\x00b", "control characters"),
+        ("person_id", "a\x00b", "a person id is 1 to 64"),
         ("name", "a\x00b", "control characters"),
-        ("person_id", "x" * 5000, "at most 200"),
+        ("person_id", "x" * 5000, "a person id is 1 to 64"),
+        ("person_id", "hr/007", "a person id is 1 to 64"),
         ("name", "'; DROP TABLE people; --" * 500, "at most 200"),
         ("name", "\r=1+1", "spaces"),
         ("team", "a\x00b", "control characters"),

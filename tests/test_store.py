@@ -32,14 +32,16 @@ from clockface.errors import (
     ClockfaceError,
     DuplicatePersonError,
     RosterManagedError,
+    RosterRuleError,
     StoreError,
     StoreValueError,
     UnknownPersonError,
 )
+from clockface.roster import NewPerson
 from clockface.template_key import SEALED_BYTES, load_key_file
 from hardware.clock import FakeClockStatus, clock_state
 from kiosk import migrations
-from kiosk.store import Event, EventLog, KioskStore, NewPerson, Roster
+from kiosk.store import Event, EventLog, KioskStore, Roster
 from recognition.gallery import EMBEDDING_DIM
 from sync.protocol import GalleryDelta, WireErasure, WirePerson, encode_template
 from sync.roster_delta import plan_gallery
@@ -241,7 +243,7 @@ def test_a_full_disk_is_store_error_and_leaves_nothing_half_written(
     (pages,) = store._conn.execute("PRAGMA page_count").fetchone()
     store._conn.execute(f"PRAGMA max_page_count = {pages}")
     with pytest.raises(StoreError, match=r"full.*free some disk space"):
-        store.add_templates("e1", unit(np.random.default_rng(3), 200))
+        store.add_templates("e1", unit(np.random.default_rng(3), 99))
     assert store.get_person("e1").template_count == 1
     assert store.roster_version() == 2
     assert [a.action for a in store.audit_log()] == ["add", "add_templates"]
@@ -274,9 +276,11 @@ def test_roster_add_get_update_deactivate(store: KioskStore) -> None:
     assert store.set_active("e2", True).active
 
 
-@pytest.mark.parametrize("bad", ["", "  ", " e1", "e1 ", None, 7])
+@pytest.mark.parametrize(
+    "bad", ["", "  ", " e1", "e1 ", None, 7, "hr/007", "a b", "-e1", "é1", "x" * 65, "e1\n"]
+)
 def test_bad_person_ids_are_refused(store: KioskStore, bad: object) -> None:
-    with pytest.raises(StoreValueError, match="a person id must") as caught:
+    with pytest.raises(RosterRuleError, match="a person id is 1 to 64 letters") as caught:
         store.add_person(bad, "Ada")  # type: ignore[arg-type]
     assert isinstance(caught.value, ValueError)
     assert isinstance(caught.value, ClockfaceError)
@@ -301,7 +305,7 @@ def test_duplicate_and_unknown_people(store: KioskStore) -> None:
         lambda: store.get_person("nobody"),
         lambda: store.update_person("nobody", name="X"),
         lambda: store.set_active("nobody", False),
-        lambda: store.add_templates("nobody", np.zeros(EMBEDDING_DIM)),
+        lambda: store.add_templates("nobody", np.full(EMBEDDING_DIM, 0.125)),
         lambda: store.templates("nobody"),
         lambda: store.remove_person("nobody"),
     ):
@@ -316,8 +320,8 @@ def test_duplicate_and_unknown_people(store: KioskStore) -> None:
 def test_templates_round_trip_as_little_endian_float32(store: KioskStore, path: Path) -> None:
     store.add_person("e1", "Ada")
     rng = np.random.default_rng(4)
-    first = rng.standard_normal((3, EMBEDDING_DIM))  # float64 in, float32 stored
-    one = rng.standard_normal(EMBEDDING_DIM).astype(np.float32)  # a single (128,) template
+    first = unit(rng, 3)  # float64 in, float32 stored
+    one = unit(rng, 1)[0].astype(np.float32)  # a single (128,) template
     assert store.add_templates("e1", first) == 3
     assert store.add_templates("e1", one) == 1
     got = store.templates("e1")
@@ -344,6 +348,10 @@ def test_templates_round_trip_as_little_endian_float32(store: KioskStore, path: 
         (np.full((1, EMBEDDING_DIM), np.nan), "NaN or infinite"),
         (np.full((1, EMBEDDING_DIM), np.inf), "NaN or infinite"),
         (np.full((1, EMBEDDING_DIM), 1e300), "NaN or infinite"),  # overflows float32
+        (np.full((1, EMBEDDING_DIM), 1e38), r"norm 1.13e\+39, outside"),  # fits float32
+        (np.zeros((1, EMBEDDING_DIM)), "all zeros"),
+        (np.ones((1, EMBEDDING_DIM)), "norm 11.3, outside 0.7 to 2.8"),
+        (np.full((1, EMBEDDING_DIM), 0.01), "norm 0.113, outside"),
         (np.array([["x"] * EMBEDDING_DIM]), "numbers"),
     ],
 )
@@ -427,7 +435,7 @@ def test_roster_version_moves_on_every_change_only(store: KioskStore) -> None:
 
     store.add_person("e1", "Ada")
     changed()
-    store.add_templates("e1", np.ones(EMBEDDING_DIM))
+    store.add_templates("e1", np.full(EMBEDDING_DIM, 0.125))
     changed()
     store.update_person("e1", name="Ada King")
     changed()
@@ -451,7 +459,7 @@ def test_audit_log_records_who_did_what(store: KioskStore, path: Path) -> None:
     store.update_person("e1", name="Ada King", team="looms")
     store.set_active("e1", False)
     store.set_active("e1", True)
-    store.add_templates("e1", np.ones((2, EMBEDDING_DIM)))
+    store.add_templates("e1", np.full((2, EMBEDDING_DIM), 0.125))
     store.remove_person("e1")
     entries = store.audit_log()
     assert [(e.action, e.person_id, e.detail) for e in entries] == [
@@ -747,7 +755,7 @@ def test_a_new_database_is_readable_by_its_owner_only(tmp_path: Path) -> None:
     path = tmp_path / "kiosk.db"
     with KioskStore.open(path) as store:
         store.add_person("ada", "Ada")
-        store.add_templates("ada", np.ones(EMBEDDING_DIM, dtype=np.float32))
+        store.add_templates("ada", np.full(EMBEDDING_DIM, 0.125, dtype=np.float32))
         for file in (path, Path(f"{path}-wal")):
             assert file.exists() and file.stat().st_mode & 0o777 == 0o600, file
 
@@ -952,10 +960,11 @@ CENTRAL = "https://central.example.org"
 
 
 def _person(pid: str, version: int, seed: int, n: int = 2, **kw: object) -> WirePerson:
-    fields: dict[str, object] = {"name": f"Person {pid}", "team": None, "active": True}
-    fields.update(kw)
     templates = [encode_template(t) for t in unit(np.random.default_rng(seed), n)]
-    return WirePerson(person_id=pid, templates=templates, version=version, **fields)  # type: ignore[arg-type]
+    fields: dict[str, object] = {"name": f"Person {pid}", "team": None, "active": True}
+    fields["templates"] = templates
+    fields.update(kw)
+    return WirePerson(person_id=pid, version=version, **fields)  # type: ignore[arg-type]
 
 
 def _page(
@@ -1047,7 +1056,15 @@ def test_apply_gallery_adds_replaces_and_erases_in_version_order(
         ([_page(0, 2), _page(2, 3)], "page 1 says no more follow"),
         ([_page(0, 2, more=True), _page(1, 3)], "page 2 starts after version 1, not 2"),
         ([_page(0, 2, [_person("ada", 3, 1)])], "outside page 1"),
-        ([_page(0, 2, [_person("ada", 1, 1), _person(" bob", 2, 2)])], "a person id must"),
+        ([_page(0, 2, [_person("ada", 1, 1), _person(" bob", 2, 2)])], "a person id is"),
+        (
+            [_page(0, 2, [_person("ada", 1, 1), _person("hr/007", 2, 2)])],
+            "a person id is 1 to 64 letters.*not 'hr/007'.*enroll check-roster",
+        ),
+        (
+            [_page(0, 2, [_person("ada", 1, 1, templates=[encode_template(np.zeros(128))])])],
+            "person 'ada': the template is all zeros",
+        ),
         ([_page(0, 2, [_person("ada", 1, 1), _person("bob", 2, 2, name=" Bob")])], "a name"),
         (
             [_page(0, 3, [_person("ada", 1, 1)], more=True), _page(3, 3, [_person("x", 3, 2)])],
@@ -1100,10 +1117,10 @@ def test_a_failure_midway_through_apply_rolls_everything_back(store: KioskStore)
 
 
 def test_a_managed_roster_refuses_local_changes_until_detached(store: KioskStore) -> None:
-    store.enroll("ada", "Ada", None, np.ones(EMBEDDING_DIM))
+    store.enroll("ada", "Ada", None, np.full(EMBEDDING_DIM, 0.125))
     store.attach(CENTRAL)
     store.attach(CENTRAL)  # again: no change
-    template = np.ones(EMBEDDING_DIM)
+    template = np.full(EMBEDDING_DIM, 0.125)
     for call in (
         lambda: store.add_person("bob", "Bob"),
         lambda: store.update_person("ada", name="Ada King"),
@@ -1139,7 +1156,7 @@ def test_a_managed_roster_refuses_local_changes_until_detached(store: KioskStore
 
 
 def test_a_full_roster_from_version_0_replaces_the_local_one(store: KioskStore) -> None:
-    store.enroll("local", "Local", None, np.ones(EMBEDDING_DIM))
+    store.enroll("local", "Local", None, np.full(EMBEDDING_DIM, 0.125))
     update = store.apply_gallery(
         plan_gallery([_page(0, 1, [_person("ada", 1, 1)])]), central_url=CENTRAL
     )

@@ -86,7 +86,7 @@ def one_error_line(result: Result) -> str:
 def test_once_sends_events_pulls_the_roster_and_status_says_so(
     central: ScriptedCentral, db: Path
 ) -> None:
-    central.put_person("ada", "Ada", np.ones((1, EMBEDDING_DIM)))
+    central.put_person("ada", "Ada", np.full((1, EMBEDDING_DIM), 0.125))
     result = sync("once", "--server", central.url, "--db", str(db))
     assert result.exit_code == 0, result.output
     assert result.stdout == (

@@ -35,7 +35,7 @@ from recognition.gallery import EMBEDDING_DIM
 from tests.helpers.postgres import postgres_cluster, postgres_url  # noqa: F401
 from tests.helpers.video import write_video
 
-PLAIN = np.arange(EMBEDDING_DIM, dtype="<f4") / 1000.0 + 0.25
+PLAIN = np.arange(EMBEDDING_DIM, dtype="<f4") / 2000.0 + 0.06  # norm 1.0, as a face
 
 
 @pytest.fixture(autouse=True)
@@ -289,11 +289,11 @@ def test_rotation_reseals_everything_and_keeps_the_old_key_file(
     with KioskStore.open(db_path) as store:
         for pid in ("e1", "e2"):
             store.add_person(pid, pid)
-            store.add_templates(pid, np.stack([PLAIN, PLAIN * 3]))
+            store.add_templates(pid, np.stack([PLAIN, PLAIN * 1.5]))
         old_path = db_path.parent / "kiosk.db.key"
         new = new_key_file(tmp_path / "new.key")
         assert store.rotate_key(new.path) == 4
-        np.testing.assert_array_equal(store.templates("e2")[1], PLAIN * 3)
+        np.testing.assert_array_equal(store.templates("e2")[1], PLAIN * 1.5)
     assert old_path.exists()
     sealed_under = "sealed under key id " + new.key_id.hex()
     with KioskStore.open(db_path) as store, pytest.raises(TemplateKeyError, match=sealed_under):
@@ -419,11 +419,11 @@ def test_central_rotation_reseals_everything_in_one_go(central_db: str, tmp_path
     old = new_key_file(tmp_path / "old.key")
     new = new_key_file(tmp_path / "new.key")
     with CentralStore.open(central_db, actor="a", key_file=old.path) as store:
-        store.enroll("p1", "Ada", None, np.stack([PLAIN, PLAIN * 3]))
+        store.enroll("p1", "Ada", None, np.stack([PLAIN, PLAIN * 1.5]))
         store.enroll("p2", "Bob", None, PLAIN * 2)
         before = _central_blobs(central_db)
         assert store.rotate_key(new.path) == 3
-        np.testing.assert_array_equal(store.templates("p1")[1], PLAIN * 3)
+        np.testing.assert_array_equal(store.templates("p1")[1], PLAIN * 1.5)
     after = _central_blobs(central_db)
     engine = sa.create_engine(resolve_database(central_db).url)
     with engine.connect() as conn:

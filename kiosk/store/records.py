@@ -41,21 +41,6 @@ class Person:
 
 
 @dataclass(frozen=True, slots=True)
-class NewPerson:
-    """Someone to add together with their face templates (:meth:`KioskStore.enroll_many`).
-
-    ``embeddings``: shape (k, 128) (or (128,) for one); k may be 0 only in a roster
-    import of someone who had no templates.
-    """
-
-    person_id: str
-    name: str
-    team: str | None
-    embeddings: npt.ArrayLike
-    active: bool = True
-
-
-@dataclass(frozen=True, slots=True)
 class Event:
     """One attendance event. ``acked_utc`` is None until the central service has it;
     ``clock_synced`` says whether the kiosk's clock was synchronised when it stamped it

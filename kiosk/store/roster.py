@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import numpy.typing as npt
 
 from clockface.consent import Consent, LawfulBasis, check_lawful_basis
@@ -18,6 +17,17 @@ from clockface.errors import (
     StoreValueError,
     UnknownPersonError,
 )
+from clockface.roster import (
+    EnrollsOne,
+    NewPerson,
+    check_known_id,
+    check_label,
+    check_new_people,
+    check_person_id,
+    check_team,
+    check_template_count,
+    check_templates,
+)
 from clockface.template_key import (
     KeySource,
     TemplateKey,
@@ -25,27 +35,23 @@ from clockface.template_key import (
     load_key_file,
 )
 from clockface.values import (
-    TEMPLATE_DTYPE,
-    as_templates,
     as_utc,
-    check_team,
-    check_text,
     from_blobs,
     iso_utc,
     parse_utc,
 )
 from kiosk.store.base import StoreBase
-from kiosk.store.records import AuditAction, AuditEntry, Expired, FloatArray, NewPerson, Person
+from kiosk.store.records import AuditAction, AuditEntry, Expired, FloatArray, Person
 from kiosk.store.rows import (
     _EXPIRED_SELECT,
     _PERSON_SELECT,
     _lawful_basis,
     _person,
 )
-from recognition.gallery import EMBEDDING_DIM, Gallery
+from recognition.gallery import Gallery
 
 
-class RosterMixin(StoreBase):
+class RosterMixin(StoreBase, EnrollsOne[Person, LawfulBasis]):
     """People, their face templates, their lawful bases and the audit log."""
 
     def roster_version(self) -> int:
@@ -60,8 +66,8 @@ class RosterMixin(StoreBase):
 
     def add_person(self, person_id: str, name: str, team: str | None = None) -> Person:
         """Add someone to the roster, active, with no templates yet."""
-        pid = check_text(person_id, "a person id")
-        name = check_text(name, "a name")
+        pid = check_person_id(person_id)
+        name = check_label(name, "a name")
         team = check_team(team)
         now = self._now()
         with self._roster_writing("adding a person"):
@@ -82,10 +88,10 @@ class RosterMixin(StoreBase):
         self, person_id: str, *, name: str | None = None, team: str | None = None
     ) -> Person:
         """Change a name or team; None leaves a field as it is, ``team=""`` clears the team."""
-        pid = check_text(person_id, "a person id")
+        pid = check_known_id(person_id)
         if name is None and team is None:
             raise StoreValueError("nothing to update: give name= or team=")
-        new_name = None if name is None else check_text(name, "a name")
+        new_name = None if name is None else check_label(name, "a name")
         new_team = None if team is None else check_team(team)
         now = self._now()
         with self._roster_writing("updating a person"):
@@ -109,7 +115,7 @@ class RosterMixin(StoreBase):
 
     def set_active(self, person_id: str, active: bool) -> Person:
         """Deactivate (out of the gallery, kept in the roster) or reactivate someone."""
-        pid = check_text(person_id, "a person id")
+        pid = check_known_id(person_id)
         if not isinstance(active, bool):
             raise StoreValueError(f"active must be True or False, not {active!r}")
         now = self._now()
@@ -128,11 +134,11 @@ class RosterMixin(StoreBase):
 
     def add_templates(self, person_id: str, embeddings: npt.ArrayLike) -> int:
         """Store face templates (shape (128,) or (k, 128)) as float32; returns how many."""
-        pid = check_text(person_id, "a person id")
-        rows = as_templates(embeddings)
+        pid = check_known_id(person_id)
+        rows = check_templates(embeddings)
         now = self._now()
         with self._roster_writing("adding templates"):
-            self._require(pid)
+            check_template_count(pid, self._require(pid).template_count + len(rows))
             key = self._template_key()
             self._conn.executemany(
                 "INSERT INTO templates (person_id, embedding, created_utc) VALUES (?, ?, ?)",
@@ -140,28 +146,6 @@ class RosterMixin(StoreBase):
             )
             self._changed("add_templates", pid, f"{len(rows)} added", now)
         return len(rows)
-
-    def enroll(
-        self,
-        person_id: str,
-        name: str,
-        team: str | None,
-        embeddings: npt.ArrayLike,
-        *,
-        consent: LawfulBasis | None = None,
-    ) -> Person:
-        """Add someone with their face templates (at least one) in one transaction, with
-        their ``consent`` record (or other legal basis) if given.
-
-        Both or neither: a refused template or a failed write leaves no person behind.
-        """
-        if np.size(embeddings) == 0:
-            raise StoreValueError(f"enroll needs at least one template for {person_id!r}")
-        consents = None if consent is None else {person_id: consent}
-        (person,) = self.enroll_many(
-            [NewPerson(person_id, name, team, embeddings)], consents=consents
-        )
-        return person
 
     def enroll_many(
         self,
@@ -179,24 +163,8 @@ class RosterMixin(StoreBase):
         ``consents``: each person's consent record or other legal basis, by person id,
         stored with them (audited as ``consent`` or ``legal_basis``).
         """
-        checked: list[tuple[str, str, str | None, npt.NDArray[Any], bool]] = []
-        for new in people:
-            pid = check_text(new.person_id, "a person id")
-            name = check_text(new.name, "a name")
-            team = check_team(new.team)
-            if not isinstance(new.active, bool):
-                raise StoreValueError(f"active must be True or False, not {new.active!r}")
-            shape = np.shape(new.embeddings)
-            rows = (
-                np.empty((0, EMBEDDING_DIM), dtype=TEMPLATE_DTYPE)
-                if shape == (0, EMBEDDING_DIM)
-                else as_templates(new.embeddings)
-            )
-            checked.append((pid, name, team, rows, new.active))
-        ids = [pid for pid, *_ in checked]
-        if len(set(ids)) != len(ids):
-            twice = next(pid for pid in ids if ids.count(pid) > 1)
-            raise StoreValueError(f"person {twice!r} is given twice; nothing was written")
+        checked = check_new_people(people)
+        ids = [person.person_id for person in checked]
         for pid, given in (consents or {}).items():
             if pid not in ids:
                 raise StoreValueError(f"a consent for {pid!r}, who is not being enrolled")
@@ -204,7 +172,9 @@ class RosterMixin(StoreBase):
         now = self._now()
         erased = False
         with self._roster_writing("enrolling people"):
-            for pid, name, team, rows, active in checked:
+            for pid, name, team, rows, active in (
+                (p.person_id, p.name, p.team, p.templates, p.active) for p in checked
+            ):
                 old = self._find(pid)
                 if old is not None:
                     if not replace:
@@ -246,7 +216,7 @@ class RosterMixin(StoreBase):
 
         Returns how many templates were erased. Their attendance events stay.
         """
-        pid = check_text(person_id, "a person id")
+        pid = check_known_id(person_id)
         now = self._now()
         with self._roster_writing("erasing a person"):
             count = self._require(pid).template_count
@@ -298,7 +268,7 @@ class RosterMixin(StoreBase):
         return at - timedelta(days=retention_days)
 
     def get_person(self, person_id: str) -> Person:
-        pid = check_text(person_id, "a person id")
+        pid = check_known_id(person_id)
         with self._reading("reading a person"):
             return self._require(pid)
 
@@ -311,7 +281,7 @@ class RosterMixin(StoreBase):
 
     def templates(self, person_id: str) -> FloatArray:
         """One person's templates, shape (k, 128) float32, in the order they were added."""
-        pid = check_text(person_id, "a person id")
+        pid = check_known_id(person_id)
         with self._reading("reading templates"):
             self._require(pid)
             rows = self._all(
@@ -339,7 +309,7 @@ class RosterMixin(StoreBase):
     def record_consent(self, person_id: str, consent: LawfulBasis) -> None:
         """Record the consent (or another legal basis) of someone already enrolled, such
         as a person enrolled before one was asked; audited."""
-        pid = check_text(person_id, "a person id")
+        pid = check_known_id(person_id)
         check_lawful_basis(consent)
         now = self._now()
         with self._roster_writing("recording consent"):
@@ -349,7 +319,7 @@ class RosterMixin(StoreBase):
     def lawful_bases(self, person_id: str) -> tuple[LawfulBasis, ...]:
         """A person id's consent records and other legal bases, oldest first (kept after
         an erasure)."""
-        pid = check_text(person_id, "a person id")
+        pid = check_known_id(person_id)
         with self._reading("reading consent records"):
             rows = self._all(
                 "SELECT basis, reference, notice_version, note, at_utc FROM lawful_bases"
