@@ -48,7 +48,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from central.config import CentralConfig
 from central.metrics import CONTENT_TYPE, Metrics
 from central.ratelimit import FailureLimiter
-from central.store import CentralStore, KioskInfo, PersonRecord, Principal
+from central.store import CentralStore, EventRecord, KioskInfo, PersonRecord, Principal
 from central.web.passwords import DEFAULT_COST, ScryptCost
 from central.web.routes import web_router
 from clockface import __version__
@@ -285,25 +285,8 @@ class ErasureStatusOut(_Model):
     pending: list[str] = Field(description="kiosks (not revoked) that have not confirmed yet")
 
 
-class EventOut(_Model):
-    event_id: uuid.UUID
-    kiosk: str
-    log_id: str
-    seq: int
-    person_id: str
-    direction: str
-    utc: datetime
-    tz: str
-    distance: float
-    margin: float | None
-    frames: int
-    software_version: str
-    clock_synced: bool | None
-    received_utc: datetime
-
-
 class EventsPage(_Model):
-    events: list[EventOut]
+    events: list[EventRecord]
     more: bool = Field(description="more follow: ask again with after= the last event_id")
 
 
@@ -829,25 +812,7 @@ def create_app(
         """Events by time (``since_utc <= utc < until_utc``), then event id."""
         found, more = db.events(since_utc=since_utc, until_utc=until_utc, after=after, limit=limit)
         return EventsPage(
-            events=[
-                EventOut(
-                    event_id=e.event_id,
-                    kiosk=e.kiosk,
-                    log_id=e.log_id,
-                    seq=e.seq,
-                    person_id=e.person_id,
-                    direction=e.direction,
-                    utc=e.utc,
-                    tz=e.tz,
-                    distance=e.distance,
-                    margin=e.margin,
-                    frames=e.frames,
-                    software_version=e.software_version,
-                    clock_synced=e.clock_synced,
-                    received_utc=e.received_utc,
-                )
-                for e in found
-            ],
+            events=[e.shown() for e in found],
             more=more,
         )
 

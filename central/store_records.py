@@ -5,7 +5,7 @@ records."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Literal
 
@@ -147,8 +147,9 @@ class Erasure:
 
 
 @dataclass(frozen=True, slots=True)
-class StoredEvent:
-    """An attendance event as the service holds it (``margin`` None: nobody else near)."""
+class EventRecord:
+    """An attendance event as the service shows it (``margin`` None: nobody else near):
+    also the answer model of ``GET /v1/admin/events``, so the fields are declared once."""
 
     event_id: uuid.UUID
     kiosk: str
@@ -164,8 +165,18 @@ class StoredEvent:
     software_version: str
     clock_synced: bool | None
     received_utc: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent(EventRecord):
+    """An attendance event as the service holds it: what it shows, and its chain."""
+
     chain: str | None = None  # as the kiosk sent it; None: it sent none
     recorded_kiosk_id: str | None = None  # the kiosk database's own id (chained)
+
+    def shown(self) -> EventRecord:
+        """The event as the admin API shows it (the chain is the verifier's)."""
+        return EventRecord(**{f.name: getattr(self, f.name) for f in fields(EventRecord)})
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,7 +64,7 @@ from hardware.frames import Frame, FrameSource
 from hardware.watchdog import Heartbeat
 from kiosk.encoders import Encoder, EncodeResult, InlineEncoder, one_blas_thread
 from kiosk.motion import MotionGate
-from kiosk.policy import AttendancePolicy, Direction
+from kiosk.policy import AttendancePolicy
 from kiosk.settings import KioskSettings, LivenessMode
 from kiosk.store import Event, EventLog, Roster
 from kiosk.tracking import Track, Tracker
@@ -453,7 +453,7 @@ class Kiosk:
             return None
         event = self.database.append_event(  # committed before anyone is told
             verdict.person_id,
-            "in" if direction is Direction.IN else "out",
+            direction,
             utc=now,
             tz=self.settings.timezone,
             distance=verdict.distance,
@@ -466,9 +466,7 @@ class Kiosk:
         self.stats.single_vote_events += verdict.agreeing == 1
         self.stats.event_delays.append(frame.time - track.first_seen)
         name = self.database.get_person(verdict.person_id).name
-        self.feedback.greet(
-            Greeting(name, direction.value, now.astimezone(self.tz), verdict.person_id)
-        )
+        self.feedback.greet(Greeting(name, direction, now.astimezone(self.tz), verdict.person_id))
         return event
 
     def _elapsed(self, last: Event | None, frame: Frame) -> float | None:

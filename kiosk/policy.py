@@ -28,16 +28,13 @@ from enum import StrEnum
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from clockface.events import Direction
+
 
 class Mode(StrEnum):
     IN = "in"
     OUT = "out"
     AUTO = "auto"
-
-
-class Direction(StrEnum):
-    IN = "in"
-    OUT = "out"
 
 
 class LastEvent(Protocol):
@@ -87,9 +84,9 @@ class AttendancePolicy:
             if gap < timedelta(0):
                 last = None  # dated in the future: long past, not today
         if self.mode is Mode.IN:
-            return Direction.IN
+            return "in"
         if self.mode is Mode.OUT:
-            return Direction.OUT
+            return "out"
         if last is None or last.utc.astimezone(tz).date() != now.astimezone(tz).date():
-            return Direction.IN
-        return Direction.OUT if last.direction == Direction.IN else Direction.IN
+            return "in"
+        return "out" if last.direction == "in" else "in"

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, Protocol
+from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from clockface.errors import ReportError
-
-Direction = Literal["in", "out"]
+from clockface.events import Direction
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,7 @@ import numpy.typing as npt
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from clockface.chain import CHAIN_PATTERN
+from clockface.events import Direction
 
 PROTOCOL_VERSION = 1
 EMBEDDING_BYTES = 128 * 4
@@ -58,7 +59,6 @@ MAX_GALLERY_PAGE = 1000
 # The service refuses request bodies larger than this with 413 before parsing them.
 MAX_BODY_BYTES = 2 * 1024 * 1024
 
-Direction = Literal["in", "out"]
 EventStatus = Literal["accepted", "duplicate", "conflict"]
 
 

@@ -108,7 +108,8 @@ def test_whole_log_read_and_the_row_by_row_fallback(kiosk_db: Path, tmp_path: Pa
     odd = tmp_path / "odd.db"
     moment = datetime(2024, 5, 6, 7, 0, tzinfo=UTC)
     with KioskStore.open(odd, kiosk_id="k2", actor="test", clock_status=lambda: None) as store:
-        store.add_person(ODD_ID, "Odd", None)
+        # An id the roster's grammar refuses today (clockface.roster) but events carry
+        # as sent, and a database of the older rules may hold.
         for n, who in enumerate([ODD_ID, "plain", ODD_ID]):
             store.append_event(
                 who, "in" if n % 2 == 0 else "out", utc=moment + timedelta(minutes=n),

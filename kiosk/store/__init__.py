@@ -84,6 +84,7 @@ Where each part lives (the package keeps today's API: import these names from
 
 from __future__ import annotations
 
+from clockface.events import Direction
 from kiosk.store.interfaces import EventLog, Roster
 from kiosk.store.kiosk_store import KioskStore
 from kiosk.store.records import (
@@ -92,7 +93,6 @@ from kiosk.store.records import (
     KIOSK_SUBJECT,
     AuditAction,
     AuditEntry,
-    Direction,
     Event,
     Expired,
     FloatArray,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any, get_args
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -15,6 +15,7 @@ from clockface import chain
 from clockface.errors import (
     StoreValueError,
 )
+from clockface.events import DIRECTIONS, Direction
 from clockface.values import (
     as_utc,
     check_number,
@@ -29,7 +30,6 @@ from kiosk import migrations
 from kiosk.store.base import StoreBase
 from kiosk.store.records import (
     _UNKNOWN_PREVIOUS,
-    Direction,
     Event,
     LogCheck,
     LogSegment,
@@ -72,7 +72,7 @@ class EventsMixin(StoreBase):
         "not known" (None) rather than losing the event.
         """
         pid = check_text(person_id, "a person id")
-        if direction not in get_args(Direction):
+        if direction not in DIRECTIONS:
             raise StoreValueError(f"direction must be 'in' or 'out', not {direction!r}")
         at = as_utc(utc, "utc")
         zone_info(tz)

@@ -9,7 +9,8 @@ from typing import Protocol
 
 import numpy.typing as npt
 
-from kiosk.store.records import AuditEntry, Direction, Event, FloatArray, Person
+from clockface.events import Direction
+from kiosk.store.records import AuditEntry, Event, FloatArray, Person
 from recognition.gallery import Gallery
 
 

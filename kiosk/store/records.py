@@ -12,8 +12,8 @@ import numpy.typing as npt
 
 from clockface import chain
 from clockface.chain import ChainCheck
+from clockface.events import Direction
 
-Direction = Literal["in", "out"]
 AuditAction = Literal[
     "add", "update", "deactivate", "reactivate", "add_templates", "remove", "retention_purge"
 ]
