@@ -35,7 +35,7 @@ from tests.helpers.heads import head, photo_plane, project, wave
 from tests.helpers.shared_faces import FACES, faces_dir
 
 START = datetime(2026, 11, 23, 7, 55, tzinfo=UTC)
-EMBEDDING = np.linspace(-0.1, 0.1, 128, dtype=np.float32)
+EMBEDDING = np.linspace(-0.2, 0.2, 128, dtype=np.float32)  # norm 1.32, as a face descriptor
 BOX = Box(top=100, right=300, bottom=200, left=200)  # a 100 px face
 Script = Callable[[float], npt.NDArray[np.float64]]  # video time -> (68, 2) landmarks
 
