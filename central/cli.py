@@ -132,12 +132,14 @@ def serve(
 
 
 def _warn_offenders(store: CentralStore) -> None:
-    """Log the people stored under older roster rules, one line each: kiosks refuse a
-    gallery delta that carries them until they are erased."""
-    from enrollment.target import roster_offenders
+    """Log the people stored under older roster rules (their ids, names and teams: no
+    template is read, so a large roster starts as fast; ``enroll check-roster`` checks
+    the templates too), one line each: kiosks refuse a gallery delta that carries them
+    until they are erased."""
+    from clockface.roster import roster_offenders
 
     log = logging.getLogger("clockface.central")
-    found = roster_offenders(store)
+    found = roster_offenders((p.person_id, p.name, p.team, None) for p in store.people())
     for offender in found:
         log.warning("roster: %s", offender)
     if found:

@@ -261,12 +261,13 @@ class Offender:
 
 
 def roster_offenders(
-    people: Iterable[tuple[str, str, str | None, npt.NDArray[Any]]],
+    people: Iterable[tuple[str, str, str | None, npt.NDArray[Any] | None]],
 ) -> list[Offender]:
     """Each stored person (id, name, team, templates) that breaks today's rules, by id.
 
     One line each, the first rule broken; nothing is changed. They stay readable and
-    erasable (:func:`check_known_id`)."""
+    erasable (:func:`check_known_id`). Templates None: not read, so not checked (the
+    service's start-up check reads no template)."""
     found = []
     for pid, name, team, templates in people:
         problem = _stored_problem(pid, name, team, templates)
@@ -276,7 +277,7 @@ def roster_offenders(
 
 
 def _stored_problem(
-    pid: str, name: str, team: str | None, templates: npt.NDArray[Any]
+    pid: str, name: str, team: str | None, templates: npt.NDArray[Any] | None
 ) -> str | None:
     try:
         check_person_id(pid)
@@ -284,6 +285,8 @@ def _stored_problem(
         check_team(team)
     except RosterRuleError as err:
         return str(err)
+    if templates is None:
+        return None
     if len(templates) > MAX_TEMPLATES_PER_PERSON:
         return f"holds {len(templates)} templates; at most {MAX_TEMPLATES_PER_PERSON} are kept"
     return template_problem(np.asarray(templates, dtype=np.float64))

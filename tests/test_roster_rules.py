@@ -339,12 +339,16 @@ def test_roster_offenders_names_the_first_rule_each_breaks() -> None:
             ("ok", "Ann", None, FACE[None, :]),
             ("b", "Bob", "o\x00ps", FACE[None, :]),
             ("c", "Cy", None, np.stack([FACE, FACE * 100])),
+            ("d", "Di", None, None),  # templates not read: only the id, name and team
+            ("e/1", "Ed", None, None),
         ]
     )
     assert [str(o) for o in found] == [
         "'b': a team must hold printable characters only, no control characters: 'o\\x00ps'",
         "'c': template 2 has norm 141, outside 0.7 to 2.8: not a face template (face "
         "descriptors measure about 1.4)",
+        "'e/1': a person id is 1 to 64 letters, digits, '.', '_' or '-', starting with a "
+        "letter or digit, not 'e/1'",
     ]
 
 
